@@ -1,0 +1,1 @@
+"""The gamification services, one package each, each runnable alone (python -m services.NAME)."""

@@ -1,0 +1,1 @@
+"""The badges service (not built yet: see the project's issues)."""

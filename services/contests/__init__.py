@@ -1,0 +1,1 @@
+"""The contests service (not built yet: see the project's issues)."""

@@ -1,0 +1,1 @@
+"""The nudges service (not built yet: see the project's issues)."""

@@ -1,0 +1,1 @@
+"""The points service: the single ledger of the camp economy."""

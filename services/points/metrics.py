@@ -1,0 +1,48 @@
+"""The points service's business metrics (no per-student labels)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.points.config import PointsRules
+from services.points.store import Entry
+from shared.config import ConfigError, Loaded
+
+
+class PointsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.entries = Counter(
+            "gamify_points_entries", "Ledger entries written, by rule.", ["rule"], registry=registry
+        )
+        self.paid = Counter(
+            "gamify_points_paid",
+            "Points paid (positive deltas), by rule.",
+            ["rule"],
+            registry=registry,
+        )
+        self.rules_version = Gauge(
+            "gamify_points_rules_version",
+            "1 for the rules version in force.",
+            ["version"],
+            registry=registry,
+        )
+        self.rules_rejected = Counter(
+            "gamify_points_rules_rejected",
+            "Changed rules files rejected as invalid.",
+            registry=registry,
+        )
+
+    def count(self, entries: Sequence[Entry]) -> None:
+        for e in entries:
+            self.entries.labels(e.rule_id).inc()
+            if e.delta > 0:
+                self.paid.labels(e.rule_id).inc(e.delta)
+
+    def rules_loaded(self, loaded: Loaded[PointsRules]) -> None:
+        self.rules_version.clear()
+        self.rules_version.labels(loaded.version).set(1)
+
+    def rules_error(self, _: ConfigError) -> None:
+        self.rules_rejected.inc()

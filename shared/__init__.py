@@ -1,0 +1,1 @@
+"""Plumbing shared by the gamification services: events, settings, database, consumer, outbox."""

@@ -1,0 +1,243 @@
+"""Consuming input topics: batches, the inbox, dead letters, retries, and offsets committed
+only after the database commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from shared import topics
+from shared.db import TRANSIENT_ERRORS
+from shared.events import DeadLetter, Event
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutMessage, derived_event_id, enqueue
+
+log = logging.getLogger(__name__)
+
+DLQ_VALUE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A valid input event and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message that could not be taken in, on its way to the dead-letter topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    reason: str  # json, schema or handler
+    error: str
+
+
+class BatchHandler(Protocol):
+    """A service's business step: new (never seen) events in, output messages out.
+
+    It runs inside the batch's transaction and must do all its I/O through `conn`.
+    """
+
+    async def __call__(
+        self, conn: asyncpg.Connection, events: Sequence[Received]
+    ) -> Sequence[OutMessage]: ...
+
+
+def decode(
+    record: ConsumerRecord, prefix: str, models: dict[str, type[Event]]
+) -> Received | Rejected:
+    """Parse and validate one Kafka record against its topic's model."""
+    topic = topics.logical(prefix, record.topic)
+    key = record.key.decode("utf-8", "replace") if record.key is not None else None
+    raw = record.value or b""
+    try:
+        event = models[topic].model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        reason = "json" if first["type"] in ("json_invalid", "json_type") else "schema"
+        return Rejected(
+            topic, record.partition, record.offset, key, _text(raw), reason, _summary(exc)
+        )
+    return Received(topic, record.partition, record.offset, key, event)
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    return text if len(text) <= DLQ_VALUE_LIMIT else text[:DLQ_VALUE_LIMIT] + "...[truncated]"
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)[:2000]
+
+
+class BatchProcessor:
+    """Takes one batch of records from a partition set through one database transaction."""
+
+    def __init__(
+        self,
+        service: str,
+        pool: asyncpg.Pool,
+        models: dict[str, type[Event]],
+        handle: BatchHandler,
+        metrics: ServiceMetrics,
+        on_commit: Callable[[], None] = lambda: None,
+        topic_prefix: str = "",
+        fault: str | None = None,
+    ) -> None:
+        self.service = service
+        self._pool = pool
+        self._models = models
+        self._handle = handle
+        self._metrics = metrics
+        self._on_commit = on_commit
+        self._prefix = topic_prefix
+        self._fault = fault
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply the batch; returns only once its effects are committed (retrying meanwhile)."""
+        started = time.perf_counter()
+        items = [decode(r, self._prefix, self._models) for r in records]
+        for item in items:
+            self._metrics.consumed.labels(self.service, item.topic).inc()
+        try:
+            await self._retrying("batch", lambda: self._apply(items))
+        except Exception:
+            log.exception("batch of %d failed; retrying its events one by one", len(items))
+            for item in items:
+                await self._apply_alone(item)
+        if self._fault == "exit-after-db-commit":
+            log.warning("fault injection: exiting between database commit and offset commit")
+            os._exit(17)
+        self._on_commit()
+        self._metrics.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
+        self._metrics.batch_size.labels(self.service).observe(len(items))
+
+    async def _apply_alone(self, item: Received | Rejected) -> None:
+        try:
+            await self._retrying("event", lambda: self._apply([item]))
+        except Exception as exc:
+            assert isinstance(item, Received), "dead-lettering cannot fail but for the database"
+            log.exception(
+                "event %s of %s failed; dead-lettering it", item.event.event_id, item.topic
+            )
+            rejected = Rejected(
+                item.topic,
+                item.partition,
+                item.offset,
+                item.key,
+                item.event.model_dump_json(),
+                "handler",
+                repr(exc)[:2000],
+            )
+            await self._retrying("event", lambda: self._apply([rejected]))
+
+    async def _retrying(self, stage: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` until it succeeds, backing off while the database is unreachable."""
+        backoff = 0.1
+        while True:
+            try:
+                await work()
+                return
+            except TRANSIENT_ERRORS as exc:
+                self._metrics.retries.labels(self.service, stage).inc()
+                log.warning("transient failure (%r); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _apply(self, items: Sequence[Received | Rejected]) -> None:
+        received = [i for i in items if isinstance(i, Received)]
+        rejected = [i for i in items if isinstance(i, Rejected)]
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await _claim(conn, received)
+            outputs = list(await self._handle(conn, fresh)) if fresh else []
+            new_rejects = await _claim_rejects(conn, rejected)
+            outputs.extend(self._dead_letter(r) for r in new_rejects)
+            await enqueue(conn, outputs)
+        self._count(received, fresh, new_rejects)
+
+    def _count(
+        self, received: Sequence[Received], fresh: Sequence[Received], rejects: Sequence[Rejected]
+    ) -> None:
+        fresh_ids = {id(r) for r in fresh}
+        for r in received:
+            outcome = "applied" if id(r) in fresh_ids else "duplicate"
+            self._metrics.processed.labels(self.service, r.topic, outcome).inc()
+        for rej in rejects:
+            self._metrics.dead_lettered.labels(self.service, rej.topic, rej.reason).inc()
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s", rej.topic, rej.partition, rej.offset, rej.error
+            )
+
+    def _dead_letter(self, rej: Rejected) -> OutMessage:
+        letter = DeadLetter(
+            event_id=derived_event_id("dlq", self.service, rej.topic, rej.partition, rej.offset),
+            occurred_at=datetime.now(UTC),
+            service=self.service,
+            topic=rej.topic,
+            partition=rej.partition,
+            offset=rej.offset,
+            key=rej.key,
+            value=rej.value,
+            error=f"{rej.reason}: {rej.error}",
+        )
+        return OutMessage(topics.DLQ, rej.key, letter)
+
+
+async def _claim(conn: asyncpg.Connection, received: Sequence[Received]) -> list[Received]:
+    """Record the events in the inbox; return those never seen before (first of each id)."""
+    if not received:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO inbox (topic, event_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+        " RETURNING topic, event_id",
+        [r.topic for r in received],
+        [r.event.event_id for r in received],
+    )
+    new = {(row["topic"], row["event_id"]) for row in rows}
+    fresh = []
+    for r in received:
+        key = (r.topic, r.event.event_id)
+        if key in new:
+            new.discard(key)
+            fresh.append(r)
+    return fresh
+
+
+async def _claim_rejects(conn: asyncpg.Connection, rejected: Sequence[Rejected]) -> list[Rejected]:
+    """Invalid messages have no trustworthy event_id: their position identifies them."""
+    if not rejected:
+        return []
+    marks = [f"@{r.partition}:{r.offset}" for r in rejected]
+    rows = await conn.fetch(
+        "INSERT INTO inbox (topic, event_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+        " RETURNING topic, event_id",
+        [r.topic for r in rejected],
+        marks,
+    )
+    new = {(row["topic"], row["event_id"]) for row in rows}
+    return [r for r, mark in zip(rejected, marks, strict=True) if (r.topic, mark) in new]

@@ -1,0 +1,99 @@
+"""PostgreSQL access: a pool per service (its own schema) and versioned SQL migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+# Errors after which the same work may succeed once the database is back.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+async def create_pool(url: str, schema: str, size: int) -> asyncpg.Pool:
+    """A pool whose connections see `schema` first, so each service keeps its own tables."""
+    await _ensure_schema(url, schema)
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        server_settings={"search_path": schema, "application_name": f"gamify-{schema}"},
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+async def _ensure_schema(url: str, schema: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('gamify-schema'))")
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+
+
+def migration_files(directory: Path) -> list[tuple[int, Path]]:
+    """The numbered `NNN_name.sql` files of `directory`, in order; anything else is an error."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: migration files are named NNN_lowercase_words.sql")
+        found.append((int(match.group(1)), path))
+    versions = [v for v, _ in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{directory}: two migrations share a number")
+    return found
+
+
+async def apply_migrations(
+    pool: asyncpg.Pool, schema: str, tracks: list[tuple[str, Path]]
+) -> list[str]:
+    """Apply each track's migrations not applied yet; replicas starting at once take turns.
+
+    A track is a named folder of numbered SQL files: the shared plumbing (inbox, outbox) is one,
+    the service's own tables another.
+    """
+    applied_now: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " track text NOT NULL, version int NOT NULL, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (track, version))"
+        )
+        rows = await conn.fetch("SELECT track, version FROM schema_migrations")
+        done = {(r["track"], r["version"]) for r in rows}
+        for track, directory in tracks:
+            for version, path in migration_files(directory):
+                if (track, version) in done:
+                    continue
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute(
+                    "INSERT INTO schema_migrations (track, version, name) VALUES ($1, $2, $3)",
+                    track,
+                    version,
+                    path.name,
+                )
+                applied_now.append(f"{track}/{path.name}")
+                log.info("applied migration %s: %s/%s", schema, track, path.name)
+    return applied_now

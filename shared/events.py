@@ -1,0 +1,219 @@
+"""The bus contract as pydantic models: every input and output event of `contract.md`.
+
+Validation is strict (no "10" -> 10, no 1 -> True), timestamps must carry an offset and unknown
+extra fields are ignored, exactly as the contract's wire rules say.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=1000)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+Tier = Literal["basic", "practice", "challenge"]
+Segment = Literal["never", "active", "slipping", "lapsed"]
+NudgeKind = Literal["reminder", "praise", "welcome_back"]
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _check_hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError("must be a 24-hour time 'HH:MM', e.g. '20:30'")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {value!r}") from exc
+    return value
+
+
+ClockTime = Annotated[str, AfterValidator(_check_hhmm)]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
+
+
+class Event(BaseModel):
+    """Fields every event of every topic carries."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    event_id: Id
+    occurred_at: AwareDatetime
+
+
+# ---- input topics (published by the platform) ----
+
+
+class Camp(Event):
+    camp_id: Id
+    title: Text
+    starts_on: date
+    days: int = Field(ge=1, le=366)
+    timezone: TimeZoneName
+    lessons: int = Field(ge=0, le=10_000)
+    cohort_reminder_time: ClockTime
+
+
+class Enrollment(Event):
+    camp_id: Id
+    student_id: Id
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Preference(Event):
+    camp_id: Id
+    student_id: Id
+    reminder_time: ClockTime | None
+    opt_out: bool
+
+
+class CheckIn(Event):
+    camp_id: Id
+    student_id: Id
+    day: int = Field(ge=1, le=366)
+
+
+class LessonProgress(Event):
+    camp_id: Id
+    student_id: Id
+    lesson_id: Id
+    watched_seconds: int = Field(ge=0, le=10_000_000)
+    duration_seconds: int = Field(gt=0, le=10_000_000)
+
+
+class Submission(Event):
+    camp_id: Id
+    student_id: Id
+    submission_id: Id
+    assignment_id: Id
+    tier: Tier
+    title: Text
+    url: Url
+    contest_entry: bool
+
+
+class Review(Event):
+    camp_id: Id
+    student_id: Id
+    submission_id: Id
+    reviewer_id: Id
+    score: int = Field(ge=0, le=100)
+    excellent: bool
+
+
+class Share(Event):
+    camp_id: Id
+    student_id: Id
+    submission_id: Id
+
+
+class Vote(Event):
+    camp_id: Id
+    voter_id: Id
+    submission_id: Id
+
+
+class RedemptionRequest(Event):
+    camp_id: Id
+    student_id: Id
+    request_id: Id
+    item_id: Id
+    cost: int = Field(gt=0, le=1_000_000_000)
+
+
+# ---- output topics (published by the services) ----
+
+
+class PointsEntry(Event):
+    camp_id: Id
+    student_id: Id
+    delta: int
+    rule_id: Id
+    source_event_id: Id
+    balance: int = Field(ge=0)
+
+
+class RedemptionResult(Event):
+    camp_id: Id
+    student_id: Id
+    request_id: Id
+    item_id: Id
+    cost: int
+    status: Literal["accepted", "rejected"]
+    reason: str
+
+
+class BadgeAwarded(Event):
+    camp_id: Id
+    student_id: Id
+    badge_id: Id
+    source_event_id: Id
+
+
+class Nudge(Event):
+    camp_id: Id
+    student_id: Id
+    kind: NudgeKind
+    segment: Segment
+    template_id: Id
+    message: str
+    due_at: AwareDatetime
+
+
+class SegmentChange(Event):
+    camp_id: Id
+    student_id: Id
+    day: int = Field(ge=1, le=366)
+    previous: Segment | None
+    segment: Segment
+
+
+class Gift(Event):
+    camp_id: Id
+    student_id: Id
+    gift_id: Id
+    reason: str
+
+
+class RankedEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    rank: int = Field(ge=1)
+    student_id: Id
+    submission_id: Id
+    votes: int = Field(ge=0)
+    score: int | None
+
+
+class ContestResult(Event):
+    camp_id: Id
+    week: int = Field(ge=1)
+    closed_at: AwareDatetime
+    ranking: list[RankedEntry]
+
+
+class DeadLetter(Event):
+    service: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    error: str
+
+
+class ClockTick(BaseModel):
+    """A tick of the simulated clock on `gamify.clock`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    now: AwareDatetime

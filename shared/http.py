@@ -1,0 +1,63 @@
+"""The HTTP side every service serves: /metrics, /health/live, /health/ready, plus its own
+read API routes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from shared.metrics import ServiceMetrics
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def build_app(
+    metrics: ServiceMetrics, ready: ReadinessCheck, routes: Sequence[web.RouteDef] = ()
+) -> web.Application:
+    async def metrics_view(_: web.Request) -> web.Response:
+        body = metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def live_view(_: web.Request) -> web.Response:
+        return web.json_response({"status": "live", "service": metrics.service})
+
+    async def ready_view(_: web.Request) -> web.Response:
+        checks = await ready()
+        ok = all(checks.values())
+        metrics.up.labels(metrics.service).set(1 if ok else 0)
+        body = {"status": "ready" if ok else "not ready", "service": metrics.service, **checks}
+        return web.json_response(body, status=200 if ok else 503)
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/metrics", metrics_view),
+            web.get("/health/live", live_view),
+            web.get("/health/ready", ready_view),
+            *routes,
+        ]
+    )
+    return app
+
+
+class HttpServer:
+    """An aiohttp server with an explicit start/stop; port 0 picks a free port."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+        self.port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only here
+        if server is not None and server.sockets:  # type: ignore[attr-defined]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

@@ -1,0 +1,134 @@
+"""Transactional outbox: output events are rows written with the state change they report,
+then published by a relay, so that an output exists if and only if its effect was committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared import topics
+from shared.events import Event
+from shared.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("6f1c1c55-3c5e-4bb8-9a43-2b0d6c2a9e17")
+
+
+def derived_event_id(*parts: object) -> str:
+    """A deterministic output event_id: the same cause always yields the same id."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    topic: str
+    key: str | None
+    event: Event
+
+
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> None:
+    """Write output events in the caller's transaction."""
+    if not messages:
+        return
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, event_id, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+        [m.topic for m in messages],
+        [m.key for m in messages],
+        [m.event.event_id for m in messages],
+        [m.event.model_dump_json() for m in messages],
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order and deletes them once the broker acknowledged them.
+
+    Replicas share the table safely: rows are claimed with FOR UPDATE SKIP LOCKED. A crash
+    after publishing but before deleting republishes the same events with the same event_ids.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        metrics: ServiceMetrics,
+        topic_prefix: str = "",
+        batch: int = 500,
+        idle_poll_s: float = 0.25,
+    ) -> None:
+        self._service = service
+        self._pool = pool
+        self._producer = producer
+        self._metrics = metrics
+        self._prefix = topic_prefix
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        self._last_backlog_check = 0.0
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows, so they leave without waiting a poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                published = await self.publish_once()
+                await self._refresh_backlog(force=published == 0)
+                backoff = 0.1
+            except Exception as exc:  # the relay outlives any failure: rows stay until published
+                self._metrics.retries.labels(self._service, "relay").inc()
+                log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self._batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+
+    async def publish_once(self) -> int:
+        """Publish up to one batch; returns how many events left."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1"
+                " FOR UPDATE SKIP LOCKED",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(
+                    topics.physical(self._prefix, r["topic"]),
+                    value=r["payload"].encode(),
+                    key=r["key"].encode() if r["key"] is not None else None,
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        for topic, count in Counter(r["topic"] for r in rows).items():
+            self._metrics.published.labels(self._service, topic).inc(count)
+        return len(rows)
+
+    async def _refresh_backlog(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_backlog_check < 1.0:
+            return
+        self._last_backlog_check = now
+        backlog = await self._pool.fetchval("SELECT count(*) FROM outbox")
+        self._metrics.outbox_backlog.labels(self._service).set(backlog)

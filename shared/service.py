@@ -1,0 +1,210 @@
+"""The runtime every service shares: it wires a service's handler to the broker, the database,
+the outbox relay, the clock and the HTTP side, with an explicit start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared import topics
+from shared.clock import Clock, TopicClock, WallClock
+from shared.consumer import BatchHandler, BatchProcessor
+from shared.db import apply_migrations, create_pool
+from shared.http import HttpServer, build_app
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLUMBING_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class ServiceContext:
+    """What a service's handler and read API may use once the runtime has started."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    metrics: ServiceMetrics
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its inputs, tables, business step and read routes."""
+
+    name: str
+    inputs: Sequence[str]
+    migrations: Path
+    make_handler: Callable[[ServiceContext], BatchHandler]
+    make_routes: Callable[[ServiceContext], Sequence[web.RouteDef]] = field(default=lambda _ctx: ())
+
+
+class ServiceRuntime:
+    """One running instance of a service."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.metrics = ServiceMetrics(spec.name)
+        self.group_id = f"{settings.topic_prefix}gamify-{spec.name}"
+        self.context: ServiceContext | None = None
+        self._broker: KafkaBroker | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._http: HttpServer | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._clock: Clock = WallClock()
+        self._subscriber: object | None = None
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None, "start() first"
+        return self._http.port
+
+    async def start(self) -> None:
+        s = self.settings
+        prefix = s.topic_prefix
+        await topics.ensure_topics(
+            s.kafka_bootstrap,
+            [topics.physical(prefix, t) for t in topics.ALL],
+            s.topic_partitions,
+            s.topic_replication,
+        )
+        self._pool = await create_pool(s.database_url, self.spec.name, s.db_pool_size)
+        await apply_migrations(
+            self._pool,
+            self.spec.name,
+            [("plumbing", PLUMBING_MIGRATIONS), (self.spec.name, self.spec.migrations)],
+        )
+        if s.clock == "topic":
+            self._clock = TopicClock(s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK))
+        await self._clock.start()
+        self.context = ServiceContext(s, self._pool, self.metrics, self._clock)
+
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5, enable_idempotence=False
+        )
+        await self._producer.start()
+        relay = OutboxRelay(
+            self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
+        )
+        self._relay_task = asyncio.create_task(relay.run(), name=f"{self.spec.name}-relay")
+
+        processor = BatchProcessor(
+            self.spec.name,
+            self._pool,
+            {t: topics.MODELS[t] for t in self.spec.inputs},
+            self.spec.make_handler(self.context),
+            self.metrics,
+            on_commit=relay.wake,
+            topic_prefix=prefix,
+            fault=s.fault,
+        )
+        self._broker = KafkaBroker(s.kafka_bootstrap, logger=None, graceful_timeout=10.0)
+        self._subscribe(self._broker, processor)
+        await self._broker.start()
+
+        routes = self.spec.make_routes(self.context)
+        self._http = HttpServer(
+            build_app(self.metrics, self.readiness, routes), s.http_host, s.port_for(self.spec.name)
+        )
+        await self._http.start()
+        log.info(
+            "%s started: group %s, topics %s, http :%d",
+            self.spec.name,
+            self.group_id,
+            ", ".join(self.spec.inputs),
+            self._http.port,
+        )
+
+    def _subscribe(self, broker: KafkaBroker, processor: BatchProcessor) -> None:
+        s = self.settings
+        subscriber = broker.subscriber(
+            *[topics.physical(s.topic_prefix, t) for t in self.spec.inputs],
+            group_id=self.group_id,
+            batch=True,
+            max_records=s.batch_max_records,
+            batch_timeout_ms=s.batch_timeout_ms,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+        )
+        metrics = self.metrics
+        name = self.spec.name
+
+        async def on_batch(msg: KafkaMessage) -> None:
+            records = msg.raw_message
+            await processor.process(records)
+            try:
+                await msg.ack()
+            except (CommitFailedError, KafkaError) as exc:
+                # The effects are committed and inboxed: redelivery after the rebalance is a no-op.
+                metrics.commit_failures.labels(name).inc()
+                log.warning("offset commit refused (%r); batch will be redelivered", exc)
+            consumer = subscriber.consumer
+            if consumer is not None:
+                for record in records:
+                    tp = TopicPartition(record.topic, record.partition)
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        metrics.consumer_lag.labels(
+                            name,
+                            topics.logical(s.topic_prefix, record.topic),
+                            str(record.partition),
+                        ).set(max(high - record.offset - 1, 0))
+
+        subscriber(on_batch)
+        self._subscriber = subscriber
+
+    async def readiness(self) -> dict[str, bool]:
+        """Ready when the database answers and the consumer holds at least one partition."""
+        database = False
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                database = await asyncio.wait_for(self._pool.fetchval("SELECT true"), 1.0) is True
+        consumer = getattr(self._subscriber, "consumer", None)
+        assigned = bool(consumer is not None and consumer.assignment())
+        return {"database": database, "partitions_assigned": assigned}
+
+    async def stop(self) -> None:
+        """Stop consuming first, then relay what is left briefly, then close everything."""
+        if self._http:
+            await self._http.stop()
+        if self._broker:
+            await self._broker.stop()
+        if self._relay_task:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay_task
+        if self._producer:
+            await self._producer.stop()
+        await self._clock.stop()
+        if self._pool:
+            await self._pool.close()
+        log.info("%s stopped", self.spec.name)
+
+    async def run_until_signalled(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

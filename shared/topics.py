@@ -1,0 +1,92 @@
+"""Topic names of the contract, the model each one carries, and topic creation."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared import events
+
+CAMPS = "camp.camps"
+ENROLLMENTS = "camp.enrollments"
+PREFERENCES = "camp.preferences"
+CHECKINS = "camp.checkins"
+LESSONS = "camp.lessons"
+SUBMISSIONS = "camp.submissions"
+REVIEWS = "camp.reviews"
+SHARES = "camp.shares"
+VOTES = "camp.votes"
+REDEMPTIONS = "camp.redemptions"
+
+POINTS = "gamify.points"
+REDEMPTION_RESULTS = "gamify.redemptions"
+BADGES = "gamify.badges"
+NUDGES = "gamify.nudges"
+SEGMENTS = "gamify.segments"
+GIFTS = "gamify.gifts"
+CONTESTS = "gamify.contests"
+DLQ = "gamify.dlq"
+CLOCK = "gamify.clock"
+
+MODELS: dict[str, type[events.Event]] = {
+    CAMPS: events.Camp,
+    ENROLLMENTS: events.Enrollment,
+    PREFERENCES: events.Preference,
+    CHECKINS: events.CheckIn,
+    LESSONS: events.LessonProgress,
+    SUBMISSIONS: events.Submission,
+    REVIEWS: events.Review,
+    SHARES: events.Share,
+    VOTES: events.Vote,
+    REDEMPTIONS: events.RedemptionRequest,
+    POINTS: events.PointsEntry,
+    REDEMPTION_RESULTS: events.RedemptionResult,
+    BADGES: events.BadgeAwarded,
+    NUDGES: events.Nudge,
+    SEGMENTS: events.SegmentChange,
+    GIFTS: events.Gift,
+    CONTESTS: events.ContestResult,
+    DLQ: events.DeadLetter,
+}
+
+ALL = [*MODELS, CLOCK]
+
+log = logging.getLogger(__name__)
+
+
+def physical(prefix: str, topic: str) -> str:
+    """The topic's name on the broker: `prefix` lets tests and tenants share one cluster."""
+    return f"{prefix}{topic}"
+
+
+def logical(prefix: str, topic: str) -> str:
+    """Inverse of `physical`."""
+    return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
+
+
+async def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    replication_factor: int = 1,
+    **client_options: object,
+) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return
+        try:
+            await admin.create_topics(
+                [NewTopic(n, partitions, replication_factor) for n in missing]
+            )
+        except TopicAlreadyExistsError:
+            log.debug("topics created concurrently by another process")
+        log.info("created topics %s", ", ".join(missing))
+    finally:
+        await admin.close()

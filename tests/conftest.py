@@ -1,0 +1,80 @@
+"""Session-wide real infrastructure: the embedded Kafka-compatible broker and PostgreSQL.
+
+Every test gets its own database and its own topic prefix, so tests never see each other.
+Set GAMIFY_TEST_DATABASE_URL to use an existing PostgreSQL server instead of an embedded one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+from shared.settings import Settings
+from tests.helpers import Bus
+
+CONNECTED_DIRS = ("integration", "e2e", "faults")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f"{os.sep}{d}{os.sep}" in str(item.path) for d in CONNECTED_DIRS):
+            item.add_marker(pytest.mark.connected)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[EmbeddedKafka]:
+    broker = EmbeddedKafka(free_port())
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("GAMIFY_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="gamify-pg-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", cleanup="delete")
+        yield server.start()
+        server.stop()
+
+
+@pytest_asyncio.fixture
+async def database_url(pg_admin_url: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = await create_database(pg_admin_url, name)
+    yield url
+    conn = await asyncpg.connect(pg_admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(kafka: EmbeddedKafka, database_url: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        database_url=database_url,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        http_port=0,
+        batch_timeout_ms=20,
+    )
+
+
+@pytest_asyncio.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    b = Bus(settings.kafka_bootstrap, settings.topic_prefix)
+    await b.start()
+    yield b
+    await b.stop()

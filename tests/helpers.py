@@ -1,0 +1,123 @@
+"""Test helpers: publishing input events and reading output topics on the real broker,
+scraping metrics, and building contract events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared import topics
+
+
+class Bus:
+    """Publishes to and reads from the test's own (prefixed) topics."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(
+        self, topic: str, value: dict[str, Any] | bytes, key: str | None = None,
+        partition: int | None = None,
+    ) -> None:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        if key is None and isinstance(value, dict):
+            key = value.get("student_id") or value.get("camp_id")
+        await self._producer.send_and_wait(
+            topics.physical(self.prefix, topic), raw, key=key.encode() if key else None,
+            partition=partition,
+        )
+
+    async def read(
+        self,
+        topic: str,
+        until: Callable[[list[dict[str, Any]]], bool] = lambda _m: False,
+        timeout: float = 10.0,
+    ) -> list[dict[str, Any]]:
+        """Every message of `topic` from the start, read until `until(messages)` or timeout."""
+        name = topics.physical(self.prefix, topic)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(name)
+            deadline = time.monotonic() + timeout
+            while not parts and time.monotonic() < deadline:
+                await consumer.topics()
+                parts = consumer.partitions_for_topic(name)
+                await asyncio.sleep(0.1)
+            assigned = [TopicPartition(name, p) for p in sorted(parts or {0})]
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            messages: list[dict[str, Any]] = []
+            while not until(messages) and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        messages.append(
+                            {"key": r.key.decode() if r.key else None, "partition": r.partition,
+                             "offset": r.offset, **json.loads(r.value)}
+                        )
+            return messages
+        finally:
+            await consumer.stop()
+
+    async def read_quiet(self, topic: str, settle: float = 1.5) -> list[dict[str, Any]]:
+        """Everything on `topic` once nothing new has arrived for `settle` seconds."""
+        return await self.read(topic, timeout=settle)
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The /metrics of a service as {(sample name, sorted labels): value}."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            text = await resp.text()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def metric(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+           **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    return sum(
+        v for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == val for k, val in labels.items())
+    )
+
+
+def new_id(prefix: str = "e") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def checkin(camp: str, student: str, day: int, event_id: str | None = None,
+            occurred_at: str = "2026-11-22T20:05:00+08:00") -> dict[str, Any]:
+    return {"event_id": event_id or new_id(), "occurred_at": occurred_at,
+            "camp_id": camp, "student_id": student, "day": day}
