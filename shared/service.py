@@ -142,6 +142,8 @@ class ServiceRuntime:
             batch_timeout_ms=s.batch_timeout_ms,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_ms,
         )
         metrics = self.metrics
         name = self.spec.name

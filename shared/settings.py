@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int = Field(3, ge=1, le=1000)
     topic_replication: int = Field(1, ge=1, le=10)
+    kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    kafka_heartbeat_ms: int = Field(3_000, ge=100, le=100_000)
     clock: Literal["wall", "topic"] = "wall"
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)

@@ -69,6 +69,8 @@ def settings(kafka: EmbeddedKafka, database_url: str) -> Settings:
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         http_port=0,
         batch_timeout_ms=20,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_ms=500,
     )
 
 

@@ -32,14 +32,19 @@ class Bus:
         await self._producer.stop()
 
     async def send(
-        self, topic: str, value: dict[str, Any] | bytes, key: str | None = None,
+        self,
+        topic: str,
+        value: dict[str, Any] | bytes,
+        key: str | None = None,
         partition: int | None = None,
     ) -> None:
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()
         if key is None and isinstance(value, dict):
             key = value.get("student_id") or value.get("camp_id")
         await self._producer.send_and_wait(
-            topics.physical(self.prefix, topic), raw, key=key.encode() if key else None,
+            topics.physical(self.prefix, topic),
+            raw,
+            key=key.encode() if key else None,
             partition=partition,
         )
 
@@ -69,8 +74,12 @@ class Bus:
                 for records in batch.values():
                     for r in records:
                         messages.append(
-                            {"key": r.key.decode() if r.key else None, "partition": r.partition,
-                             "offset": r.offset, **json.loads(r.value)}
+                            {
+                                "key": r.key.decode() if r.key else None,
+                                "partition": r.partition,
+                                "offset": r.offset,
+                                **json.loads(r.value),
+                            }
                         )
             return messages
         finally:
@@ -94,9 +103,11 @@ async def wait_for(
 
 async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The /metrics of a service as {(sample name, sorted labels): value}."""
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-            text = await resp.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        text = await resp.text()
     samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -104,11 +115,13 @@ async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
     return samples
 
 
-def metric(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-           **labels: str) -> float:
+def metric(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     """Sum of the samples of `name` whose labels include `labels`."""
     return sum(
-        v for (n, ls), v in samples.items()
+        v
+        for (n, ls), v in samples.items()
         if n == name and all(dict(ls).get(k) == val for k, val in labels.items())
     )
 
@@ -117,7 +130,17 @@ def new_id(prefix: str = "e") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-def checkin(camp: str, student: str, day: int, event_id: str | None = None,
-            occurred_at: str = "2026-11-22T20:05:00+08:00") -> dict[str, Any]:
-    return {"event_id": event_id or new_id(), "occurred_at": occurred_at,
-            "camp_id": camp, "student_id": student, "day": day}
+def checkin(
+    camp: str,
+    student: str,
+    day: int,
+    event_id: str | None = None,
+    occurred_at: str = "2026-11-22T20:05:00+08:00",
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or new_id(),
+        "occurred_at": occurred_at,
+        "camp_id": camp,
+        "student_id": student,
+        "day": day,
+    }

@@ -1,0 +1,1 @@
+"""The `gamify` command line: everything a person runs."""

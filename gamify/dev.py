@@ -1,0 +1,110 @@
+"""`gamify dev`: the embedded broker, PostgreSQL and every service, in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared import topics
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres, InfrastructureError, create_database
+from shared.settings import DEFAULT_PORTS
+
+SERVICE_ORDER = ["points", "badges", "nudges", "contests"]
+
+
+def available_services() -> list[str]:
+    """The services that exist in this checkout (an app module to run)."""
+    return [s for s in SERVICE_ORDER if importlib.util.find_spec(f"services.{s}.app") is not None]
+
+
+def run_dev(kafka_port: int, http_base_port: int | None, home: Path, partitions: int) -> int:
+    home.mkdir(parents=True, exist_ok=True)
+    kafka = EmbeddedKafka(kafka_port, log_path=home / "broker.log")
+    pg: EmbeddedPostgres | None = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def request_stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        print(f"gamify dev: broker on {kafka.bootstrap} (log {home / 'broker.log'})", flush=True)
+        kafka.start()
+        database_url = os.environ.get("GAMIFY_DATABASE_URL")
+        if database_url:
+            print("gamify dev: database from GAMIFY_DATABASE_URL", flush=True)
+        else:
+            pg = EmbeddedPostgres(home / "pgdata")
+            admin_url = pg.start()
+            database_url = asyncio.run(create_database(admin_url, "gamify"))
+            print(f"gamify dev: PostgreSQL data in {home / 'pgdata'}", flush=True)
+        prefix = os.environ.get("GAMIFY_TOPIC_PREFIX", "")
+        asyncio.run(
+            topics.ensure_topics(
+                kafka.bootstrap, [topics.physical(prefix, t) for t in topics.ALL], partitions
+            )
+        )
+        for name in available_services():
+            port = (
+                http_base_port + SERVICE_ORDER.index(name)
+                if http_base_port is not None
+                else DEFAULT_PORTS[name]
+            )
+            env = {
+                **os.environ,
+                "GAMIFY_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                "GAMIFY_DATABASE_URL": database_url,
+                "GAMIFY_HTTP_PORT": str(port),
+                "GAMIFY_TOPIC_PARTITIONS": str(partitions),
+                "GAMIFY_KAFKA_SESSION_TIMEOUT_MS": os.environ.get(
+                    "GAMIFY_KAFKA_SESSION_TIMEOUT_MS", "6000"
+                ),
+                "GAMIFY_KAFKA_HEARTBEAT_MS": os.environ.get("GAMIFY_KAFKA_HEARTBEAT_MS", "1000"),
+            }
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"], env=env, start_new_session=True
+            )
+            print(f"gamify dev: {name} on http://127.0.0.1:{port}/metrics", flush=True)
+        print("gamify dev: running; Ctrl-C stops everything", flush=True)
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(
+                        f"gamify dev: {name} exited with code {child.returncode}; stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return 1
+            time.sleep(0.2)
+        return 0
+    except InfrastructureError as exc:
+        print(f"gamify dev: {exc}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        _stop_children(children)
+        kafka.stop()
+        if pg is not None:
+            pg.stop()
+        print("gamify dev: stopped", flush=True)
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

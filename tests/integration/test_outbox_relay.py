@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from shared import topics
+from shared.db import apply_migrations, create_pool
+from shared.events import Gift
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutboxRelay, OutMessage, derived_event_id, enqueue
+from shared.service import PLUMBING_MIGRATIONS
+from shared.settings import Settings
+from tests.helpers import Bus
+
+
+def gift(n: int) -> OutMessage:
+    event = Gift(
+        event_id=derived_event_id("gift", n),
+        occurred_at=datetime.now(UTC),
+        camp_id="c",
+        student_id=f"s{n}",
+        gift_id="welcome-back",
+        reason="test",
+    )
+    return OutMessage(topics.GIFTS, f"s{n}", event)
+
+
+def test_derived_event_ids_are_deterministic_and_distinct() -> None:
+    assert derived_event_id("a", 1) == derived_event_id("a", 1)
+    assert derived_event_id("a", 1) != derived_event_id("a", 2)
+    assert derived_event_id("a:b", "c") != derived_event_id("a", "b:c")
+
+
+async def test_two_relays_publish_every_row_and_empty_the_outbox(
+    settings: Settings, bus: Bus
+) -> None:
+    pool = await create_pool(settings.database_url, "relaytest", 4)
+    await apply_migrations(pool, "relaytest", [("plumbing", PLUMBING_MIGRATIONS)])
+    await topics.ensure_topics(
+        settings.kafka_bootstrap, [topics.physical(settings.topic_prefix, topics.GIFTS)], 3
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
+    )
+    await producer.start()
+    metrics = ServiceMetrics("relaytest")
+    relays = [
+        OutboxRelay("relaytest", pool, producer, metrics, settings.topic_prefix, batch=50)
+        for _ in range(2)
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, [gift(n) for n in range(300)])
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 300)
+        assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(300))
+        assert len({m["event_id"] for m in out}) == 300
+        assert all(m["key"] == m["student_id"] for m in out)
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(settings: Settings) -> None:
+    pool = await create_pool(settings.database_url, "relaytest", 2)
+    await apply_migrations(pool, "relaytest", [("plumbing", PLUMBING_MIGRATIONS)])
+    try:
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            await enqueue(conn, [gift(1)])
+            await tx.rollback()
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await pool.close()

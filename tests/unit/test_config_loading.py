@@ -1,0 +1,81 @@
+"""Rules files: errors name the file, the line and the fix; a bad change keeps the old rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.points.config import DEFAULT_RULES_FILE, PointsRules
+from shared.config import ConfigError, Watched, load_yaml
+
+
+def write(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_rules_are_the_contract_defaults() -> None:
+    loaded = load_yaml(DEFAULT_RULES_FILE, PointsRules)
+    assert loaded.model.checkin.points == 10
+    assert loaded.version == "contract-defaults-1"
+
+
+def test_an_empty_file_means_all_defaults_with_a_content_version(tmp_path: Path) -> None:
+    loaded = load_yaml(write(tmp_path, "# nothing\n"), PointsRules)
+    assert loaded.model.checkin.points == 10
+    assert len(loaded.version) == 12
+
+
+def test_a_wrong_type_names_file_line_and_fix(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: v2\n\ncheckin:\n  points: ten\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PointsRules)
+    assert str(err.value).startswith(f"{path}:4: checkin.points:")
+    assert "write a whole number" in str(err.value)
+
+
+def test_a_misspelt_key_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "checkin:\n  points: 10\n  pionts: 12\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PointsRules)
+    assert f"{path}:3: checkin.pionts:" in str(err.value)
+    assert "check its spelling" in str(err.value)
+
+
+def test_a_negative_amount_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r":2: checkin.points: .*greater than or equal to 0"):
+        load_yaml(write(tmp_path, "checkin:\n  points: -5\n"), PointsRules)
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "checkin:\n  points: [10\nversion: x\n")
+    with pytest.raises(ConfigError, match=rf"{path}:\d+: not valid YAML"):
+        load_yaml(path, PointsRules)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_yaml(tmp_path / "absent.yaml", PointsRules)
+
+
+def test_watched_file_reloads_and_keeps_old_rules_when_the_new_ones_are_bad(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "version: a\ncheckin:\n  points: 10\n")
+    loads: list[str] = []
+    errors: list[ConfigError] = []
+    watched = Watched(path, PointsRules, lambda loaded: loads.append(loaded.version), errors.append)
+    assert watched.refresh().model.checkin.points == 10
+
+    path.write_text("version: b\ncheckin:\n  points: 15\n", encoding="utf-8")
+    os.utime(path, (1, 1))  # a different mtime even within the same clock tick
+    assert watched.refresh().model.checkin.points == 15
+
+    path.write_text("version: c\ncheckin:\n  points: lots\n", encoding="utf-8")
+    os.utime(path, (2, 2))
+    assert watched.refresh().version == "b"
+    assert loads == ["a", "b"]
+    assert len(errors) == 1 and ":3: checkin.points" in str(errors[0])
