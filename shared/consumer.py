@@ -47,7 +47,19 @@ class Rejected:
     offset: int
     key: str | None
     value: str
-    reason: str  # json, schema or handler
+    reason: str  # json, schema, domain or handler
+    error: str
+    event_id: str | None = None  # when the message was a valid event
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A valid event that contradicts what the service knows (e.g. day 30 of a 21-day camp).
+
+    A handler returns it among its outputs; it goes to the dead-letter topic (reason: domain).
+    """
+
+    item: Received
     error: str
 
 
@@ -59,7 +71,7 @@ class BatchHandler(Protocol):
 
     async def __call__(
         self, conn: asyncpg.Connection, events: Sequence[Received]
-    ) -> Sequence[OutMessage]: ...
+    ) -> Sequence[OutMessage | Refused]: ...
 
 
 def decode(
@@ -151,6 +163,7 @@ class BatchProcessor:
                 item.event.model_dump_json(),
                 "handler",
                 repr(exc)[:2000],
+                item.event.event_id,
             )
             await self._retrying("event", lambda: self._apply([rejected]))
 
@@ -172,8 +185,10 @@ class BatchProcessor:
         rejected = [i for i in items if isinstance(i, Rejected)]
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await _claim(conn, received)
-            outputs = list(await self._handle(conn, fresh)) if fresh else []
-            new_rejects = await _claim_rejects(conn, rejected)
+            results = list(await self._handle(conn, fresh)) if fresh else []
+            outputs = [r for r in results if isinstance(r, OutMessage)]
+            refused = [_refusal(r) for r in results if isinstance(r, Refused)]
+            new_rejects = refused + await _claim_rejects(conn, rejected)
             outputs.extend(self._dead_letter(r) for r in new_rejects)
             await enqueue(conn, outputs)
         self._count(received, fresh, new_rejects)
@@ -193,7 +208,9 @@ class BatchProcessor:
 
     def _dead_letter(self, rej: Rejected) -> OutMessage:
         letter = DeadLetter(
-            event_id=derived_event_id("dlq", self.service, rej.topic, rej.partition, rej.offset),
+            event_id=derived_event_id(
+                "dlq", self.service, rej.topic, rej.event_id or f"@{rej.partition}:{rej.offset}"
+            ),
             occurred_at=datetime.now(UTC),
             service=self.service,
             topic=rej.topic,
@@ -204,6 +221,20 @@ class BatchProcessor:
             error=f"{rej.reason}: {rej.error}",
         )
         return OutMessage(topics.DLQ, rej.key, letter)
+
+
+def _refusal(refused: Refused) -> Rejected:
+    i = refused.item
+    return Rejected(
+        i.topic,
+        i.partition,
+        i.offset,
+        i.key,
+        i.event.model_dump_json(),
+        "domain",
+        refused.error,
+        i.event.event_id,
+    )
 
 
 async def _claim(conn: asyncpg.Connection, received: Sequence[Received]) -> list[Received]:

@@ -144,3 +144,25 @@ def checkin(
         "student_id": student,
         "day": day,
     }
+
+
+def camp(
+    camp_id: str,
+    days: int = 21,
+    starts_on: str = "2026-11-20",
+    timezone: str = "Asia/Shanghai",
+    lessons: int = 10,
+    reminder: str = "20:00",
+    occurred_at: str = "2026-11-01T00:00:00+08:00",
+) -> dict[str, Any]:
+    return {
+        "event_id": new_id("camp"),
+        "occurred_at": occurred_at,
+        "camp_id": camp_id,
+        "title": f"{camp_id} 训练营",
+        "starts_on": starts_on,
+        "days": days,
+        "timezone": timezone,
+        "lessons": lessons,
+        "cohort_reminder_time": reminder,
+    }

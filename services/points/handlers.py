@@ -1,4 +1,5 @@
-"""The points service's business step: events in, ledger entries and output events out."""
+"""The points service's business step: a batch of new events in, ledger entries, redemption
+answers and output events out, all inside the batch's transaction."""
 
 from __future__ import annotations
 
@@ -9,37 +10,172 @@ import asyncpg
 from services.points import rules, store
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
+from services.points.rules import Award, CampInfo, Ignored, Invalid
 from shared import topics
 from shared.config import Loaded
-from shared.consumer import Received
-from shared.events import CheckIn, PointsEntry
+from shared.consumer import Received, Refused
+from shared.events import (
+    Camp,
+    CheckIn,
+    ContestResult,
+    Gift,
+    PointsEntry,
+    RedemptionRequest,
+    RedemptionResult,
+    Review,
+    Share,
+    Submission,
+)
 from shared.outbox import OutMessage, derived_event_id
 
-INPUTS = [topics.CHECKINS]
+INPUTS = [
+    topics.CAMPS,
+    topics.CHECKINS,
+    topics.SUBMISSIONS,
+    topics.REVIEWS,
+    topics.SHARES,
+    topics.REDEMPTIONS,
+    topics.CONTESTS,
+    topics.GIFTS,
+]
+MODELS = {t: topics.MODELS[t] for t in INPUTS}
+# Rules that need the camp's definition (its days, start date, timezone) wait for it.
+NEEDS_CAMP = (CheckIn, Share)
 
 RulesSource = Callable[[], Loaded[PointsRules]]
+Result = OutMessage | Refused
 
 
 class PointsHandler:
-    """Pays what the rules in force say, once per cause."""
+    """Pays what the rules in force say, once per cause, and answers redemption requests."""
 
     def __init__(self, current_rules: RulesSource, metrics: PointsMetrics) -> None:
         self._rules = current_rules
         self._metrics = metrics
 
-    async def __call__(
-        self, conn: asyncpg.Connection, events: Sequence[Received]
-    ) -> list[OutMessage]:
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
-        awards = [
-            award
-            for item in events
-            if isinstance(item.event, CheckIn)
-            for award in rules.checkin_awards(item.event, loaded.model)
-        ]
+        ready, camps = await self._with_camps(conn, events)
+        results: list[Result] = []
+        awards = await self._checkins(conn, ready, camps, loaded.model, results)
+        awards += await self._shares(conn, ready, camps, loaded.model)
+        for item in ready:
+            awards += _simple_awards(item.event, loaded.model)
         entries = await store.record_awards(conn, awards, loaded.version)
+        entries += await self._redemptions(conn, ready, loaded, results)
         self._metrics.count(entries)
-        return [_points_message(e) for e in entries]
+        results.extend(_points_message(e) for e in entries)
+        return results
+
+    async def _with_camps(
+        self, conn: asyncpg.Connection, events: Sequence[Received]
+    ) -> tuple[list[Received], dict[str, CampInfo]]:
+        """Save camp definitions; hold events whose camp is unknown; release those now known."""
+        new_camps = [i.event for i in events if isinstance(i.event, Camp)]
+        await store.save_camps(conn, new_camps)
+        needing = [i for i in events if isinstance(i.event, NEEDS_CAMP)]
+        wanted = {i.event.camp_id for i in needing} | {c.camp_id for c in new_camps}  # type: ignore[attr-defined]
+        camps = await store.load_camps(conn, wanted)
+        waiting = [i for i in needing if i.event.camp_id not in camps]  # type: ignore[attr-defined]
+        await store.hold(conn, waiting)
+        self._metrics.held.inc(len(waiting))
+        released = await store.release(conn, {c.camp_id for c in new_camps}, MODELS)
+        self._metrics.released.inc(len(released))
+        waiting_ids = {id(i) for i in waiting}
+        return [i for i in events if id(i) not in waiting_ids] + released, camps
+
+    async def _checkins(
+        self,
+        conn: asyncpg.Connection,
+        ready: Sequence[Received],
+        camps: dict[str, CampInfo],
+        all_rules: PointsRules,
+        results: list[Result],
+    ) -> list[Award]:
+        counted: dict[tuple[str, str], CheckIn] = {}
+        facts: list[tuple[str, str, int, str]] = []
+        awards: list[Award] = []
+        for item in ready:
+            c = item.event
+            if not isinstance(c, CheckIn):
+                continue
+            camp_rules = all_rules.for_camp(c.camp_id)
+            verdict = rules.judge_checkin(c, camps[c.camp_id], camp_rules)
+            if isinstance(verdict, Invalid):
+                results.append(Refused(item, verdict.error))
+            elif isinstance(verdict, Ignored):
+                self._metrics.ignored.labels(verdict.reason).inc()
+            else:
+                facts.append((c.camp_id, c.student_id, c.day, c.event_id))
+                counted[(c.camp_id, c.student_id)] = c
+                awards += rules.checkin_awards(c, camp_rules)
+        await store.add_checkin_days(conn, facts)
+        days = await store.checkin_days(conn, set(counted)) if counted else {}
+        for (camp_id, student_id), latest in counted.items():
+            awards += rules.streak_awards(
+                camp_id,
+                student_id,
+                days.get((camp_id, student_id), set()),
+                all_rules.for_camp(camp_id),
+                latest,
+            )
+        return awards
+
+    async def _shares(
+        self,
+        conn: asyncpg.Connection,
+        ready: Sequence[Received],
+        camps: dict[str, CampInfo],
+        all_rules: PointsRules,
+    ) -> list[Award]:
+        shares = [(i.event, camps[i.event.camp_id]) for i in ready if isinstance(i.event, Share)]
+        if not shares:
+            return []
+        paid, per_day = await store.share_state(
+            conn, {(s.camp_id, s.student_id) for s, _ in shares}
+        )
+        awards, capped = rules.share_awards(shares, paid, per_day, all_rules.for_camp)
+        self._metrics.ignored.labels("share_cap").inc(capped)
+        return awards
+
+    async def _redemptions(
+        self,
+        conn: asyncpg.Connection,
+        ready: Sequence[Received],
+        loaded: Loaded[PointsRules],
+        results: list[Result],
+    ) -> list[store.Entry]:
+        unique: dict[tuple[str, str], RedemptionRequest] = {}
+        for item in ready:
+            if isinstance(item.event, RedemptionRequest):
+                unique.setdefault((item.event.camp_id, item.event.request_id), item.event)
+        if not unique:
+            return []
+        balances = await store.lock_balances(
+            conn, {(r.camp_id, r.student_id) for r in unique.values()}
+        )
+        undecided = await store.undecided_requests(conn, list(unique))
+        todo = [r for key, r in unique.items() if key in undecided]
+        decisions = rules.decide_redemptions(todo, balances, loaded.model.for_camp)
+        await store.save_decisions(conn, decisions)
+        for d in decisions:
+            self._metrics.redemptions.labels("accepted" if d.accepted else "rejected").inc()
+            results.append(_redemption_message(d))
+        deductions = [rules.redemption_award(d) for d in decisions if d.accepted]
+        return await store.record_awards(conn, deductions, loaded.version)
+
+
+def _simple_awards(event: object, all_rules: PointsRules) -> list[Award]:
+    """Rules that need nothing but the event and the camp's rules."""
+    if isinstance(event, Submission):
+        return rules.submission_awards(event, all_rules.for_camp(event.camp_id))
+    if isinstance(event, Review):
+        return rules.review_awards(event, all_rules.for_camp(event.camp_id))
+    if isinstance(event, ContestResult):
+        return rules.contest_awards(event, all_rules.for_camp(event.camp_id))
+    if isinstance(event, Gift):
+        return rules.gift_awards(event, all_rules.for_camp(event.camp_id))
+    return []
 
 
 def _points_message(entry: store.Entry) -> OutMessage:
@@ -56,3 +192,19 @@ def _points_message(entry: store.Entry) -> OutMessage:
         balance=entry.balance_after,
     )
     return OutMessage(topics.POINTS, entry.student_id, event)
+
+
+def _redemption_message(decision: rules.RedemptionDecision) -> OutMessage:
+    r = decision.request
+    event = RedemptionResult(
+        event_id=derived_event_id("redemption", r.camp_id, r.request_id),
+        occurred_at=r.occurred_at,
+        camp_id=r.camp_id,
+        student_id=r.student_id,
+        request_id=r.request_id,
+        item_id=r.item_id,
+        cost=r.cost,
+        status="accepted" if decision.accepted else "rejected",
+        reason=decision.reason,
+    )
+    return OutMessage(topics.REDEMPTION_RESULTS, r.student_id, event)

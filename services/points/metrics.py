@@ -34,11 +34,42 @@ class PointsMetrics:
             registry=registry,
         )
 
+        self.held = Counter(
+            "gamify_points_held",
+            "Events parked until their camp's definition arrives.",
+            registry=registry,
+        )
+        self.released = Counter(
+            "gamify_points_released",
+            "Parked events processed once their camp arrived.",
+            registry=registry,
+        )
+        self.ignored = Counter(
+            "gamify_points_ignored",
+            "Valid events the rules in force do not pay, by reason (makeup_window, share_cap).",
+            ["reason"],
+            registry=registry,
+        )
+        self.redemptions = Counter(
+            "gamify_points_redemptions",
+            "Redemption requests decided, by status.",
+            ["status"],
+            registry=registry,
+        )
+        self.deducted = Counter(
+            "gamify_points_deducted",
+            "Points deducted (negative deltas), by rule.",
+            ["rule"],
+            registry=registry,
+        )
+
     def count(self, entries: Sequence[Entry]) -> None:
         for e in entries:
             self.entries.labels(e.rule_id).inc()
             if e.delta > 0:
                 self.paid.labels(e.rule_id).inc(e.delta)
+            elif e.delta < 0:
+                self.deducted.labels(e.rule_id).inc(-e.delta)
 
     def rules_loaded(self, loaded: Loaded[PointsRules]) -> None:
         self.rules_version.clear()

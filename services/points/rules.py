@@ -1,12 +1,28 @@
-"""Pure points rules: (state, event, rules) -> awards. No I/O, no clock, no globals."""
+"""Pure points rules: (state, event, rules) -> awards and decisions. No I/O, no clock, no globals.
+
+Every award names its cause; the ledger pays each (camp, student, rule, cause) at most once, so
+applying a rule twice to the same facts is harmless and the order of arrival does not matter.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from services.points.config import PointsRules
-from shared.events import CheckIn
+from services.points.config import RuleSet
+from shared.events import (
+    CheckIn,
+    ContestResult,
+    Gift,
+    RedemptionRequest,
+    Review,
+    Share,
+    Submission,
+)
+
+RulesFor = Callable[[str], RuleSet]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +36,262 @@ class Award:
     delta: int
     source_event_id: str
     occurred_at: datetime
+    camp_day: int | None = None
 
 
-def checkin_awards(checkin: CheckIn, rules: PointsRules) -> list[Award]:
-    """A check-in pays once per distinct camp day, make-ups included."""
-    if rules.checkin.points <= 0:
+@dataclass(frozen=True, slots=True)
+class CampInfo:
+    camp_id: str
+    starts_on: date
+    days: int
+    timezone: str
+
+    def day_of(self, at: datetime) -> int:
+        """The camp day (1-based; may be < 1 or > days) on which instant `at` falls."""
+        local = at.astimezone(ZoneInfo(self.timezone)).date()
+        return (local - self.starts_on).days + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """The event contradicts its camp: it goes to the dead-letter topic with this reason."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A valid event that the rules in force do not count (e.g. a make-up out of its window)."""
+
+    reason: str
+
+
+def judge_checkin(checkin: CheckIn, camp: CampInfo, rules: RuleSet) -> Invalid | Ignored | None:
+    """None when the check-in counts; otherwise why it does not."""
+    if checkin.day > camp.days:
+        return Invalid(f"day {checkin.day} is beyond camp {camp.camp_id}'s {camp.days} days")
+    window = rules.checkin.makeup_window_days
+    if window is not None and camp.day_of(checkin.occurred_at) - checkin.day > window:
+        return Ignored("makeup_window")
+    return None
+
+
+def checkin_awards(checkin: CheckIn, rules: RuleSet) -> list[Award]:
+    """A counted check-in pays once per distinct camp day, make-ups included."""
+    rule = rules.checkin
+    if not rule.enabled or rule.points <= 0:
         return []
     return [
         Award(
-            camp_id=checkin.camp_id,
-            student_id=checkin.student_id,
-            rule_id="checkin",
-            cause=f"day:{checkin.day}",
-            delta=rules.checkin.points,
-            source_event_id=checkin.event_id,
-            occurred_at=checkin.occurred_at,
+            checkin.camp_id,
+            checkin.student_id,
+            "checkin",
+            f"day:{checkin.day}",
+            rule.points,
+            checkin.event_id,
+            checkin.occurred_at,
+            checkin.day,
         )
     ]
+
+
+def longest_run(days: Iterable[int]) -> int:
+    """The longest run of consecutive day numbers."""
+    best = run = 0
+    previous = None
+    for day in sorted(set(days)):
+        run = run + 1 if previous is not None and day == previous + 1 else 1
+        best = max(best, run)
+        previous = day
+    return best
+
+
+def streak_awards(
+    camp_id: str, student_id: str, days: Iterable[int], rules: RuleSet, source: CheckIn
+) -> list[Award]:
+    """One bonus per milestone that the longest run of checked-in days has reached.
+
+    Computed from the set of days, not from arrival order: a make-up check-in that closes a gap
+    completes the streak it belongs to.
+    """
+    rule = rules.streak
+    if not rule.enabled or rule.points <= 0:
+        return []
+    run = longest_run(days)
+    return [
+        Award(
+            camp_id,
+            student_id,
+            "streak",
+            f"run:{m}",
+            rule.points,
+            source.event_id,
+            source.occurred_at,
+        )
+        for m in rule.milestones
+        if run >= m
+    ]
+
+
+def submission_awards(submission: Submission, rules: RuleSet) -> list[Award]:
+    """Homework pays by tier, once per (student, assignment)."""
+    rule = rules.submission
+    points = getattr(rule, submission.tier)
+    if not rule.enabled or points <= 0:
+        return []
+    return [
+        Award(
+            submission.camp_id,
+            submission.student_id,
+            "submission",
+            f"assignment:{submission.assignment_id}",
+            points,
+            submission.event_id,
+            submission.occurred_at,
+        )
+    ]
+
+
+def review_awards(review: Review, rules: RuleSet) -> list[Award]:
+    """An excellent review pays its author once per submission."""
+    rule = rules.excellent_review
+    if not review.excellent or not rule.enabled or rule.points <= 0:
+        return []
+    return [
+        Award(
+            review.camp_id,
+            review.student_id,
+            "excellent_review",
+            f"submission:{review.submission_id}",
+            rule.points,
+            review.event_id,
+            review.occurred_at,
+        )
+    ]
+
+
+def share_awards(
+    shares: Sequence[tuple[Share, CampInfo]],
+    already_paid: set[tuple[str, str, str]],
+    paid_per_day: dict[tuple[str, str, int], int],
+    rules_for: RulesFor,
+) -> tuple[list[Award], int]:
+    """Shares pay once per shared submission, within the daily cap of the camp day.
+
+    Returns the awards and how many new shares the cap refused.
+    """
+    awards: list[Award] = []
+    capped = 0
+    paid = set(already_paid)
+    per_day = dict(paid_per_day)
+    for share, camp in shares:
+        rule = rules_for(share.camp_id).share
+        cause = f"submission:{share.submission_id}"
+        key = (share.camp_id, share.student_id, cause)
+        if not rule.enabled or rule.points <= 0 or key in paid:
+            continue
+        day = camp.day_of(share.occurred_at)
+        so_far = per_day.get((share.camp_id, share.student_id, day), 0)
+        if rule.daily_cap is not None and so_far + rule.points > rule.daily_cap:
+            capped += 1
+            continue
+        paid.add(key)
+        per_day[(share.camp_id, share.student_id, day)] = so_far + rule.points
+        awards.append(
+            Award(
+                share.camp_id,
+                share.student_id,
+                "share",
+                cause,
+                rule.points,
+                share.event_id,
+                share.occurred_at,
+                day,
+            )
+        )
+    return awards, capped
+
+
+def contest_awards(result: ContestResult, rules: RuleSet) -> list[Award]:
+    """Prizes by rank for a closed contest week, once per student and week."""
+    rule = rules.contest
+    if not rule.enabled:
+        return []
+    return [
+        Award(
+            result.camp_id,
+            entry.student_id,
+            "contest",
+            f"week:{result.week}",
+            rule.prizes[entry.rank],
+            result.event_id,
+            result.occurred_at,
+        )
+        for entry in result.ranking
+        if rule.prizes.get(entry.rank, 0) > 0
+    ]
+
+
+def gift_awards(gift: Gift, rules: RuleSet) -> list[Award]:
+    """Gifts that carry points (the welcome-back gift by default), once per gift event."""
+    rule = rules.gift
+    points = rule.gifts.get(gift.gift_id, 0)
+    if not rule.enabled or points <= 0:
+        return []
+    return [
+        Award(
+            gift.camp_id,
+            gift.student_id,
+            "gift",
+            f"{gift.gift_id}:{gift.event_id}",
+            points,
+            gift.event_id,
+            gift.occurred_at,
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionDecision:
+    request: RedemptionRequest
+    accepted: bool
+    reason: str
+
+
+def decide_redemptions(
+    requests: Sequence[RedemptionRequest],
+    balances: dict[tuple[str, str], int],
+    rules_for: RulesFor,
+) -> list[RedemptionDecision]:
+    """Accept a request when the balance covers its cost, in the order given; else reject it."""
+    running = dict(balances)
+    decisions = []
+    for request in requests:
+        key = (request.camp_id, request.student_id)
+        balance = running.get(key, 0)
+        if not rules_for(request.camp_id).redemption.enabled:
+            decisions.append(RedemptionDecision(request, False, "redemption is closed"))
+        elif balance >= request.cost:
+            running[key] = balance - request.cost
+            decisions.append(RedemptionDecision(request, True, "balance covers the cost"))
+        else:
+            decisions.append(
+                RedemptionDecision(
+                    request, False, f"insufficient balance: {balance} < {request.cost}"
+                )
+            )
+    return decisions
+
+
+def redemption_award(decision: RedemptionDecision) -> Award:
+    """The deduction an accepted redemption makes."""
+    r = decision.request
+    return Award(
+        r.camp_id,
+        r.student_id,
+        "redemption",
+        f"request:{r.request_id}",
+        -r.cost,
+        r.event_id,
+        r.occurred_at,
+    )

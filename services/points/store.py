@@ -10,7 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from services.points.rules import Award
+from services.points.rules import Award, CampInfo, RedemptionDecision
+from shared.consumer import Received
+from shared.events import Camp, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,10 @@ async def record_awards(
         return []
     rows = await conn.fetch(
         "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
-        " rules_version, occurred_at)"
-        " SELECT c, s, r, k, d, e, $7, o FROM unnest($1::text[], $2::text[], $3::text[],"
-        " $4::text[], $5::int[], $6::text[], $8::timestamptz[]) AS u(c, s, r, k, d, e, o)"
+        " rules_version, occurred_at, camp_day)"
+        " SELECT c, s, r, k, d, e, $7, o, y FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::int[], $6::text[], $8::timestamptz[], $9::int[])"
+        " AS u(c, s, r, k, d, e, o, y)"
         " ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
         " RETURNING id, camp_id, student_id, rule_id, cause, delta, source_event_id, occurred_at",
         [a.camp_id for a in awards],
@@ -53,10 +56,12 @@ async def record_awards(
         [a.source_event_id for a in awards],
         rules_version,
         [a.occurred_at for a in awards],
+        [a.camp_day for a in awards],
     )
     if not rows:
         return []
-    rows = sorted(rows, key=lambda r: r["id"])
+    # Earnings before deductions within a batch, each group in arrival order.
+    rows = sorted(rows, key=lambda r: (r["delta"] < 0, r["id"]))
     sums: dict[tuple[str, str], int] = defaultdict(int)
     for r in rows:
         sums[(r["camp_id"], r["student_id"])] += r["delta"]
@@ -119,3 +124,168 @@ async def leaderboard(pool: asyncpg.Pool, camp_id: str, top: int) -> list[dict[s
         top,
     )
     return [{"rank": i + 1, **dict(r)} for i, r in enumerate(rows)]
+
+
+async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
+    """Keep the latest definition of each camp by occurred_at."""
+    latest: dict[str, Camp] = {}
+    for c in camps:
+        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
+            latest[c.camp_id] = c
+    if not latest:
+        return
+    ordered = sorted(latest.values(), key=lambda c: c.camp_id)
+    await conn.execute(
+        "INSERT INTO camps (camp_id, starts_on, days, timezone, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::timestamptz[])"
+        " ON CONFLICT (camp_id) DO UPDATE SET starts_on = excluded.starts_on,"
+        " days = excluded.days, timezone = excluded.timezone, occurred_at = excluded.occurred_at"
+        " WHERE camps.occurred_at < excluded.occurred_at",
+        [c.camp_id for c in ordered],
+        [c.starts_on for c in ordered],
+        [c.days for c in ordered],
+        [c.timezone for c in ordered],
+        [c.occurred_at for c in ordered],
+    )
+
+
+async def load_camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, CampInfo]:
+    rows = await conn.fetch(
+        "SELECT camp_id, starts_on, days, timezone FROM camps WHERE camp_id = ANY($1::text[])",
+        list(camp_ids),
+    )
+    return {r["camp_id"]: CampInfo(**dict(r)) for r in rows}
+
+
+async def hold(conn: asyncpg.Connection, items: Sequence[Received]) -> None:
+    """Park events until their camp's definition arrives."""
+    if not items:
+        return
+    await conn.execute(
+        "INSERT INTO held (topic, event_id, camp_id, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        " ON CONFLICT DO NOTHING",
+        [i.topic for i in items],
+        [i.event.event_id for i in items],
+        [getattr(i.event, "camp_id", "") for i in items],
+        [i.event.model_dump_json() for i in items],
+    )
+
+
+async def release(
+    conn: asyncpg.Connection, camp_ids: set[str], models: dict[str, type[Event]]
+) -> list[Received]:
+    """Take out the events held for these camps, in the order they were held."""
+    rows = await conn.fetch(
+        "DELETE FROM held WHERE camp_id = ANY($1::text[]) RETURNING topic, payload, held_at",
+        list(camp_ids),
+    )
+    rows = sorted(rows, key=lambda r: r["held_at"])
+    return [
+        Received(r["topic"], -1, -1, None, models[r["topic"]].model_validate_json(r["payload"]))
+        for r in rows
+    ]
+
+
+async def add_checkin_days(
+    conn: asyncpg.Connection, days: Sequence[tuple[str, str, int, str]]
+) -> None:
+    """Record (camp, student, day, event_id) facts; a day already recorded keeps its first."""
+    if not days:
+        return
+    await conn.execute(
+        "INSERT INTO checkin_days (camp_id, student_id, day, event_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])"
+        " ON CONFLICT DO NOTHING",
+        [d[0] for d in days],
+        [d[1] for d in days],
+        [d[2] for d in days],
+        [d[3] for d in days],
+    )
+
+
+async def checkin_days(
+    conn: asyncpg.Connection, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], set[int]]:
+    ordered = sorted(pairs)
+    rows = await conn.fetch(
+        "SELECT d.camp_id, d.student_id, array_agg(d.day) AS days FROM checkin_days d"
+        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON d.camp_id = p.c AND d.student_id = p.s"
+        " GROUP BY d.camp_id, d.student_id",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    return {(r["camp_id"], r["student_id"]): set(r["days"]) for r in rows}
+
+
+async def share_state(
+    conn: asyncpg.Connection, pairs: set[tuple[str, str]]
+) -> tuple[set[tuple[str, str, str]], dict[tuple[str, str, int], int]]:
+    """Shares already paid to these students, and share points paid per camp day."""
+    ordered = sorted(pairs)
+    rows = await conn.fetch(
+        "SELECT l.camp_id, l.student_id, l.cause, l.camp_day, l.delta FROM ledger l"
+        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON l.camp_id = p.c AND l.student_id = p.s"
+        " WHERE l.rule_id = 'share'",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    paid = {(r["camp_id"], r["student_id"], r["cause"]) for r in rows}
+    per_day: dict[tuple[str, str, int], int] = defaultdict(int)
+    for r in rows:
+        per_day[(r["camp_id"], r["student_id"], r["camp_day"])] += r["delta"]
+    return paid, dict(per_day)
+
+
+async def undecided_requests(
+    conn: asyncpg.Connection, keys: list[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (camp, request_id) have not been decided yet."""
+    rows = await conn.fetch(
+        "SELECT camp_id, request_id FROM redemptions"
+        " JOIN unnest($1::text[], $2::text[]) AS k(c, r) ON camp_id = k.c AND request_id = k.r",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return set(keys) - {(r["camp_id"], r["request_id"]) for r in rows}
+
+
+async def lock_balances(
+    conn: asyncpg.Connection, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Current balances, locked until commit (in key order) so that no racing replica can
+    spend the same points; the advisory locks also cover students without a balance row."""
+    ordered = sorted(pairs)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(c || '/' || s, 7) AS k"
+        " FROM unnest($1::text[], $2::text[]) AS p(c, s) ORDER BY k) AS ordered_keys",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    rows = await conn.fetch(
+        "SELECT b.camp_id, b.student_id, b.balance FROM balances b"
+        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON b.camp_id = p.c AND b.student_id = p.s"
+        " ORDER BY b.camp_id, b.student_id FOR UPDATE OF b",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    return {(r["camp_id"], r["student_id"]): r["balance"] for r in rows}
+
+
+async def save_decisions(conn: asyncpg.Connection, decisions: Sequence[RedemptionDecision]) -> None:
+    if not decisions:
+        return
+    reqs = [d.request for d in decisions]
+    await conn.execute(
+        "INSERT INTO redemptions (camp_id, request_id, student_id, item_id, cost, status, reason,"
+        " event_id) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::int[], $6::text[], $7::text[], $8::text[]) ON CONFLICT DO NOTHING",
+        [r.camp_id for r in reqs],
+        [r.request_id for r in reqs],
+        [r.student_id for r in reqs],
+        [r.item_id for r in reqs],
+        [r.cost for r in reqs],
+        ["accepted" if d.accepted else "rejected" for d in decisions],
+        [d.reason for d in decisions],
+        [r.event_id for r in reqs],
+    )

@@ -69,6 +69,23 @@ async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database(
     dev = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         await wait_for(lambda: _ready(http_port), 60, "points ready under gamify dev")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gamify.cli",
+                "send",
+                "camp.camps",
+                '{"camp_id": "c1", "title": "写作营", "starts_on": "2026-11-20", "days": 21,'
+                ' "timezone": "Asia/Shanghai", "lessons": 10, "cohort_reminder_time": "20:00"}',
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         sent = subprocess.run(
             [
                 sys.executable,

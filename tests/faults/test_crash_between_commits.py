@@ -9,15 +9,18 @@ import asyncpg
 
 from shared import topics
 from shared.settings import Settings
-from tests.helpers import Bus, checkin, metric, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for
 from tests.services import ServiceProcess
 
 
-async def count_ledger(settings: Settings) -> int:
+async def count_ledger(settings: Settings, rule: str = "checkin") -> int:
     conn = await asyncpg.connect(settings.database_url)
     try:
         exists = await conn.fetchval("SELECT to_regclass('points.ledger') IS NOT NULL")
-        return int(await conn.fetchval("SELECT count(*) FROM points.ledger")) if exists else 0
+        if not exists:
+            return 0
+        sql = "SELECT count(*) FROM points.ledger WHERE rule_id = $1"
+        return int(await conn.fetchval(sql, rule))
     finally:
         await conn.close()
 
@@ -28,6 +31,7 @@ async def test_killed_between_database_commit_and_offset_commit_pays_once(
     crashing = ServiceProcess("points", settings, GAMIFY_FAULT="exit-after-db-commit").start()
     try:
         await crashing.ready()
+        await bus.send(topics.CAMPS, camp("camp-f"))
         event = checkin("camp-f", "stu-f", day=1)
         await bus.send(topics.CHECKINS, event)
         assert crashing.proc is not None
@@ -42,7 +46,12 @@ async def test_killed_between_database_commit_and_offset_commit_pays_once(
 
         async def redelivered() -> bool:
             s = await scrape(service.port)
-            return metric(s, "gamify_events_processed_total", outcome="duplicate") == 1
+            return (
+                metric(
+                    s, "gamify_events_processed_total", outcome="duplicate", topic=topics.CHECKINS
+                )
+                == 1
+            )
 
         await wait_for(redelivered, what="the uncommitted check-in redelivered as a duplicate")
         await bus.send(topics.CHECKINS, checkin("camp-f", "stu-f", day=2))
@@ -59,26 +68,29 @@ async def test_killed_between_database_commit_and_offset_commit_pays_once(
 async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_once(
     settings: Settings, bus: Bus
 ) -> None:
-    students, days = 50, 20
+    students, days = 100, 20  # 20 days: each student also earns the streak-7 and streak-14 bonus
     await topics.ensure_topics(
         settings.kafka_bootstrap,
         [topics.physical(settings.topic_prefix, t) for t in topics.ALL],
         3,
     )
+    await bus.send(topics.CAMPS, camp("camp-k"))
     for day in range(1, days + 1):
         for s in range(students):
             await bus.send(topics.CHECKINS, checkin("camp-k", f"stu-{s}", day))
     total = students * days
+    at_kill = []
     for round_ in range(3):
         victim = ServiceProcess("points", settings, GAMIFY_BATCH_MAX_RECORDS="20").start()
-        target = total * (round_ + 1) // 4
+        target = total * (round_ + 1) // 10
 
         async def progressed(target: int = target) -> bool:
             return await count_ledger(settings) >= target
 
         await wait_for(progressed, 60, f"{target} entries before kill {round_ + 1}")
         victim.kill()
-    assert await count_ledger(settings) < total
+        at_kill.append(await count_ledger(settings))
+    assert at_kill[0] < total, f"the first kill came too late to interrupt anything: {at_kill}"
 
     service = ServiceProcess("points", settings).start()
     try:
@@ -88,20 +100,25 @@ async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_
             return await count_ledger(settings) >= total
 
         await wait_for(all_paid, 60, "every check-in paid")
+        expected_events = total + 2 * students
         out = await bus.read(
-            topics.POINTS, until=lambda m: len({x["event_id"] for x in m}) >= total, timeout=30
+            topics.POINTS,
+            until=lambda m: len({x["event_id"] for x in m}) >= expected_events,
+            timeout=30,
         )
         await asyncio.sleep(1.0)
         assert await count_ledger(settings) == total
-        assert len({m["event_id"] for m in out}) == total
+        assert await count_ledger(settings, "streak") == 2 * students
+        assert len({m["event_id"] for m in out}) == expected_events
         final = {}
         for m in out:
             final[m["student_id"]] = max(final.get(m["student_id"], 0), m["balance"])
-        assert final == {f"stu-{s}": 10 * days for s in range(students)}
+        per_student = 10 * days + 2 * 50
+        assert final == {f"stu-{s}": per_student for s in range(students)}
         conn = await asyncpg.connect(settings.database_url)
         try:
             balances = await conn.fetch("SELECT balance FROM points.balances")
-            assert [b["balance"] for b in balances] == [10 * days] * students
+            assert [b["balance"] for b in balances] == [per_student] * students
             outbox = await conn.fetchval("SELECT count(*) FROM points.outbox")
         finally:
             await conn.close()

@@ -8,7 +8,7 @@ import asyncpg
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, checkin, metric, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for
 
 
 async def ledger(settings: Settings) -> list[asyncpg.Record]:
@@ -22,6 +22,7 @@ async def ledger(settings: Settings) -> list[asyncpg.Record]:
 async def test_checkin_pays_ten_and_publishes_balance(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
+    await bus.send(topics.CAMPS, camp("camp-1"))
     event = checkin("camp-1", "stu-1", day=1)
     await bus.send(topics.CHECKINS, event)
 
@@ -44,6 +45,7 @@ async def test_checkin_pays_ten_and_publishes_balance(
 async def test_same_event_delivered_three_times_pays_once(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
+    await bus.send(topics.CAMPS, camp("camp-1"))
     event = checkin("camp-1", "stu-2", day=3)
     for _ in range(3):
         await bus.send(topics.CHECKINS, event)
@@ -55,13 +57,16 @@ async def test_same_event_delivered_three_times_pays_once(
     assert [(m["delta"], m["balance"]) for m in out] == [(10, 10), (10, 20)]
     assert len(await ledger(settings)) == 2
     samples = await scrape(points.http_port)
-    assert metric(samples, "gamify_events_processed_total", outcome="duplicate") == 2
-    assert metric(samples, "gamify_events_processed_total", outcome="applied") == 2
+    checkins = {"topic": topics.CHECKINS}
+    assert metric(samples, "gamify_events_processed_total", outcome="duplicate", **checkins) == 2
+    assert metric(samples, "gamify_events_processed_total", outcome="applied", **checkins) == 2
 
 
 async def test_two_checkins_for_the_same_day_pay_once(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
+    await bus.send(topics.CAMPS, camp("camp-1"))
+    await bus.send(topics.CAMPS, camp("camp-2"))
     await bus.send(topics.CHECKINS, checkin("camp-1", "stu-3", day=5))
     await bus.send(topics.CHECKINS, checkin("camp-1", "stu-3", day=5))  # e.g. a make-up twice
     await bus.send(topics.CHECKINS, checkin("camp-2", "stu-3", day=5))  # another camp pays
@@ -72,13 +77,17 @@ async def test_two_checkins_for_the_same_day_pay_once(
     rows = await ledger(settings)
     assert len(rows) == 2
     samples = await scrape(points.http_port)
-    assert metric(samples, "gamify_events_processed_total", outcome="applied") == 3
+    assert (
+        metric(samples, "gamify_events_processed_total", outcome="applied", topic=topics.CHECKINS)
+        == 3
+    )
     assert metric(samples, "gamify_points_paid_total", rule="checkin") == 20
 
 
 async def test_malformed_and_invalid_messages_are_dead_lettered_and_do_not_block(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
+    await bus.send(topics.CAMPS, camp("camp-1"))
     await bus.send(topics.CHECKINS, b"{not json", key="stu-4", partition=0)
     invalid = checkin("camp-1", "stu-4", day=0)  # days start at 1
     invalid["occurred_at"] = "2026-11-22T20:05:00"  # and a naive timestamp
@@ -107,15 +116,17 @@ async def test_malformed_and_invalid_messages_are_dead_lettered_and_do_not_block
 async def test_metrics_report_batches_outbox_and_lag(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
+    await bus.send(topics.CAMPS, camp("camp-9"))
     for day in range(1, 8):
         await bus.send(topics.CHECKINS, checkin("camp-9", "stu-9", day=day))
-    await bus.read(topics.POINTS, until=lambda m: len(m) >= 7)
+    out = await bus.read(topics.POINTS, until=lambda m: len(m) >= 8)
+    assert sorted(m["rule_id"] for m in out) == ["checkin"] * 7 + ["streak"]
 
     async def drained() -> bool:
         s = await scrape(points.http_port)
-        return metric(s, "gamify_events_published_total", topic=topics.POINTS) == 7
+        return metric(s, "gamify_events_published_total", topic=topics.POINTS) == 8
 
-    await wait_for(drained, what="seven events published")
+    await wait_for(drained, what="eight events published")
     samples = await scrape(points.http_port)
     assert metric(samples, "gamify_batch_seconds_count") >= 1
     assert metric(samples, "gamify_outbox_backlog") == 0
@@ -126,4 +137,4 @@ async def test_metrics_report_batches_outbox_and_lag(
 
 async def _processed(runtime: ServiceRuntime, n: int) -> bool:
     samples = await scrape(runtime.http_port)
-    return metric(samples, "gamify_events_processed_total") >= n
+    return metric(samples, "gamify_events_processed_total", topic=topics.CHECKINS) >= n

@@ -18,7 +18,7 @@ def checkin(day: int) -> CheckIn:
 @pytest.mark.parametrize("day", [1, 2, 21, 366])
 def test_a_checkin_pays_the_configured_points_for_its_day(day: int) -> None:
     assert checkin_awards(checkin(day), PointsRules()) == [
-        Award("c", "s", "checkin", f"day:{day}", 10, f"e{day}", AT)
+        Award("c", "s", "checkin", f"day:{day}", 10, f"e{day}", AT, day)
     ]
 
 
