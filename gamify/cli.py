@@ -1,4 +1,4 @@
-"""`gamify`: the one command-line entry point (dev, send, tail, rules check)."""
+"""`gamify`: the one command-line entry point (dev, send, tail, rules check, points explain)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,35 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.add_argument("--service", default="points", choices=["points"])
     check.set_defaults(run=_rules_check)
+
+    points = sub.add_parser("points", help="the points ledger")
+    points_sub = points.add_subparsers(title="points commands")
+    explain = points_sub.add_parser(
+        "explain", help="why a student has the points they have, entry by entry"
+    )
+    explain.add_argument("student")
+    explain.add_argument("--camp", default=None)
+    explain.set_defaults(run=_points_explain)
     return p
+
+
+def _points_explain(args: argparse.Namespace) -> int:
+    from services.points.explain import explain
+
+    print(asyncio.run(explain(_database_url(), args.student, args.camp)))
+    return 0
+
+
+def _database_url() -> str:
+    """GAMIFY_DATABASE_URL, else the database of a running `gamify dev`, else the default."""
+    import os
+
+    from gamify.dev import DEV_DATABASE_FILE
+    from shared.settings import load_settings
+
+    if "GAMIFY_DATABASE_URL" not in os.environ and DEV_DATABASE_FILE.exists():
+        return DEV_DATABASE_FILE.read_text().strip()
+    return load_settings().database_url
 
 
 def _bootstrap(value: str | None) -> tuple[str, str]:

@@ -16,6 +16,8 @@ from shared.embedded import EmbeddedKafka, EmbeddedPostgres, InfrastructureError
 from shared.settings import DEFAULT_PORTS
 
 SERVICE_ORDER = ["points", "badges", "nudges", "contests"]
+# Where `gamify dev` leaves its database URL for other commands (`gamify points explain`).
+DEV_DATABASE_FILE = Path.home() / ".gamify" / "database_url"
 
 
 def available_services() -> list[str]:
@@ -47,6 +49,8 @@ def run_dev(kafka_port: int, http_base_port: int | None, home: Path, partitions:
             admin_url = pg.start()
             database_url = asyncio.run(create_database(admin_url, "gamify"))
             print(f"gamify dev: PostgreSQL data in {home / 'pgdata'}", flush=True)
+        if home == DEV_DATABASE_FILE.parent:
+            DEV_DATABASE_FILE.write_text(database_url + "\n")
         prefix = os.environ.get("GAMIFY_TOPIC_PREFIX", "")
         asyncio.run(
             topics.ensure_topics(

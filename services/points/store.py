@@ -65,17 +65,7 @@ async def record_awards(
     sums: dict[tuple[str, str], int] = defaultdict(int)
     for r in rows:
         sums[(r["camp_id"], r["student_id"])] += r["delta"]
-    keys = sorted(sums)
-    balances = await conn.fetch(
-        "INSERT INTO balances (camp_id, student_id, balance)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
-        " ON CONFLICT (camp_id, student_id) DO UPDATE"
-        " SET balance = balances.balance + excluded.balance, updated_at = now()"
-        " RETURNING camp_id, student_id, balance",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [sums[k] for k in keys],
-    )
+    balances = await _move_balances(conn, sums)
     running = {
         (b["camp_id"], b["student_id"]): b["balance"] - sums[(b["camp_id"], b["student_id"])]
         for b in balances
@@ -92,6 +82,43 @@ async def record_awards(
         [e.balance_after for e in entries],
     )
     return entries
+
+
+async def _move_balances(
+    conn: asyncpg.Connection, sums: dict[tuple[str, str], int]
+) -> list[asyncpg.Record]:
+    """Add each student's sum to their balance, in key order; returns the new balances.
+
+    Gains upsert; net deductions update (PostgreSQL checks the proposed row of an upsert
+    against balance >= 0 before it finds the conflict, so a deduction cannot go through it).
+    """
+    gains = sorted(k for k, v in sums.items() if v >= 0)
+    losses = sorted(k for k, v in sums.items() if v < 0)
+    rows: list[asyncpg.Record] = []
+    if gains:
+        rows += await conn.fetch(
+            "INSERT INTO balances (camp_id, student_id, balance)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
+            " ON CONFLICT (camp_id, student_id) DO UPDATE"
+            " SET balance = balances.balance + excluded.balance, updated_at = now()"
+            " RETURNING camp_id, student_id, balance",
+            [k[0] for k in gains],
+            [k[1] for k in gains],
+            [sums[k] for k in gains],
+        )
+    if losses:
+        rows += await conn.fetch(
+            "UPDATE balances b SET balance = b.balance + u.d, updated_at = now()"
+            " FROM unnest($1::text[], $2::text[], $3::int[]) AS u(c, s, d)"
+            " WHERE b.camp_id = u.c AND b.student_id = u.s"
+            " RETURNING b.camp_id, b.student_id, b.balance",
+            [k[0] for k in losses],
+            [k[1] for k in losses],
+            [sums[k] for k in losses],
+        )
+    if len(rows) != len(sums):
+        raise RuntimeError("a deduction was recorded for a student without a balance")
+    return rows
 
 
 async def balance(pool: asyncpg.Pool, camp_id: str, student_id: str) -> int:

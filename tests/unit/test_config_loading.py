@@ -79,3 +79,41 @@ def test_watched_file_reloads_and_keeps_old_rules_when_the_new_ones_are_bad(
     assert watched.refresh().version == "b"
     assert loads == ["a", "b"]
     assert len(errors) == 1 and ":3: checkin.points" in str(errors[0])
+
+
+def test_a_camp_override_changes_only_what_it_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        (
+            "checkin:\n  points: 12\nshare:\n  daily_cap: 6\n"
+            "camps:\n  long-camp:\n    streak:\n      milestones: [30, 60, 90]\n"
+            "    checkin:\n      makeup_window_days: 3\n"
+        ),
+    )
+    rules = load_yaml(path, PointsRules).model
+    long = rules.for_camp("long-camp")
+    assert long.streak.milestones == [30, 60, 90] and long.streak.points == 50
+    assert (long.checkin.points, long.checkin.makeup_window_days) == (12, 3)
+    assert long.share.daily_cap == 6
+    other = rules.for_camp("other")
+    assert other.streak.milestones == [7, 14, 21] and other.checkin.makeup_window_days is None
+
+
+def test_a_bad_camp_override_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "camps:\n  c1:\n    streak:\n      milestones: [14, 7]\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PointsRules)
+    assert f"{path}:4: camps.c1.streak.milestones:" in str(err.value)
+    assert "increasing order" in str(err.value)
+
+
+def test_gamify_rules_check_accepts_the_shipped_file_and_refuses_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gamify.cli import main
+
+    assert main(["rules", "check", str(DEFAULT_RULES_FILE)]) == 0
+    assert "valid points rules, version contract-defaults-1" in capsys.readouterr().out
+    bad = write(tmp_path, "share:\n  points: -2\n")
+    assert main(["rules", "check", str(bad)]) == 1
+    assert f"{bad}:2: share.points" in capsys.readouterr().err

@@ -1,34 +1,292 @@
+"""The points rules, table-driven and exhaustive at the edges."""
+
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
-from services.points.config import CheckinRule, PointsRules
-from services.points.rules import Award, checkin_awards
-from shared.events import CheckIn
+from services.points import rules
+from services.points.config import CheckinRule, PointsRules, RuleSet, ShareRule
+from services.points.rules import Award, CampInfo, Ignored, Invalid
+from shared.events import (
+    CheckIn,
+    ContestResult,
+    Gift,
+    RankedEntry,
+    RedemptionRequest,
+    Review,
+    Share,
+    Submission,
+)
 
 AT = datetime(2026, 11, 22, 12, tzinfo=UTC)
+CAMP = CampInfo("c", date(2026, 11, 20), 21, "Asia/Shanghai")
+DEFAULTS = PointsRules()
 
 
-def checkin(day: int) -> CheckIn:
-    return CheckIn(event_id=f"e{day}", occurred_at=AT, camp_id="c", student_id="s", day=day)
+def checkin(day: int, at: datetime = AT, event_id: str | None = None) -> CheckIn:
+    return CheckIn(
+        event_id=event_id or f"e{day}", occurred_at=at, camp_id="c", student_id="s", day=day
+    )
 
 
-@pytest.mark.parametrize("day", [1, 2, 21, 366])
+# ---- check-ins ----
+
+
+@pytest.mark.parametrize("day", [1, 2, 21])
 def test_a_checkin_pays_the_configured_points_for_its_day(day: int) -> None:
-    assert checkin_awards(checkin(day), PointsRules()) == [
+    assert rules.checkin_awards(checkin(day), DEFAULTS) == [
         Award("c", "s", "checkin", f"day:{day}", 10, f"e{day}", AT, day)
     ]
 
 
-def test_the_cause_is_the_day_so_two_checkins_of_one_day_share_it() -> None:
-    first = checkin_awards(checkin(3), PointsRules())[0]
-    again = checkin_awards(checkin(3).model_copy(update={"event_id": "other"}), PointsRules())[0]
+def test_two_checkins_of_one_day_share_their_cause() -> None:
+    first = rules.checkin_awards(checkin(3), DEFAULTS)[0]
+    again = rules.checkin_awards(checkin(3, event_id="other"), DEFAULTS)[0]
     assert (first.rule_id, first.cause) == (again.rule_id, again.cause)
 
 
-@pytest.mark.parametrize(("points", "paid"), [(0, []), (25, [25])])
-def test_amount_comes_from_the_rules(points: int, paid: list[int]) -> None:
-    rules = PointsRules(checkin=CheckinRule(points=points))
-    assert [a.delta for a in checkin_awards(checkin(1), rules)] == paid
+@pytest.mark.parametrize(
+    ("points", "enabled", "paid"), [(0, True, []), (25, True, [25]), (25, False, [])]
+)
+def test_checkin_amount_and_switch_come_from_the_rules(
+    points: int, enabled: bool, paid: list[int]
+) -> None:
+    r = RuleSet(checkin=CheckinRule(points=points, enabled=enabled))
+    assert [a.delta for a in rules.checkin_awards(checkin(1), r)] == paid
+
+
+@pytest.mark.parametrize(
+    ("day", "window", "made_on", "verdict"),
+    [
+        (21, None, AT, None),
+        (22, None, AT, Invalid("day 22 is beyond camp c's 21 days")),
+        (1, None, datetime(2026, 12, 10, tzinfo=UTC), None),  # make-ups count by default
+        # 2026-11-22 12:00 UTC is 20:00 in Shanghai: camp day 3
+        (1, 2, AT, None),  # two days back, window 2
+        (1, 1, AT, Ignored("makeup_window")),  # two days back, window 1
+        (3, 0, AT, None),  # same day, window 0
+        (2, 0, AT, Ignored("makeup_window")),
+        # 2026-11-22 16:30 UTC is 00:30 on Nov 23 in Shanghai: camp day 4
+        (3, 0, datetime(2026, 11, 22, 16, 30, tzinfo=UTC), Ignored("makeup_window")),
+    ],
+)
+def test_judge_checkin(day: int, window: int | None, made_on: datetime, verdict: object) -> None:
+    r = RuleSet(checkin=CheckinRule(makeup_window_days=window))
+    assert rules.judge_checkin(checkin(day, made_on), CAMP, r) == verdict
+
+
+@pytest.mark.parametrize(
+    ("at", "tz", "day"),
+    [
+        (datetime(2026, 11, 19, 15, 59, tzinfo=UTC), "Asia/Shanghai", 0),
+        (datetime(2026, 11, 19, 16, 0, tzinfo=UTC), "Asia/Shanghai", 1),
+        (datetime(2026, 11, 20, 4, 59, tzinfo=UTC), "America/New_York", 0),
+        (datetime(2026, 11, 20, 5, 0, tzinfo=UTC), "America/New_York", 1),
+    ],
+)
+def test_camp_day_follows_the_camp_timezone(at: datetime, tz: str, day: int) -> None:
+    assert CampInfo("c", date(2026, 11, 20), 21, tz).day_of(at) == day
+
+
+# ---- streaks ----
+
+
+@pytest.mark.parametrize(
+    ("days", "run"),
+    [
+        ([], 0),
+        ([5], 1),
+        ([1, 2, 3], 3),
+        ([3, 1, 2], 3),
+        ([1, 2, 4, 5, 6], 3),
+        ([1, 1, 2], 2),
+        (list(range(1, 22)), 21),
+        ([*range(1, 7), 8], 6),
+        ([*range(1, 9)], 8),
+    ],
+)
+def test_longest_run(days: list[int], run: int) -> None:
+    assert rules.longest_run(days) == run
+
+
+@pytest.mark.parametrize(
+    ("days", "milestones"),
+    [
+        (range(1, 7), []),
+        (range(1, 8), [7]),
+        ([*range(1, 7), 8], []),  # a gap at 7
+        ([*range(1, 9)], [7]),  # the make-up for day 7 closed the gap
+        (range(1, 14), [7]),
+        (range(1, 15), [7, 14]),
+        (range(1, 22), [7, 14, 21]),
+        ([*range(1, 8), *range(9, 16)], [7]),  # two runs of 7: the bonus once
+    ],
+)
+def test_streak_milestones_reached_by_the_longest_run(days: object, milestones: list[int]) -> None:
+    awards = rules.streak_awards("c", "s", list(days), DEFAULTS, checkin(1))  # type: ignore[call-overload]
+    assert [a.cause for a in awards] == [f"run:{m}" for m in milestones]
+    assert all(a.delta == 50 and a.rule_id == "streak" for a in awards)
+
+
+def test_a_90_day_camp_can_pay_streaks_at_30_60_90() -> None:
+    r = PointsRules.model_validate({"camps": {"long": {"streak": {"milestones": [30, 60, 90]}}}})
+    assert [
+        a.cause
+        for a in rules.streak_awards("long", "s", range(1, 61), r.for_camp("long"), checkin(1))
+    ] == ["run:30", "run:60"]
+    assert [
+        a.cause for a in rules.streak_awards("c", "s", range(1, 61), r.for_camp("c"), checkin(1))
+    ] == ["run:7", "run:14", "run:21"]
+
+
+# ---- homework, reviews, shares ----
+
+
+def submission(tier: str, assignment: str = "a1") -> Submission:
+    return Submission(
+        event_id="sub",
+        occurred_at=AT,
+        camp_id="c",
+        student_id="s",
+        submission_id="w1",
+        assignment_id=assignment,
+        tier=tier,  # type: ignore[arg-type]
+        title="t",
+        url="u",
+        contest_entry=False,
+    )
+
+
+@pytest.mark.parametrize(("tier", "points"), [("basic", 10), ("practice", 30), ("challenge", 50)])
+def test_submissions_pay_by_tier_once_per_assignment(tier: str, points: int) -> None:
+    [award] = rules.submission_awards(submission(tier), DEFAULTS)
+    assert (award.rule_id, award.cause, award.delta) == ("submission", "assignment:a1", points)
+
+
+@pytest.mark.parametrize(("excellent", "paid"), [(True, [20]), (False, [])])
+def test_only_excellent_reviews_pay(excellent: bool, paid: list[int]) -> None:
+    review = Review(
+        event_id="r",
+        occurred_at=AT,
+        camp_id="c",
+        student_id="s",
+        submission_id="w1",
+        reviewer_id="t",
+        score=95,
+        excellent=excellent,
+    )
+    awards = rules.review_awards(review, DEFAULTS)
+    assert [a.delta for a in awards] == paid
+    assert all(a.cause == "submission:w1" for a in awards)
+
+
+def share(sub: str, at: datetime = AT) -> tuple[Share, CampInfo]:
+    return (
+        Share(event_id=f"sh-{sub}", occurred_at=at, camp_id="c", student_id="s", submission_id=sub),
+        CAMP,
+    )
+
+
+def test_shares_pay_once_per_submission() -> None:
+    awards, capped = rules.share_awards(
+        [share("w1"), share("w1"), share("w2")], set(), {}, lambda _c: DEFAULTS
+    )
+    assert [(a.cause, a.delta) for a in awards] == [("submission:w1", 2), ("submission:w2", 2)]
+    assert capped == 0
+
+
+def test_a_share_already_paid_pays_nothing() -> None:
+    awards, _ = rules.share_awards(
+        [share("w1")], {("c", "s", "submission:w1")}, {}, lambda _c: DEFAULTS
+    )
+    assert awards == []
+
+
+@pytest.mark.parametrize(
+    ("cap", "already", "paid", "capped"),
+    [(None, 0, 3, 0), (6, 0, 3, 0), (4, 0, 2, 1), (4, 2, 1, 2), (0, 0, 0, 3)],
+)
+def test_the_daily_share_cap_holds(cap: int | None, already: int, paid: int, capped: int) -> None:
+    r = RuleSet(share=ShareRule(daily_cap=cap))
+    shares = [share("w1"), share("w2"), share("w3")]
+    awards, refused = rules.share_awards(shares, set(), {("c", "s", 3): already}, lambda _c: r)
+    assert (len(awards), refused) == (paid, capped)
+
+
+def test_the_share_cap_is_per_camp_day() -> None:
+    r = RuleSet(share=ShareRule(daily_cap=2))
+    next_day = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    awards, capped = rules.share_awards(
+        [share("w1"), share("w2"), share("w3", next_day)], set(), {}, lambda _c: r
+    )
+    assert [a.camp_day for a in awards] == [3, 4] and capped == 1
+
+
+# ---- contests, gifts ----
+
+
+def test_contest_prizes_follow_the_ranking() -> None:
+    ranking = [
+        RankedEntry(rank=i, student_id=f"s{i}", submission_id=f"w{i}", votes=10 - i, score=None)
+        for i in range(1, 5)
+    ]
+    result = ContestResult(
+        event_id="k", occurred_at=AT, camp_id="c", week=2, closed_at=AT, ranking=ranking
+    )
+    awards = rules.contest_awards(result, DEFAULTS)
+    assert [(a.student_id, a.delta, a.cause) for a in awards] == [
+        ("s1", 100, "week:2"),
+        ("s2", 60, "week:2"),
+        ("s3", 30, "week:2"),
+    ]
+
+
+@pytest.mark.parametrize(("gift_id", "paid"), [("welcome-back", [20]), ("coupon", [])])
+def test_gifts_with_points_pay_once_per_gift(gift_id: str, paid: list[int]) -> None:
+    gift = Gift(
+        event_id="g1", occurred_at=AT, camp_id="c", student_id="s", gift_id=gift_id, reason="back"
+    )
+    assert [a.delta for a in rules.gift_awards(gift, DEFAULTS)] == paid
+
+
+# ---- redemptions ----
+
+
+def request(rid: str, cost: int, student: str = "s") -> RedemptionRequest:
+    return RedemptionRequest(
+        event_id=f"q-{rid}",
+        occurred_at=AT,
+        camp_id="c",
+        student_id=student,
+        request_id=rid,
+        item_id="mug",
+        cost=cost,
+    )
+
+
+@pytest.mark.parametrize(
+    ("balance", "costs", "accepted"),
+    [
+        (100, [100], [True]),  # exactly the balance
+        (99, [100], [False]),  # one short
+        (0, [1], [False]),
+        (100, [60, 60], [True, False]),  # the second would go below zero
+        (100, [60, 40, 1], [True, True, False]),
+    ],
+)
+def test_redemptions_never_take_a_balance_below_zero(
+    balance: int, costs: list[int], accepted: list[bool]
+) -> None:
+    reqs = [request(f"r{i}", c) for i, c in enumerate(costs)]
+    decisions = rules.decide_redemptions(reqs, {("c", "s"): balance}, lambda _c: DEFAULTS)
+    assert [d.accepted for d in decisions] == accepted
+    spent = sum(d.request.cost for d in decisions if d.accepted)
+    assert balance - spent >= 0
+
+
+def test_a_rejection_says_why() -> None:
+    [d] = rules.decide_redemptions([request("r", 50)], {("c", "s"): 30}, lambda _c: DEFAULTS)
+    assert d.reason == "insufficient balance: 30 < 50"
+    assert rules.redemption_award(rules.RedemptionDecision(request("r", 50), True, "")).delta == -50

@@ -1,0 +1,337 @@
+"""Every points rule on the real broker and PostgreSQL: paid once per cause whatever the
+redelivery or the order of arrival; redemptions that race; rules changed while running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from services.points.app import create_app
+from services.points.explain import explain
+from shared import topics
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for
+
+AT = "2026-11-22T20:05:00+08:00"
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {"event_id": new_id(), "occurred_at": AT, **fields}
+
+
+async def ledger(settings: Settings, student: str | None = None) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM points.ledger WHERE $1::text IS NULL OR student_id = $1 ORDER BY id",
+            student,
+        )
+        return [dict(r) for r in rows]
+    finally:
+        await conn.close()
+
+
+async def settled(runtime: ServiceRuntime, bus: Bus, n_inputs: int) -> None:
+    """Wait until `n_inputs` input messages were taken in and the outbox is empty."""
+
+    async def done() -> bool:
+        s = await scrape(runtime.http_port)
+        taken = metric(s, "gamify_events_processed_total") + metric(
+            s, "gamify_events_dead_lettered_total"
+        )
+        return taken >= n_inputs and metric(s, "gamify_outbox_backlog") == 0
+
+    await wait_for(done, 20, f"{n_inputs} inputs processed")
+
+
+async def test_each_rule_pays_once_even_when_every_event_arrives_twice(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    sub = {
+        "camp_id": "c1",
+        "student_id": "s1",
+        "title": "My first post",
+        "url": "https://x/1",
+        "contest_entry": True,
+    }
+    inputs = [
+        (topics.CAMPS, camp("c1")),
+        (topics.CHECKINS, checkin("c1", "s1", 1)),
+        (topics.SUBMISSIONS, event(**sub, submission_id="w1", assignment_id="a1", tier="practice")),
+        # the same assignment handed in again: no second payment
+        (topics.SUBMISSIONS, event(**sub, submission_id="w2", assignment_id="a1", tier="basic")),
+        (
+            topics.SUBMISSIONS,
+            event(**sub, submission_id="w3", assignment_id="a2", tier="challenge"),
+        ),
+        (
+            topics.REVIEWS,
+            event(
+                camp_id="c1",
+                student_id="s1",
+                submission_id="w1",
+                reviewer_id="t1",
+                score=96,
+                excellent=True,
+            ),
+        ),
+        (
+            topics.REVIEWS,
+            event(
+                camp_id="c1",
+                student_id="s1",
+                submission_id="w1",  # re-review
+                reviewer_id="t2",
+                score=98,
+                excellent=True,
+            ),
+        ),
+        (
+            topics.REVIEWS,
+            event(
+                camp_id="c1",
+                student_id="s1",
+                submission_id="w3",
+                reviewer_id="t1",
+                score=70,
+                excellent=False,
+            ),
+        ),
+        (topics.SHARES, event(camp_id="c1", student_id="s1", submission_id="w1")),
+        (topics.SHARES, event(camp_id="c1", student_id="s1", submission_id="w1")),  # again
+        (
+            topics.CONTESTS,
+            event(
+                camp_id="c1",
+                week=1,
+                closed_at=AT,
+                ranking=[
+                    {
+                        "rank": r,
+                        "student_id": f"s{r}",
+                        "submission_id": f"w{r}",
+                        "votes": 9 - r,
+                        "score": 90,
+                    }
+                    for r in (1, 2, 3, 4)
+                ],
+            ),
+        ),
+        (
+            topics.GIFTS,
+            event(
+                camp_id="c1",
+                student_id="s1",
+                gift_id="welcome-back",
+                reason="came back after 3 days",
+            ),
+        ),
+        (topics.GIFTS, event(camp_id="c1", student_id="s1", gift_id="coupon", reason="prize")),
+    ]
+    for _ in range(2):  # at-least-once delivery: everything twice
+        for topic, body in inputs:
+            await bus.send(topic, body)
+    await settled(points, bus, 2 * len(inputs))
+
+    paid = {(e["rule_id"], e["cause"]): e["delta"] for e in await ledger(settings, "s1")}
+    assert paid == {
+        ("checkin", "day:1"): 10,
+        ("submission", "assignment:a1"): 30,
+        ("submission", "assignment:a2"): 50,
+        ("excellent_review", "submission:w1"): 20,
+        ("share", "submission:w1"): 2,
+        ("contest", "week:1"): 100,
+        ("gift", f"welcome-back:{inputs[11][1]['event_id']}"): 20,
+    }
+    everyone = await ledger(settings)
+    assert sorted((e["student_id"], e["delta"]) for e in everyone if e["rule_id"] == "contest") == [
+        ("s1", 100),
+        ("s2", 60),
+        ("s3", 30),
+    ]
+    out = await bus.read(topics.POINTS, until=lambda m: len(m) >= len(everyone))
+    assert len({m["event_id"] for m in out}) == len(everyone) == len(out)
+    s1 = [m for m in out if m["student_id"] == "s1"]
+    assert max(m["balance"] for m in s1) == sum(paid.values()) == 232
+    samples = await scrape(points.http_port)
+    assert metric(samples, "gamify_points_paid_total", rule="submission") == 80
+    assert metric(samples, "gamify_events_processed_total", outcome="duplicate") == len(inputs)
+
+
+async def test_out_of_order_checkins_and_a_late_camp_still_pay_one_streak_bonus(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    for day in (1, 2, 3, 4, 5, 6, 8):
+        await bus.send(topics.CHECKINS, checkin("c2", "s1", day))
+    await bus.send(topics.CHECKINS, checkin("c2", "s1", 7))  # the make-up that closes the gap
+    await settled(points, bus, 8)
+    assert await ledger(settings) == []  # held: the camp's definition has not arrived
+    samples = await scrape(points.http_port)
+    assert metric(samples, "gamify_points_held_total") == 8
+
+    await bus.send(topics.CAMPS, camp("c2"))
+    await settled(points, bus, 9)
+    entries = await ledger(settings)
+    assert sorted(e["cause"] for e in entries if e["rule_id"] == "checkin") == [
+        f"day:{d}" for d in range(1, 9)
+    ]
+    assert [e["cause"] for e in entries if e["rule_id"] == "streak"] == ["run:7"]
+    assert entries[-1]["balance_after"] == 8 * 10 + 50
+
+    await bus.send(topics.CHECKINS, checkin("c2", "s1", 9))  # camp known now: paid at once
+    await settled(points, bus, 10)
+    assert len(await ledger(settings)) == 10
+
+
+async def test_a_checkin_beyond_the_camps_days_is_dead_lettered(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    await bus.send(topics.CAMPS, camp("c3", days=7))
+    bad = checkin("c3", "s1", 8)
+    await bus.send(topics.CHECKINS, bad)
+    [letter] = await bus.read(topics.DLQ, until=lambda m: len(m) >= 1)
+    assert letter["error"] == "domain: day 8 is beyond camp c3's 7 days"
+    assert letter["topic"] == topics.CHECKINS and bad["event_id"] in letter["value"]
+    assert await ledger(settings) == []
+
+
+async def test_redemptions_racing_on_two_replicas_never_overspend(
+    settings: Settings, bus: Bus
+) -> None:
+    replicas = [create_app(settings), create_app(settings)]
+    await asyncio.gather(*(r.start() for r in replicas))
+    try:
+        await wait_for(lambda: _both_assigned(replicas), 20, "both replicas own partitions")
+        await bus.send(topics.CAMPS, camp("c4"))
+        await bus.send(
+            topics.CONTESTS,
+            event(
+                camp_id="c4",
+                week=1,
+                closed_at=AT,
+                ranking=[
+                    {"rank": 1, "student_id": "rich", "submission_id": "w", "votes": 3, "score": 90}
+                ],
+            ),
+        )
+        await _until_balance(settings, "rich", 100)
+        # Ten requests of 30 for one student, spread over every partition so that both
+        # replicas decide some of them at the same time; one request_id is sent twice.
+        for i in range(10):
+            req = event(camp_id="c4", student_id="rich", request_id=f"q{i}", item_id="mug", cost=30)
+            await bus.send(topics.REDEMPTIONS, req, partition=i % 3)
+        await bus.send(
+            topics.REDEMPTIONS,
+            event(camp_id="c4", student_id="rich", request_id="q0", item_id="mug", cost=30),
+            partition=1,
+        )
+        answers = await bus.read(topics.REDEMPTION_RESULTS, until=lambda m: len(m) >= 10)
+        await asyncio.sleep(1.0)
+        answers = await bus.read_quiet(topics.REDEMPTION_RESULTS)
+        by_request = {a["request_id"]: a for a in answers}
+        assert len(by_request) == 10 and len({a["event_id"] for a in answers}) == 10
+        accepted = [a for a in by_request.values() if a["status"] == "accepted"]
+        rejected = [a for a in by_request.values() if a["status"] == "rejected"]
+        assert len(accepted) == 3 and len(rejected) == 7
+        assert all(a["reason"].startswith("insufficient balance: 10 < 30") for a in rejected)
+        entries = await ledger(settings, "rich")
+        assert [e["delta"] for e in entries] == [100, -30, -30, -30]
+        assert entries[-1]["balance_after"] == 10
+        assert min(e["balance_after"] for e in entries) >= 0
+    finally:
+        await asyncio.gather(*(r.stop() for r in replicas))
+
+
+async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
+    settings: Settings, bus: Bus, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text('version: "v1"\ncheckin:\n  points: 10\n', encoding="utf-8")
+    runtime = create_app(settings.model_copy(update={"rules_file": rules_file}))
+    await runtime.start()
+    try:
+        await bus.send(topics.CAMPS, camp("c5"))
+        await bus.send(topics.CHECKINS, checkin("c5", "s1", 1))
+        await settled(runtime, bus, 2)
+
+        rules_file.write_text('version: "v2"\ncheckin:\n  points: 15\n', encoding="utf-8")
+        os.utime(rules_file, (1_000, 1_000))
+        await bus.send(topics.CHECKINS, checkin("c5", "s1", 2))
+        await settled(runtime, bus, 3)
+
+        rules_file.write_text('version: "v3"\ncheckin:\n  points: many\n', encoding="utf-8")
+        os.utime(rules_file, (2_000, 2_000))
+        await bus.send(topics.CHECKINS, checkin("c5", "s1", 3))
+        await settled(runtime, bus, 4)
+
+        entries = await ledger(settings)
+        assert [(e["delta"], e["rules_version"]) for e in entries] == [
+            (10, "v1"),
+            (15, "v2"),
+            (15, "v2"),
+        ]
+        samples = await scrape(runtime.http_port)
+        assert metric(samples, "gamify_points_rules_version", version="v2") == 1
+        assert metric(samples, "gamify_points_rules_version", version="v1") == 0
+        assert metric(samples, "gamify_points_rules_rejected_total") == 1
+        assert any(
+            "rejected changed configuration" in r.message and "checkin.points" in r.message
+            for r in caplog.records
+        )
+    finally:
+        await runtime.stop()
+
+
+async def test_read_side_and_explain_answer_from_the_ledger(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    await bus.send(topics.CAMPS, camp("c6"))
+    for student, days in (("ann", 3), ("bob", 1), ("cat", 2)):
+        for day in range(1, days + 1):
+            await bus.send(topics.CHECKINS, checkin("c6", student, day))
+    await settled(points, bus, 7)
+    base = f"http://127.0.0.1:{points.http_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/camps/c6/leaderboard?top=2") as resp:
+            board = await resp.json()
+        async with http.get(f"{base}/students/ann/history?camp=c6") as resp:
+            history = await resp.json()
+        async with http.get(f"{base}/camps/c6/students/cat/balance") as resp:
+            balance = await resp.json()
+        async with http.get(f"{base}/camps/c6/leaderboard?top=0") as resp:
+            assert resp.status == 400
+    assert board["leaderboard"] == [
+        {"rank": 1, "student_id": "ann", "balance": 30},
+        {"rank": 2, "student_id": "cat", "balance": 20},
+    ]
+    assert [(e["cause"], e["balance_after"]) for e in history["entries"]] == [
+        ("day:1", 10),
+        ("day:2", 20),
+        ("day:3", 30),
+    ]
+    assert balance["balance"] == 20
+
+    text = await explain(settings.database_url, "ann", "c6")
+    assert text.startswith("ann in camp c6: balance 30")
+    assert "checkin 3x = +30; total 30" in text
+    assert "contract-defaults-1" in text
+
+
+async def _both_assigned(replicas: list[ServiceRuntime]) -> bool:
+    states = [await r.readiness() for r in replicas]
+    return all(s["partitions_assigned"] for s in states)
+
+
+async def _until_balance(settings: Settings, student: str, value: int) -> None:
+    async def reached() -> bool:
+        entries = await ledger(settings, student)
+        return bool(entries) and entries[-1]["balance_after"] == value
+
+    await wait_for(reached, 20, f"{student} balance {value}")
