@@ -3,7 +3,10 @@ read API routes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -11,6 +14,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from shared.metrics import ServiceMetrics
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def json_response(
+    data: Any, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
+    """JSON with timestamps as RFC 3339 and non-ASCII text kept readable."""
+
+    def default(value: object) -> str:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    body = json.dumps(data, default=default, ensure_ascii=False)
+    return web.Response(text=body, status=status, content_type=content_type)
 
 
 def build_app(

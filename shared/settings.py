@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(4, ge=1, le=100)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    rules_file: Path | None = None
+    rules_file: Path | None = None  # points rules (YAML)
+    badges_file: Path | None = None  # badge definitions (YAML)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Test-only fault injection, e.g. "exit-after-db-commit". Never set in production.
     fault: str | None = None

@@ -1,1 +1,1 @@
-"""The badges service (not built yet: see the project's issues)."""
+"""The badges service: completion, streak, excellence and seed-student badges."""

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
 from services.points import store
+from shared.http import json_response
 from shared.service import ServiceContext
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    def default(value: object) -> str:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(type(value).__name__)
-
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=default))
 
 
 def _int_param(request: web.Request, name: str, default: int, high: int) -> int:
@@ -38,7 +28,7 @@ def routes(ctx: ServiceContext) -> Sequence[web.RouteDef]:
     async def balance(request: web.Request) -> web.Response:
         student = request.match_info["student_id"]
         camp = request.match_info["camp_id"]
-        return _json(
+        return json_response(
             {
                 "camp_id": camp,
                 "student_id": student,
@@ -50,7 +40,7 @@ def routes(ctx: ServiceContext) -> Sequence[web.RouteDef]:
         student = request.match_info["student_id"]
         camp = request.query.get("camp")
         limit = _int_param(request, "limit", 1000, 10_000)
-        return _json(
+        return json_response(
             {
                 "student_id": student,
                 "camp_id": camp,
@@ -61,7 +51,9 @@ def routes(ctx: ServiceContext) -> Sequence[web.RouteDef]:
     async def leaderboard(request: web.Request) -> web.Response:
         camp = request.match_info["camp_id"]
         top = _int_param(request, "top", 10, 1000)
-        return _json({"camp_id": camp, "leaderboard": await store.leaderboard(pool, camp, top)})
+        return json_response(
+            {"camp_id": camp, "leaderboard": await store.leaderboard(pool, camp, top)}
+        )
 
     return [
         web.get("/camps/{camp_id}/students/{student_id}/balance", balance),

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from services.points.config import RuleSet
+from shared.camp_days import camp_day, longest_run
 from shared.events import (
     CheckIn,
     ContestResult,
@@ -48,8 +48,7 @@ class CampInfo:
 
     def day_of(self, at: datetime) -> int:
         """The camp day (1-based; may be < 1 or > days) on which instant `at` falls."""
-        local = at.astimezone(ZoneInfo(self.timezone)).date()
-        return (local - self.starts_on).days + 1
+        return camp_day(self.starts_on, self.timezone, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +92,6 @@ def checkin_awards(checkin: CheckIn, rules: RuleSet) -> list[Award]:
             checkin.day,
         )
     ]
-
-
-def longest_run(days: Iterable[int]) -> int:
-    """The longest run of consecutive day numbers."""
-    best = run = 0
-    previous = None
-    for day in sorted(set(days)):
-        run = run + 1 if previous is not None and day == previous + 1 else 1
-        best = max(best, run)
-        previous = day
-    return best
 
 
 def streak_awards(

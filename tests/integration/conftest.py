@@ -15,3 +15,13 @@ async def points(settings: Settings) -> AsyncIterator[ServiceRuntime]:
     await runtime.start()
     yield runtime
     await runtime.stop()
+
+
+@pytest_asyncio.fixture
+async def badges(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    from services.badges.app import create_app as create_badges
+
+    runtime = create_badges(settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

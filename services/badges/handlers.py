@@ -1,0 +1,109 @@
+"""The badges service's business step: record facts, re-evaluate the students they concern,
+award what is newly earned, once per camp and student."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from services.badges import rules, store
+from services.badges.config import BadgeBook
+from services.badges.metrics import BadgesMetrics
+from shared import topics
+from shared.config import Loaded
+from shared.consumer import Received
+from shared.events import BadgeAwarded, Camp, CheckIn, Event, LessonProgress, Review
+from shared.outbox import OutMessage, derived_event_id
+
+INPUTS = [topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS]
+
+BookSource = Callable[[], Loaded[BadgeBook]]
+
+
+class BadgesHandler:
+    def __init__(self, book: BookSource, metrics: BadgesMetrics) -> None:
+        self._book = book
+        self._metrics = metrics
+
+    async def __call__(
+        self, conn: asyncpg.Connection, events: Sequence[Received]
+    ) -> list[OutMessage]:
+        loaded = self._book()
+        batch = _Batch.of(events)
+        camps = batch.camps
+        await store.save_camps(conn, camps)
+        await store.add_facts(conn, batch.checkins, batch.lessons, batch.reviews)
+
+        trigger: dict[store.Pair, Event] = {}
+        for e in batch.facts():
+            trigger[(e.camp_id, e.student_id)] = e
+        if camps:  # a camp's definition can complete badges that waited for it
+            latest = {c.camp_id: c for c in camps}
+            for pair in await store.students_of(conn, set(latest)):
+                trigger.setdefault(pair, latest[pair[0]])
+        if not trigger:
+            return []
+        pairs = sorted(trigger)
+        facts = await store.load_facts(conn, pairs)
+        held = await store.held_badges(conn, pairs)
+        camp_facts = await store.load_camps(conn, {p[0] for p in pairs})
+        earned = [
+            store.NewAward(
+                camp,
+                student,
+                badge_id,
+                trigger[(camp, student)].event_id,
+                trigger[(camp, student)].occurred_at,
+            )
+            for camp, student in pairs
+            for badge_id in rules.new_badges(
+                loaded.model.badges,
+                facts[(camp, student)],
+                camp_facts.get(camp),
+                held[(camp, student)],
+            )
+        ]
+        new = await store.award(conn, earned, loaded.version)
+        for a in new:
+            self._metrics.awarded.labels(a.badge_id).inc()
+        return [_badge_message(a) for a in new]
+
+
+@dataclass
+class _Batch:
+    camps: list[Camp] = field(default_factory=list)
+    checkins: list[CheckIn] = field(default_factory=list)
+    lessons: list[LessonProgress] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Sequence[Received]) -> _Batch:
+        batch = cls()
+        for item in events:
+            e = item.event
+            if isinstance(e, Camp):
+                batch.camps.append(e)
+            elif isinstance(e, CheckIn):
+                batch.checkins.append(e)
+            elif isinstance(e, LessonProgress):
+                batch.lessons.append(e)
+            elif isinstance(e, Review):
+                batch.reviews.append(e)
+        return batch
+
+    def facts(self) -> list[CheckIn | LessonProgress | Review]:
+        return [*self.checkins, *self.lessons, *self.reviews]
+
+
+def _badge_message(a: store.NewAward) -> OutMessage:
+    event = BadgeAwarded(
+        event_id=derived_event_id("badge", a.camp_id, a.student_id, a.badge_id),
+        occurred_at=a.awarded_at,
+        camp_id=a.camp_id,
+        student_id=a.student_id,
+        badge_id=a.badge_id,
+        source_event_id=a.source_event_id,
+    )
+    return OutMessage(topics.BADGES, a.student_id, event)

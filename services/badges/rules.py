@@ -1,0 +1,108 @@
+"""Pure badge rules: (facts about a student, the camp, the badge book) -> progress and awards.
+No I/O, no clock, no globals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.badges.config import Badge, Criteria
+from shared.camp_days import longest_run
+
+
+@dataclass(frozen=True, slots=True)
+class CampFacts:
+    camp_id: str
+    days: int
+    lessons: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudentFacts:
+    """What the badges service knows of one student in one camp."""
+
+    days: frozenset[int] = frozenset()
+    excellent: frozenset[str] = frozenset()  # submission ids reviewed excellent
+    lesson_ratios: Mapping[str, float] = field(default_factory=dict)  # best watched share
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    criterion: str
+    current: int
+    target: int | None  # None: cannot be known before the camp's definition arrives
+
+    @property
+    def met(self) -> bool:
+        return self.target is not None and self.current >= self.target
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    badge_id: str
+    progress: tuple[Progress, ...]
+
+    @property
+    def earned(self) -> bool:
+        return all(p.met for p in self.progress)
+
+
+def counted_days(facts: StudentFacts, camp: CampFacts | None) -> set[int]:
+    """Checked-in days, without days beyond the camp's length once it is known."""
+    return {d for d in facts.days if camp is None or d <= camp.days}
+
+
+def progress(
+    criteria: Criteria, facts: StudentFacts, camp: CampFacts | None
+) -> tuple[Progress, ...]:
+    """How far the student is along each criterion of a badge."""
+    days = counted_days(facts, camp)
+    steps: list[Progress] = []
+    if criteria.streak_days is not None:
+        steps.append(Progress("streak_days", longest_run(days), criteria.streak_days))
+    if criteria.checkin_days is not None:
+        steps.append(Progress("checkin_days", len(days), criteria.checkin_days))
+    if criteria.checkin_share is not None:
+        target = _share_of(criteria.checkin_share, camp.days) if camp else None
+        steps.append(Progress("checkin_share", len(days), target))
+    if criteria.excellent_works is not None:
+        steps.append(Progress("excellent_works", len(facts.excellent), criteria.excellent_works))
+    if criteria.lessons is not None:
+        watched = sum(
+            1 for r in facts.lesson_ratios.values() if r >= criteria.lessons.watched_ratio - 1e-9
+        )
+        if camp is None:
+            steps.append(Progress("lessons", watched, None))
+        else:
+            steps.append(
+                Progress(
+                    "lessons",
+                    min(watched, camp.lessons),
+                    _share_of(criteria.lessons.share, camp.lessons),
+                )
+            )
+    return tuple(steps)
+
+
+def _share_of(share: float, total: int) -> int:
+    """The whole number of items that makes at least `share` of `total`."""
+    return math.ceil(share * total - 1e-9)
+
+
+def statuses(badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | None) -> list[Status]:
+    return [Status(b.id, progress(b.criteria, facts, camp)) for b in badges]
+
+
+def new_badges(
+    badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | None, held: set[str]
+) -> list[str]:
+    """The badges earned now and not held yet, in the book's order."""
+    return [
+        s.badge_id for s in statuses(badges, facts, camp) if s.earned and s.badge_id not in held
+    ]
+
+
+def watch_ratio(watched_seconds: int, duration_seconds: int) -> float:
+    """A lesson report's watched share, capped at 1 (players report seconds beyond the end)."""
+    return min(watched_seconds / duration_seconds, 1.0)

@@ -1,0 +1,224 @@
+"""Every SQL statement of the badges service."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.badges.rules import CampFacts, StudentFacts, watch_ratio
+from shared.events import Camp, CheckIn, LessonProgress, Review
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAward:
+    camp_id: str
+    student_id: str
+    badge_id: str
+    source_event_id: str
+    awarded_at: datetime
+
+
+def _columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
+    ordered = sorted(pairs)
+    return [p[0] for p in ordered], [p[1] for p in ordered]
+
+
+async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
+    latest: dict[str, Camp] = {}
+    for c in camps:
+        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
+            latest[c.camp_id] = c
+    ordered = sorted(latest.values(), key=lambda c: c.camp_id)
+    if not ordered:
+        return
+    await conn.execute(
+        "INSERT INTO camps (camp_id, days, lessons, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[])"
+        " ON CONFLICT (camp_id) DO UPDATE SET days = excluded.days, lessons = excluded.lessons,"
+        " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
+        [c.camp_id for c in ordered],
+        [c.days for c in ordered],
+        [c.lessons for c in ordered],
+        [c.occurred_at for c in ordered],
+    )
+
+
+async def add_facts(
+    conn: asyncpg.Connection,
+    checkins: Sequence[CheckIn],
+    lessons: Sequence[LessonProgress],
+    reviews: Sequence[Review],
+) -> None:
+    """Record what happened; every statement is idempotent and order-free."""
+    facts: list[CheckIn | LessonProgress | Review] = [*checkins, *lessons, *reviews]
+    pairs = {(e.camp_id, e.student_id) for e in facts}
+    if pairs:
+        camps, students = _columns(list(pairs))
+        await conn.execute(
+            "INSERT INTO students SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT DO NOTHING",
+            camps,
+            students,
+        )
+    if checkins:
+        await conn.execute(
+            "INSERT INTO checkin_days SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
+            " ON CONFLICT DO NOTHING",
+            [c.camp_id for c in checkins],
+            [c.student_id for c in checkins],
+            [c.day for c in checkins],
+        )
+    if lessons:
+        best: dict[tuple[str, str, str], float] = {}
+        for lp in lessons:
+            key = (lp.camp_id, lp.student_id, lp.lesson_id)
+            best[key] = max(
+                best.get(key, 0.0), watch_ratio(lp.watched_seconds, lp.duration_seconds)
+            )
+        keys = sorted(best)
+        await conn.execute(
+            "INSERT INTO lesson_progress SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::float8[]) ON CONFLICT (camp_id, student_id, lesson_id) DO UPDATE"
+            " SET best_ratio = GREATEST(lesson_progress.best_ratio, excluded.best_ratio)",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [best[k] for k in keys],
+        )
+    excellent = [r for r in reviews if r.excellent]
+    if excellent:
+        await conn.execute(
+            "INSERT INTO excellent_works SELECT * FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::int[], $5::text[]) ON CONFLICT DO NOTHING",
+            [r.camp_id for r in excellent],
+            [r.student_id for r in excellent],
+            [r.submission_id for r in excellent],
+            [r.score for r in excellent],
+            [r.event_id for r in excellent],
+        )
+
+
+async def load_camps(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: set[str]
+) -> dict[str, CampFacts]:
+    rows = await conn.fetch(
+        "SELECT camp_id, days, lessons FROM camps WHERE camp_id = ANY($1::text[])", list(ids)
+    )
+    return {r["camp_id"]: CampFacts(r["camp_id"], r["days"], r["lessons"]) for r in rows}
+
+
+async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair]:
+    rows = await conn.fetch(
+        "SELECT camp_id, student_id FROM students WHERE camp_id = ANY($1::text[])", list(camp_ids)
+    )
+    return [(r["camp_id"], r["student_id"]) for r in rows]
+
+
+async def load_facts(
+    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair]
+) -> dict[Pair, StudentFacts]:
+    """Every fact of these students, in three queries whatever their number."""
+    camps, students = _columns(pairs)
+    join = (
+        "JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s"
+    )
+    days: dict[Pair, set[int]] = defaultdict(set)
+    for r in await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.day FROM checkin_days t {join}", camps, students
+    ):
+        days[(r["camp_id"], r["student_id"])].add(r["day"])
+    works: dict[Pair, set[str]] = defaultdict(set)
+    for r in await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.submission_id FROM excellent_works t {join}",
+        camps,
+        students,
+    ):
+        works[(r["camp_id"], r["student_id"])].add(r["submission_id"])
+    ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
+    for r in await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio FROM lesson_progress t {join}",
+        camps,
+        students,
+    ):
+        ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
+    return {p: StudentFacts(frozenset(days[p]), frozenset(works[p]), ratios[p]) for p in pairs}
+
+
+async def held_badges(
+    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair]
+) -> dict[Pair, set[str]]:
+    camps, students = _columns(pairs)
+    rows = await conn.fetch(
+        "SELECT t.camp_id, t.student_id, t.badge_id FROM awards t"
+        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s",
+        camps,
+        students,
+    )
+    held: dict[Pair, set[str]] = defaultdict(set)
+    for r in rows:
+        held[(r["camp_id"], r["student_id"])].add(r["badge_id"])
+    return held
+
+
+async def award(
+    conn: asyncpg.Connection, awards: Sequence[NewAward], version: str
+) -> list[NewAward]:
+    """Insert the awards; return those not held before (a racing replica's are dropped)."""
+    if not awards:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO awards (camp_id, student_id, badge_id, source_event_id, definitions_version,"
+        " awarded_at) SELECT c, s, b, e, $5, t FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $6::timestamptz[]) AS u(c, s, b, e, t)"
+        " ON CONFLICT DO NOTHING RETURNING camp_id, student_id, badge_id",
+        [a.camp_id for a in awards],
+        [a.student_id for a in awards],
+        [a.badge_id for a in awards],
+        [a.source_event_id for a in awards],
+        version,
+        [a.awarded_at for a in awards],
+    )
+    new = {(r["camp_id"], r["student_id"], r["badge_id"]) for r in rows}
+    return [a for a in awards if (a.camp_id, a.student_id, a.badge_id) in new]
+
+
+async def awards_of(pool: asyncpg.Pool, camp_id: str, student_id: str) -> dict[str, dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT badge_id, source_event_id, definitions_version, awarded_at FROM awards"
+        " WHERE camp_id = $1 AND student_id = $2",
+        camp_id,
+        student_id,
+    )
+    return {r["badge_id"]: dict(r) for r in rows}
+
+
+async def holders_per_badge(pool: asyncpg.Pool, camp_id: str) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT badge_id, count(*) AS n FROM awards WHERE camp_id = $1 GROUP BY badge_id", camp_id
+    )
+    return {r["badge_id"]: r["n"] for r in rows}
+
+
+async def seed_students(pool: asyncpg.Pool, camp_id: str, badge_id: str) -> list[dict[str, Any]]:
+    """Holders of the seed badge with their evidence: excellent works and checked-in days."""
+    rows = await pool.fetch(
+        "SELECT a.student_id, a.awarded_at,"
+        " (SELECT count(*) FROM checkin_days d WHERE d.camp_id = a.camp_id"
+        "   AND d.student_id = a.student_id) AS checkin_days,"
+        " (SELECT coalesce(json_agg(json_build_object('submission_id', w.submission_id,"
+        "   'score', w.score) ORDER BY w.score DESC, w.submission_id), '[]')"
+        "   FROM excellent_works w WHERE w.camp_id = a.camp_id AND w.student_id = a.student_id)"
+        "   AS excellent_works"
+        " FROM awards a WHERE a.camp_id = $1 AND a.badge_id = $2"
+        " ORDER BY a.awarded_at, a.student_id",
+        camp_id,
+        badge_id,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,203 @@
+"""Badge criteria at their edges: exactly at the threshold, and one short."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
+from services.badges.credential import open_badge
+from services.badges.rules import CampFacts, StudentFacts, new_badges, statuses, watch_ratio
+from shared.config import ConfigError, load_yaml
+
+BOOK = load_yaml(DEFAULT_BADGES_FILE, BadgeBook).model
+CAMP = CampFacts("c", days=21, lessons=10)
+
+
+def earned(
+    facts: StudentFacts, camp: CampFacts | None = CAMP, held: set[str] | None = None
+) -> list[str]:
+    return new_badges(BOOK.badges, facts, camp, held or set())
+
+
+def test_the_shipped_book_has_the_contracts_six_badges() -> None:
+    assert [b.id for b in BOOK.badges] == [
+        "streak-7",
+        "streak-21",
+        "first-excellent",
+        "excellent-3",
+        "completion",
+        "seed-student",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("days", "badges"),
+    [
+        (range(1, 7), []),
+        (range(1, 8), ["streak-7"]),
+        ([*range(1, 7), 8], []),
+        (range(1, 21), ["streak-7"]),
+        (range(1, 22), ["streak-7", "streak-21"]),
+        (range(2, 23), ["streak-7"]),  # day 22 is beyond a 21-day camp: 20 days count
+    ],
+)
+def test_streak_badges(days: object, badges: list[str]) -> None:
+    got = earned(StudentFacts(days=frozenset(days)))  # type: ignore[arg-type]
+    assert [b for b in got if b.startswith("streak")] == badges
+
+
+@pytest.mark.parametrize(
+    ("works", "badges"),
+    [
+        (0, []),
+        (1, ["first-excellent"]),
+        (2, ["first-excellent"]),
+        (3, ["first-excellent", "excellent-3"]),
+    ],
+)
+def test_excellence_badges(works: int, badges: list[str]) -> None:
+    facts = StudentFacts(excellent=frozenset(f"w{i}" for i in range(works)))
+    assert earned(facts) == badges
+
+
+@pytest.mark.parametrize(
+    ("excellent", "days", "seed"),
+    [
+        (2, 14, True),
+        (1, 14, False),
+        (2, 13, False),
+        (3, 20, True),
+    ],
+)
+def test_seed_student_needs_two_excellent_works_and_fourteen_days(
+    excellent: int, days: int, seed: bool
+) -> None:
+    facts = StudentFacts(
+        days=frozenset(range(1, 2 * days, 2)),  # every other day of a long camp
+        excellent=frozenset(f"w{i}" for i in range(excellent)),
+    )
+    assert ("seed-student" in earned(facts, camp=CampFacts("c", 60, 10))) is seed
+
+
+def full_lessons(n: int = 10, ratio: float = 0.8) -> dict[str, float]:
+    return {f"l{i}": ratio for i in range(n)}
+
+
+@pytest.mark.parametrize(
+    ("days", "lessons", "complete"),
+    [
+        (17, full_lessons(), True),  # 17/21 >= 80%
+        (16, full_lessons(), False),  # 16/21 < 80%
+        (17, full_lessons(9), False),  # one lesson not watched
+        (17, full_lessons(ratio=0.79), False),  # watched just under 80%
+        (17, {**full_lessons(9), "l9": 0.5}, False),
+    ],
+)
+def test_completion_needs_every_lesson_at_80_percent_and_80_percent_of_days(
+    days: int, lessons: dict[str, float], complete: bool
+) -> None:
+    facts = StudentFacts(
+        days=frozenset(range(1, days + 1)),
+        lesson_ratios=lessons,
+    )
+    assert ("completion" in earned(facts)) is complete
+
+
+def test_completion_waits_for_the_camp_and_shows_unknown_targets() -> None:
+    facts = StudentFacts(days=frozenset(range(1, 22)), lesson_ratios=full_lessons())
+    assert "completion" not in earned(facts, camp=None)
+    [status] = [s for s in statuses(BOOK.badges, facts, None) if s.badge_id == "completion"]
+    assert [(p.criterion, p.current, p.target) for p in status.progress] == [
+        ("checkin_share", 21, None),
+        ("lessons", 10, None),
+    ]
+    assert "completion" in earned(facts, camp=CAMP)
+
+
+def test_a_camp_without_lessons_completes_on_check_ins_alone() -> None:
+    facts = StudentFacts(days=frozenset(range(1, 18)))
+    assert "completion" in earned(facts, camp=CampFacts("c", 21, 0))
+
+
+def test_badges_already_held_are_not_awarded_again() -> None:
+    facts = StudentFacts(excellent=frozenset({"w1"}))
+    assert earned(facts, held={"first-excellent"}) == []
+
+
+@pytest.mark.parametrize(
+    ("watched", "duration", "ratio"), [(480, 600, 0.8), (900, 600, 1.0), (0, 600, 0.0)]
+)
+def test_watch_ratio_is_capped(watched: int, duration: int, ratio: float) -> None:
+    assert watch_ratio(watched, duration) == ratio
+
+
+def test_progress_reads_how_far_along(tmp_path: Path) -> None:
+    facts = StudentFacts(days=frozenset(range(1, 6)))
+    [s7] = [s for s in statuses(BOOK.badges, facts, CAMP) if s.badge_id == "streak-7"]
+    assert [(p.current, p.target, p.met) for p in s7.progress] == [(5, 7, False)]
+
+
+def test_new_badges_of_the_same_kinds_need_only_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "badges.yaml"
+    path.write_text(
+        "seed_badge: null\nbadges:\n"
+        "  - {id: streak-14, name: S14, description: d, image: i, criteria: {streak_days: 14}}\n"
+        "  - {id: excellent-5, name: E5, description: d, image: i,"
+        " criteria: {excellent_works: 5}}\n",
+        encoding="utf-8",
+    )
+    book = load_yaml(path, BadgeBook).model
+    facts = StudentFacts(days=frozenset(range(1, 15)), excellent=frozenset(map(str, range(5))))
+    assert new_badges(book.badges, facts, CAMP, set()) == ["streak-14", "excellent-5"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "badges:\n  - {id: a, name: n, description: d, image: i, criteria: {}}\nseed_badge: null\n",
+            ":2: badges.0.criteria: Value error, name at least one criterion",
+        ),
+        ("seed_badge: nope\nbadges: []\n", "seed_badge 'nope' is not among the badges"),
+        (
+            "seed_badge: null\nbadges:\n  - {id: a, name: n, description: d, image: i,"
+            " criteria: {streak_days: 0}}\n",
+            ":3: badges.0.criteria.streak_days:",
+        ),
+    ],
+)
+def test_bad_badge_files_are_refused_with_their_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "badges.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_yaml(path, BadgeBook)
+
+
+def test_duplicate_badge_ids_are_refused() -> None:
+    b = {"id": "a", "name": "n", "description": "d", "image": "i", "criteria": {"streak_days": 3}}
+    with pytest.raises(ValidationError, match="repeated: a"):
+        BadgeBook.model_validate({"seed_badge": None, "badges": [b, b]})
+
+
+def test_a_badge_exports_as_an_open_badges_3_credential() -> None:
+    badge = BOOK.get("completion")
+    assert badge is not None
+    at = datetime(2026, 12, 11, 20, tzinfo=UTC)
+    cred = open_badge(badge, BOOK.issuer, "c", "stu-1", at)
+    assert cred["@context"][0] == "https://www.w3.org/ns/credentials/v2"
+    assert "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json" in cred["@context"]
+    assert cred["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    assert cred["id"].startswith("urn:uuid:") and cred["validFrom"] == at.isoformat()
+    subject = cred["credentialSubject"]
+    assert subject["type"] == ["AchievementSubject"]
+    achievement = subject["achievement"]
+    assert achievement["type"] == ["Achievement"] and achievement["name"] == badge.name
+    assert "80%" in achievement["criteria"]["narrative"]
+    assert achievement["image"] == {"id": badge.image, "type": "Image"}
+    assert cred == open_badge(badge, BOOK.issuer, "c", "stu-1", at)  # stable id
