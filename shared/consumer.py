@@ -191,6 +191,8 @@ class BatchProcessor:
             new_rejects = refused + await _claim_rejects(conn, rejected)
             outputs.extend(self._dead_letter(r) for r in new_rejects)
             await enqueue(conn, outputs)
+            if self._fault == "slow-commit":  # widens the window a crash test aims at
+                await asyncio.sleep(0.02)
         self._count(received, fresh, new_rejects)
 
     def _count(

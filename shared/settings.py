@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     rules_file: Path | None = None  # points rules (YAML)
     badges_file: Path | None = None  # badge definitions (YAML)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    # Test-only fault injection, e.g. "exit-after-db-commit". Never set in production.
-    fault: str | None = None
+    # Test-only fault injection: exit between the database and the offset commit, or hold each
+    # batch's transaction open 20 ms so that a kill lands inside one. Never set in production.
+    fault: Literal["exit-after-db-commit", "slow-commit"] | None = None
 
     def port_for(self, service: str) -> int:
         """The HTTP port (metrics, health, read API) of `service`."""

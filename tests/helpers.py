@@ -48,6 +48,19 @@ class Bus:
             partition=partition,
         )
 
+    async def send_many(self, topic: str, values: list[dict[str, Any]]) -> None:
+        """Publish many events at once (keyed by student), waiting for all acknowledgements."""
+        name = topics.physical(self.prefix, topic)
+        futures = [
+            await self._producer.send(
+                name,
+                json.dumps(v).encode(),
+                key=str(v.get("student_id") or v.get("camp_id")).encode(),
+            )
+            for v in values
+        ]
+        await asyncio.gather(*futures)
+
     async def read(
         self,
         topic: str,

@@ -68,20 +68,31 @@ async def test_killed_between_database_commit_and_offset_commit_pays_once(
 async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_once(
     settings: Settings, bus: Bus
 ) -> None:
-    students, days = 100, 20  # 20 days: each student also earns the streak-7 and streak-14 bonus
+    # 50 days: each student also earns the streak bonuses at 7, 14 and 21 days
+    students, days = 200, 50
     await topics.ensure_topics(
         settings.kafka_bootstrap,
         [topics.physical(settings.topic_prefix, t) for t in topics.ALL],
         3,
     )
-    await bus.send(topics.CAMPS, camp("camp-k"))
-    for day in range(1, days + 1):
-        for s in range(students):
-            await bus.send(topics.CHECKINS, checkin("camp-k", f"stu-{s}", day))
     total = students * days
     at_kill = []
     for round_ in range(3):
-        victim = ServiceProcess("points", settings, GAMIFY_BATCH_MAX_RECORDS="20").start()
+        victim = ServiceProcess(
+            "points", settings, GAMIFY_BATCH_MAX_RECORDS="20", GAMIFY_FAULT="slow-commit"
+        ).start()
+        if round_ == 0:
+            # The camp first: check-ins that arrive before it are held, then paid in one go.
+            await bus.send(topics.CAMPS, camp("camp-k", days=days))
+            await wait_for(lambda: _camp_known(settings), 30, "the camp stored")
+            await bus.send_many(
+                topics.CHECKINS,
+                [
+                    checkin("camp-k", f"stu-{s}", d)
+                    for d in range(1, days + 1)
+                    for s in range(students)
+                ],
+            )
         target = total * (round_ + 1) // 10
 
         async def progressed(target: int = target) -> bool:
@@ -100,7 +111,7 @@ async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_
             return await count_ledger(settings) >= total
 
         await wait_for(all_paid, 60, "every check-in paid")
-        expected_events = total + 2 * students
+        expected_events = total + 3 * students
         out = await bus.read(
             topics.POINTS,
             until=lambda m: len({x["event_id"] for x in m}) >= expected_events,
@@ -108,12 +119,12 @@ async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_
         )
         await asyncio.sleep(1.0)
         assert await count_ledger(settings) == total
-        assert await count_ledger(settings, "streak") == 2 * students
+        assert await count_ledger(settings, "streak") == 3 * students
         assert len({m["event_id"] for m in out}) == expected_events
         final = {}
         for m in out:
             final[m["student_id"]] = max(final.get(m["student_id"], 0), m["balance"])
-        per_student = 10 * days + 2 * 50
+        per_student = 10 * days + 3 * 50
         assert final == {f"stu-{s}": per_student for s in range(students)}
         conn = await asyncpg.connect(settings.database_url)
         try:
@@ -125,3 +136,12 @@ async def test_sigkill_during_a_backlog_then_restart_pays_every_checkin_exactly_
         assert outbox == 0
     finally:
         assert service.stop() == 0
+
+
+async def _camp_known(settings: Settings) -> bool:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('points.camps') IS NOT NULL")
+        return bool(exists and await conn.fetchval("SELECT count(*) FROM points.camps"))
+    finally:
+        await conn.close()

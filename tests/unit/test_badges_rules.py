@@ -159,7 +159,8 @@ def test_new_badges_of_the_same_kinds_need_only_configuration(tmp_path: Path) ->
     ("text", "message"),
     [
         (
-            "badges:\n  - {id: a, name: n, description: d, image: i, criteria: {}}\nseed_badge: null\n",
+            "badges:\n  - {id: a, name: n, description: d, image: i, criteria: {}}\n"
+            "seed_badge: null\n",
             ":2: badges.0.criteria: Value error, name at least one criterion",
         ),
         ("seed_badge: nope\nbadges: []\n", "seed_badge 'nope' is not among the badges"),
