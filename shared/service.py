@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -41,6 +42,7 @@ class ServiceContext:
     pool: asyncpg.Pool
     metrics: ServiceMetrics
     clock: Clock
+    wake_relay: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class ServiceSpec:
     migrations: Path
     make_handler: Callable[[ServiceContext], BatchHandler]
     make_routes: Callable[[ServiceContext], Sequence[web.RouteDef]] = field(default=lambda _ctx: ())
+    # Long-running work besides consuming (a scheduler, a delivery channel), as coroutines.
+    make_tasks: Callable[[ServiceContext], Sequence[Coroutine[Any, Any, None]]] = field(
+        default=lambda _ctx: ()
+    )
 
 
 class ServiceRuntime:
@@ -70,6 +76,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._clock: Clock = WallClock()
         self._subscriber: object | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def http_port(self) -> int:
@@ -94,8 +101,6 @@ class ServiceRuntime:
         if s.clock == "topic":
             self._clock = TopicClock(s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK))
         await self._clock.start()
-        self.context = ServiceContext(s, self._pool, self.metrics, self._clock)
-
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5, enable_idempotence=False
         )
@@ -104,6 +109,7 @@ class ServiceRuntime:
             self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
         )
         self._relay_task = asyncio.create_task(relay.run(), name=f"{self.spec.name}-relay")
+        self.context = ServiceContext(s, self._pool, self.metrics, self._clock, relay.wake)
 
         processor = BatchProcessor(
             self.spec.name,
@@ -119,6 +125,10 @@ class ServiceRuntime:
         self._subscribe(self._broker, processor)
         await self._broker.start()
 
+        self._tasks = [
+            asyncio.create_task(work, name=f"{self.spec.name}-task")
+            for work in self.spec.make_tasks(self.context)
+        ]
         routes = self.spec.make_routes(self.context)
         self._http = HttpServer(
             build_app(self.metrics, self.readiness, routes), s.http_host, s.port_for(self.spec.name)
@@ -188,6 +198,9 @@ class ServiceRuntime:
             await self._http.stop()
         if self._broker:
             await self._broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._relay_task:
             self._relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

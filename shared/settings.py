@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     rules_file: Path | None = None  # points rules (YAML)
     badges_file: Path | None = None  # badge definitions (YAML)
+    nudges_file: Path | None = None  # nudges: quiet hours, caps, templates (YAML)
+    scheduler_interval_s: float = Field(1.0, gt=0, le=60)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Test-only fault injection: exit between the database and the offset commit, or hold each
     # batch's transaction open 20 ms so that a kill lands inside one. Never set in production.

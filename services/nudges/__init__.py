@@ -1,1 +1,1 @@
-"""The nudges service (not built yet: see the project's issues)."""
+"""The nudges service: segments, timed reminders, praise and welcome-back gifts."""

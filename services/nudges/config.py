@@ -1,0 +1,114 @@
+"""The nudges file: quiet hours, caps, back-off, the welcome-back gift, WeCom delivery and the
+message templates (several variants per kind and segment). Defaults are the contract's."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_NUDGES_FILE = Path(__file__).parent / "nudges.yaml"
+
+PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "score"}
+KINDS = ("reminder", "praise", "welcome_back")
+SEGMENTS = ("never", "active", "slipping", "lapsed")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuietHours(_Strict):
+    start: str = "22:00"
+    end: str = "08:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("a 24-hour time 'HH:MM'")
+        return value
+
+
+class Caps(_Strict):
+    lapsed_every_days: int = Field(3, ge=1, le=366)
+    never_every_days: int = Field(7, ge=1, le=366)
+
+
+class Backoff(_Strict):
+    """After `after_ignored` reminders in a row with no check-in within 24 hours, remind only
+    every 2, 4, ... days (at most `max_gap_days`) until the student checks in again."""
+
+    enabled: bool = False
+    after_ignored: int = Field(3, ge=1, le=100)
+    max_gap_days: int = Field(7, ge=1, le=366)
+
+
+class Template(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    text: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("text")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"unbalanced braces: {exc}") from None
+        unknown = names - PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder(s) {sorted(unknown)}; use {sorted(PLACEHOLDERS)}"
+            )
+        return value
+
+
+class WeCom(_Strict):
+    """Posts praise and welcome-backs to the camp's WeCom (企业微信) group robot."""
+
+    enabled: bool = False
+    kinds: list[str] = Field(default_factory=lambda: ["praise", "welcome_back"])
+    robots: dict[str, str] = Field(default_factory=dict)  # camp_id -> webhook URL
+    default_robot: str | None = None
+    per_minute: int = Field(20, ge=1, le=1000)  # WeCom allows 20 messages a minute per robot
+    retries: int = Field(4, ge=0, le=20)
+
+
+class NudgeBook(_Strict):
+    version: str | None = Field(None, max_length=100)
+    quiet_hours: QuietHours = QuietHours()
+    caps: Caps = Caps()
+    backoff: Backoff = Backoff()
+    welcome_back_gift: str = Field("welcome-back", min_length=1, max_length=128)
+    wecom: WeCom = WeCom()
+    # kind -> segment -> variants
+    templates: dict[str, dict[str, list[Template]]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> NudgeBook:
+        needed = {
+            "reminder": ("never", "slipping", "lapsed"),
+            "praise": ("active",),
+            "welcome_back": ("lapsed",),
+        }
+        for kind, segments in self.templates.items():
+            if kind not in KINDS:
+                raise ValueError(f"templates.{kind}: kinds are {', '.join(KINDS)}")
+            for segment, variants in segments.items():
+                if segment not in SEGMENTS:
+                    raise ValueError(
+                        f"templates.{kind}.{segment}: segments are {', '.join(SEGMENTS)}"
+                    )
+                if not variants:
+                    raise ValueError(f"templates.{kind}.{segment}: give at least one variant")
+        for kind, required in needed.items():
+            for segment in required:
+                if not self.templates.get(kind, {}).get(segment):
+                    raise ValueError(f"templates.{kind}.{segment} is missing: add its variants")
+        return self
+
+    def variants(self, kind: str, segment: str) -> list[Template]:
+        return self.templates.get(kind, {}).get(segment, [])

@@ -1,0 +1,69 @@
+"""The nudges service's business metrics (labels: kind, segment, reason, camp; never a student)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.nudges.config import NudgeBook
+from shared.config import ConfigError, Loaded
+
+
+class NudgesMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter(
+            "gamify_nudges_sent",
+            "Nudges sent, by kind and segment.",
+            ["kind", "segment"],
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "gamify_nudges_skipped",
+            "Nudges that came due but were not sent, by kind and reason (checked_in, opted_out,"
+            " active, quiet_hours, capped, backoff, expired, not_enrolled).",
+            ["kind", "reason"],
+            registry=registry,
+        )
+        self.moves = Counter(
+            "gamify_segment_moves",
+            "Students moving between segments (from none when new).",
+            ["from_segment", "to_segment"],
+            registry=registry,
+        )
+        self.sizes = Gauge(
+            "gamify_segment_size",
+            "Students per segment, per camp.",
+            ["camp", "segment"],
+            registry=registry,
+        )
+        self.gifts = Counter(
+            "gamify_gifts", "Gifts given, by gift id.", ["gift"], registry=registry
+        )
+        self.rollovers = Counter(
+            "gamify_camp_day_rollovers",
+            "Camp days started (segments and reminders prepared).",
+            registry=registry,
+        )
+        self.channel = Counter(
+            "gamify_channel_deliveries",
+            "Deliveries to an outside channel, by channel and outcome.",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.version = Gauge(
+            "gamify_nudges_definitions_version",
+            "1 for the nudges file in force.",
+            ["version"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "gamify_nudges_definitions_rejected",
+            "Changed nudges files rejected as invalid.",
+            registry=registry,
+        )
+
+    def loaded(self, loaded: Loaded[NudgeBook]) -> None:
+        self.version.clear()
+        self.version.labels(loaded.version).set(1)
+
+    def error(self, _: ConfigError) -> None:
+        self.rejected.inc()

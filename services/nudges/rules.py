@@ -1,0 +1,159 @@
+"""Pure nudge rules: segments, when a reminder is due, whether it may be sent, which variant,
+and the rendered message. No I/O, no clock reads, no globals."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.nudges.config import NudgeBook, QuietHours, Template
+from shared.events import Segment
+
+
+def segment_on(days: Collection[int], day: int) -> Segment:
+    """The student's segment on camp day `day`, from the days checked in before it.
+
+    `never` until a first check-in (a first check-in today makes the student active).
+    """
+    before = [d for d in days if d < day]
+    if not before:
+        return "active" if day in days else "never"
+    missed = day - 1 - max(before)
+    if missed == 0:
+        return "active"
+    return "slipping" if missed <= 2 else "lapsed"
+
+
+def days_missed(days: Collection[int], day: int) -> int:
+    """Consecutive days without a check-in ending at day - 1."""
+    before = [d for d in days if d < day]
+    return day - 1 - max(before) if before else max(day - 1, 0)
+
+
+def current_streak(days: Collection[int], day: int) -> int:
+    """Consecutive checked-in days ending today, else yesterday."""
+    have = set(days)
+    end = day if day in have else day - 1
+    run = 0
+    while end - run in have:
+        run += 1
+    return run
+
+
+def at_local(starts_on: date, timezone: str, day: int, clock_time: str) -> datetime:
+    """The instant of `clock_time` (HH:MM) on camp day `day`, in the camp's timezone."""
+    hour, minute = (int(p) for p in clock_time.split(":"))
+    local_date = starts_on + timedelta(days=day - 1)
+    return datetime.combine(local_date, time(hour, minute), ZoneInfo(timezone))
+
+
+def in_quiet_hours(at: datetime, timezone: str, quiet: QuietHours) -> bool:
+    """True when `at` falls in the quiet hours (e.g. 22:00-08:00) of the camp's timezone."""
+    local = at.astimezone(ZoneInfo(timezone)).time()
+    start, end = time.fromisoformat(quiet.start), time.fromisoformat(quiet.end)
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def after_quiet_hours(at: datetime, timezone: str, quiet: QuietHours) -> datetime:
+    """`at`, or the end of the quiet hours it falls in (for praise and welcome-backs)."""
+    if not in_quiet_hours(at, timezone, quiet):
+        return at
+    tz = ZoneInfo(timezone)
+    local = at.astimezone(tz)
+    end = time.fromisoformat(quiet.end)
+    candidate = datetime.combine(local.date(), end, tz)
+    return candidate if candidate > local else candidate + timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderFacts:
+    """What is known of a student when one of their reminders comes due."""
+
+    segment: Segment
+    checked_in_today: bool
+    opted_out: bool
+    enrolled: bool
+    last_reminder_day: int | None
+    ignored_in_row: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+
+
+SEND = None
+
+
+def decide_reminder(
+    facts: ReminderFacts,
+    day: int,
+    due_at: datetime,
+    now: datetime,
+    timezone: str,
+    book: NudgeBook,
+) -> Skip | None:
+    """None to send the reminder now, else why it is not sent (each reason is counted)."""
+    if not facts.enrolled:
+        return Skip("not_enrolled")
+    if facts.opted_out:
+        return Skip("opted_out")
+    if facts.checked_in_today:
+        return Skip("checked_in")
+    if facts.segment == "active":
+        return Skip("active")
+    if in_quiet_hours(due_at, timezone, book.quiet_hours) or in_quiet_hours(
+        now, timezone, book.quiet_hours
+    ):
+        return Skip("quiet_hours")
+    if now.astimezone(ZoneInfo(timezone)).date() != due_at.astimezone(ZoneInfo(timezone)).date():
+        return Skip("expired")
+    last = facts.last_reminder_day
+    if last is not None:
+        gap = day - last
+        if gap < 1:
+            return Skip("capped")
+        if facts.segment == "lapsed" and gap < book.caps.lapsed_every_days:
+            return Skip("capped")
+        if facts.segment == "never" and gap < book.caps.never_every_days:
+            return Skip("capped")
+        if book.backoff.enabled and facts.ignored_in_row >= book.backoff.after_ignored:
+            steps = facts.ignored_in_row - book.backoff.after_ignored + 1
+            if gap < min(2**steps, book.backoff.max_gap_days):
+                return Skip("backoff")
+    return SEND
+
+
+def ignored_in_row(sent_at: Sequence[datetime], checkins_at: Sequence[datetime]) -> int:
+    """How many of the latest reminders in a row had no check-in within 24 hours after them."""
+    count = 0
+    for moment in sorted(sent_at, reverse=True):
+        if any(moment <= c <= moment + timedelta(hours=24) for c in checkins_at):
+            break
+        count += 1
+    return count
+
+
+def pick_variant(variants: Sequence[Template], key: str, last_template_id: str | None) -> Template:
+    """A deterministic variant for `key`, never the one the student got last time."""
+    if len(variants) == 1:
+        return variants[0]
+    start = int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(variants)
+    choice = variants[start]
+    if choice.id == last_template_id:
+        choice = variants[(start + 1) % len(variants)]
+    return choice
+
+
+class _Blank(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: Template, **values: object) -> str:
+    return template.text.format_map(_Blank(values))

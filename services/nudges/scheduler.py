@@ -1,0 +1,249 @@
+"""Time-driven work: the start of each camp day (segments recomputed, reminders scheduled) and
+nudges coming due. Safe with any number of replicas: a camp day is started by the replica that
+inserts its rollover row, and each due nudge is claimed with FOR UPDATE SKIP LOCKED and marked
+sent or skipped in the same transaction as its outbox row, so it leaves exactly once, across
+crashes and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from services.nudges import rules, segmentation, store
+from services.nudges.config import NudgeBook
+from services.nudges.metrics import NudgesMetrics
+from shared import topics
+from shared.camp_days import camp_day
+from shared.clock import Clock, TopicClock
+from shared.config import Loaded
+from shared.events import Nudge
+from shared.outbox import OutMessage, derived_event_id, enqueue
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+
+
+class Scheduler:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        book: Callable[[], Loaded[NudgeBook]],
+        metrics: NudgesMetrics,
+        wake_relay: Callable[[], None],
+        interval_s: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._book = book
+        self._metrics = metrics
+        self._wake_relay = wake_relay
+        self._interval = interval_s
+        self._last_sizes = 0.0
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self.tick()
+                backoff = 0.5
+            except Exception:  # the scheduler outlives any single failure; work stays in the db
+                log.exception("scheduler tick failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            await self._wait()
+
+    async def _wait(self) -> None:
+        if isinstance(self._clock, TopicClock):
+            self._clock.ticked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._clock.ticked.wait(), self._interval)
+        else:
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> None:
+        """Start the camp days that began, then send what came due, as of the clock's now."""
+        now = self._clock.now()
+        book = self._book().model
+        await self.start_days(now)
+        while await self.send_due(now, book) == CLAIM_BATCH:
+            pass
+        if time.monotonic() - self._last_sizes > 5.0:
+            await self.refresh_sizes()
+
+    async def start_days(self, now: datetime) -> int:
+        camps = await store.load_camps(self._pool)
+        done = await store.last_rollovers(self._pool)
+        started = 0
+        for camp in camps.values():
+            day = camp_day(camp.starts_on, camp.timezone, now)
+            if 1 <= day <= camp.days and done.get(camp.camp_id, 0) < day:
+                started += await self._start_day(camp, day)
+        return started
+
+    async def _start_day(self, camp: store.CampRow, day: int) -> int:
+        midnight = rules.at_local(camp.starts_on, camp.timezone, day, "00:00")
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await store.win_rollover(conn, camp.camp_id, day):
+                return 0
+            students = await store.enrolled(conn, camp.camp_id)
+            moves = await segmentation.refresh(conn, camp, students, day, midnight, self._metrics)
+            info = await store.students(conn, [(camp.camp_id, s) for s in students])
+            await store.schedule(
+                conn,
+                [
+                    store.NewNudge(
+                        "reminder",
+                        camp.camp_id,
+                        s,
+                        day,
+                        f"day:{day}",
+                        rules.at_local(
+                            camp.starts_on,
+                            camp.timezone,
+                            day,
+                            info[(camp.camp_id, s)].reminder_time or camp.cohort_time,
+                        ),
+                        {},
+                    )
+                    for s in students
+                ],
+            )
+            await enqueue(conn, moves)
+        self._metrics.rollovers.inc()
+        self._wake_relay()
+        log.info(
+            "camp %s day %d started: %d students, %d segment moves",
+            camp.camp_id,
+            day,
+            len(students),
+            len(moves),
+        )
+        return 1
+
+    async def send_due(self, now: datetime, book: NudgeBook) -> int:
+        """Decide one batch of due nudges; returns how many were claimed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            due = await store.claim_due(conn, now, CLAIM_BATCH)
+            if not due:
+                return 0
+            pairs = sorted({(r["camp_id"], r["student_id"]) for r in due})
+            camps = await store.load_camps(conn, {p[0] for p in pairs})
+            days = await store.days_of(conn, pairs)
+            info = await store.students(conn, pairs)
+            history = await store.histories(conn, pairs)
+            works = await store.last_works(conn, pairs)
+            outcomes: list[tuple[int, str, str | None, str | None, str | None]] = []
+            messages: list[OutMessage] = []
+            for row in due:
+                pair = (row["camp_id"], row["student_id"])
+                decision = await self._decide(
+                    conn,
+                    row,
+                    camps[pair[0]],
+                    days.get(pair, {}),
+                    info[pair],
+                    history[pair],
+                    works.get(pair),
+                    now,
+                    book,
+                )
+                outcomes.append(decision[0])
+                if decision[1] is not None:
+                    messages.append(decision[1])
+            await store.finish(conn, outcomes, now)
+            await enqueue(conn, messages)
+        if messages:
+            self._wake_relay()
+        return len(due)
+
+    async def _decide(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        camp: store.CampRow,
+        days: dict[int, datetime],
+        student: store.StudentRow,
+        history: store.History,
+        last_work: str | None,
+        now: datetime,
+        book: NudgeBook,
+    ) -> tuple[tuple[int, str, str | None, str | None, str | None], OutMessage | None]:
+        kind, day = row["kind"], row["day"]
+        context = json.loads(row["context"]) if isinstance(row["context"], str) else row["context"]
+        segment = rules.segment_on(days.keys(), day)
+        if kind == "reminder":
+            facts = rules.ReminderFacts(
+                segment=segment,
+                checked_in_today=day in days,
+                opted_out=student.opt_out,
+                enrolled=student.display_name is not None,
+                last_reminder_day=history.last_reminder_day,
+                ignored_in_row=rules.ignored_in_row(history.reminders_sent_at, list(days.values())),
+            )
+            skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
+            if skip is not None:
+                self._metrics.skipped.labels(kind, skip.reason).inc()
+                return (row["id"], "skipped", skip.reason, segment, None), None
+        else:
+            segment = "active" if kind == "praise" else "lapsed"
+        if kind == "praise" and context.get("submission_id"):
+            last_work = (
+                await store.work_title(conn, camp.camp_id, context["submission_id"]) or last_work
+            )
+        variants = book.variants(kind, segment)
+        if not variants:
+            self._metrics.skipped.labels(kind, "no_template").inc()
+            return (row["id"], "skipped", "no_template", segment, None), None
+        template = rules.pick_variant(
+            variants,
+            f"{row['camp_id']}/{row['student_id']}/{kind}/{day}",
+            history.last_template.get(kind),
+        )
+        message = rules.render(
+            template,
+            name=student.display_name or "同学",
+            streak=rules.current_streak(days.keys(), day),
+            days_missed=context.get("days_missed", rules.days_missed(days.keys(), day)),
+            last_work=last_work or "你的作业",
+            camp=camp.title,
+            day=day,
+            score=context.get("score", ""),
+        )
+        history.last_template[kind] = template.id
+        if kind == "reminder":
+            history.reminders_sent_at.append(now)
+            history.last_reminder_day = day
+        self._metrics.sent.labels(kind, segment).inc()
+        nudge = Nudge(
+            event_id=derived_event_id(
+                "nudge", kind, row["camp_id"], row["student_id"], row["cause"]
+            ),
+            occurred_at=now,
+            camp_id=row["camp_id"],
+            student_id=row["student_id"],
+            kind=kind,
+            segment=segment,
+            template_id=template.id,
+            message=message,
+            due_at=row["due_at"],
+        )
+        return (row["id"], "sent", None, segment, template.id), OutMessage(
+            topics.NUDGES, row["student_id"], nudge
+        )
+
+    async def refresh_sizes(self) -> None:
+        self._last_sizes = time.monotonic()
+        sizes = await store.segment_sizes(self._pool)
+        self._metrics.sizes.clear()
+        for camp_id, segment, count in sizes:
+            self._metrics.sizes.labels(camp_id, segment).set(count)

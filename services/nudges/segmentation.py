@@ -1,0 +1,56 @@
+"""Keeping segments current: recompute, store, and publish every move between segments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.nudges import rules, store
+from services.nudges.metrics import NudgesMetrics
+from shared import topics
+from shared.events import SegmentChange
+from shared.outbox import OutMessage, derived_event_id
+
+
+async def refresh(
+    conn: asyncpg.Connection,
+    camp: store.CampRow,
+    students: Sequence[str],
+    day: int,
+    at: datetime,
+    metrics: NudgesMetrics,
+    days: dict[store.Pair, dict[int, datetime]] | None = None,
+) -> list[OutMessage]:
+    """Recompute the segment of `students` on camp day `day`; publish those that moved."""
+    pairs = [(camp.camp_id, s) for s in students]
+    if not pairs:
+        return []
+    if days is None:
+        days = await store.days_of(conn, pairs)
+    stored = await store.stored_segments(conn, pairs)
+    rows: list[tuple[str, str, int, str]] = []
+    moves: list[OutMessage] = []
+    for pair in pairs:
+        segment = rules.segment_on(days.get(pair, {}).keys(), day)
+        previous = stored.get(pair)
+        if previous == (day, segment):
+            continue
+        rows.append((pair[0], pair[1], day, segment))
+        before = previous[1] if previous else None
+        if before == segment:
+            continue
+        metrics.moves.labels(before or "none", segment).inc()
+        event = SegmentChange(
+            event_id=derived_event_id("segment", pair[0], pair[1], day, segment),
+            occurred_at=at,
+            camp_id=pair[0],
+            student_id=pair[1],
+            day=day,
+            previous=before,  # type: ignore[arg-type]
+            segment=segment,
+        )
+        moves.append(OutMessage(topics.SEGMENTS, pair[1], event))
+    await store.set_segments(conn, rows)
+    return moves
