@@ -1,0 +1,246 @@
+"""Nudge rules at their edges: segments, due times, quiet hours, caps, back-off, variants."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.nudges import rules
+from services.nudges.config import DEFAULT_NUDGES_FILE, Backoff, NudgeBook, Template
+from services.nudges.rules import ReminderFacts, Skip
+from shared.config import ConfigError, load_yaml
+
+BOOK = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook).model
+SH = "Asia/Shanghai"
+START = date(2026, 11, 20)
+
+
+@pytest.mark.parametrize(
+    ("days", "day", "segment"),
+    [
+        ([], 1, "never"),
+        ([1], 1, "active"),  # a first check-in today
+        ([], 5, "never"),
+        ([4], 5, "active"),
+        ([3], 5, "slipping"),
+        ([2], 5, "slipping"),
+        ([1], 5, "lapsed"),
+        ([1, 2], 6, "lapsed"),
+        ([1, 2, 5], 6, "active"),
+        ([1, 2, 6], 6, "lapsed"),  # today's check-in does not change today's segment
+        ([7, 8], 6, "never"),  # only future days: nothing before today
+    ],
+)
+def test_segments_follow_the_contract(days: list[int], day: int, segment: str) -> None:
+    assert rules.segment_on(days, day) == segment
+
+
+def test_a_makeup_checkin_changes_the_segment_at_once() -> None:
+    assert rules.segment_on([1, 2], 5) == "slipping"
+    assert rules.segment_on([1, 2, 4], 5) == "active"
+
+
+@pytest.mark.parametrize(
+    ("days", "day", "missed", "streak"),
+    [
+        ([], 3, 2, 0),
+        ([1, 2], 3, 0, 2),
+        ([1, 2, 3], 3, 0, 3),
+        ([1], 5, 3, 0),
+        ([2, 3, 5], 6, 0, 1),
+    ],
+)
+def test_days_missed_and_streak(days: list[int], day: int, missed: int, streak: int) -> None:
+    assert rules.days_missed(days, day) == missed
+    assert rules.current_streak(days, day) == streak
+
+
+@pytest.mark.parametrize(
+    ("tz", "day", "hhmm", "utc"),
+    [
+        (SH, 1, "20:00", datetime(2026, 11, 20, 12, 0, tzinfo=UTC)),
+        (SH, 3, "08:30", datetime(2026, 11, 22, 0, 30, tzinfo=UTC)),
+        ("Asia/Kolkata", 1, "20:00", datetime(2026, 11, 20, 14, 30, tzinfo=UTC)),  # +05:30, no DST
+        ("Europe/Berlin", 1, "20:00", datetime(2026, 11, 20, 19, 0, tzinfo=UTC)),
+        ("America/New_York", 1, "20:00", datetime(2026, 11, 21, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_due_times_are_local_to_the_camp(tz: str, day: int, hhmm: str, utc: datetime) -> None:
+    assert rules.at_local(START, tz, day, hhmm) == utc
+
+
+def test_due_times_cross_a_daylight_saving_change() -> None:
+    # New York leaves DST on 2026-11-01: 20:00 local is 00:00 UTC before and 01:00 UTC after.
+    start = date(2026, 10, 31)
+    assert rules.at_local(start, "America/New_York", 1, "20:00").astimezone(UTC).hour == 0
+    assert rules.at_local(start, "America/New_York", 2, "20:00").astimezone(UTC).hour == 1
+
+
+@pytest.mark.parametrize(
+    ("hhmm", "quiet"),
+    [
+        ("21:59", False),
+        ("22:00", True),
+        ("23:30", True),
+        ("00:00", True),
+        ("07:59", True),
+        ("08:00", False),
+        ("12:00", False),
+    ],
+)
+def test_quiet_hours(hhmm: str, quiet: bool) -> None:
+    at = rules.at_local(START, SH, 1, hhmm)
+    assert rules.in_quiet_hours(at, SH, BOOK.quiet_hours) is quiet
+
+
+def test_praise_in_quiet_hours_waits_for_the_morning() -> None:
+    late = rules.at_local(START, SH, 1, "23:10")
+    assert rules.after_quiet_hours(late, SH, BOOK.quiet_hours) == rules.at_local(
+        START, SH, 2, "08:00"
+    )
+    early = rules.at_local(START, SH, 2, "06:00")
+    assert rules.after_quiet_hours(early, SH, BOOK.quiet_hours) == rules.at_local(
+        START, SH, 2, "08:00"
+    )
+    noon = rules.at_local(START, SH, 2, "12:00")
+    assert rules.after_quiet_hours(noon, SH, BOOK.quiet_hours) == noon
+
+
+def facts(**changes: object) -> ReminderFacts:
+    base = {
+        "segment": "slipping",
+        "checked_in_today": False,
+        "opted_out": False,
+        "enrolled": True,
+        "last_reminder_day": None,
+        "ignored_in_row": 0,
+    }
+    return ReminderFacts(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def decide(
+    f: ReminderFacts,
+    day: int = 5,
+    hhmm: str = "20:00",
+    now: str | None = None,
+    book: NudgeBook = BOOK,
+) -> Skip | None:
+    due = rules.at_local(START, SH, day, hhmm)
+    at = rules.at_local(START, SH, day, now) if now else due
+    return rules.decide_reminder(f, day, due, at, SH, book)
+
+
+@pytest.mark.parametrize(
+    ("f", "reason"),
+    [
+        (facts(), None),
+        (facts(opted_out=True), "opted_out"),
+        (facts(checked_in_today=True), "checked_in"),
+        (facts(segment="active"), "active"),
+        (facts(enrolled=False), "not_enrolled"),
+        (facts(segment="never"), None),
+        (facts(segment="lapsed"), None),
+    ],
+)
+def test_who_gets_a_reminder(f: ReminderFacts, reason: str | None) -> None:
+    result = decide(f)
+    assert (result.reason if result else None) == reason
+
+
+def test_reminder_at_2159_is_sent_and_at_2200_is_quiet() -> None:
+    assert decide(facts(), hhmm="21:59") is None
+    assert decide(facts(), hhmm="22:00") == Skip("quiet_hours")
+
+
+def test_a_reminder_processed_late_into_the_quiet_hours_is_not_sent() -> None:
+    assert decide(facts(), hhmm="21:00", now="22:05") == Skip("quiet_hours")
+
+
+@pytest.mark.parametrize(
+    ("segment", "last", "day", "sent"),
+    [
+        ("slipping", 4, 5, True),
+        ("lapsed", 3, 5, False),
+        ("lapsed", 2, 5, True),  # lapsed: one every 3 days
+        ("never", 0, 6, False),
+        ("never", 0, 7, True),  # never: one every 7 days
+        ("slipping", 5, 5, False),  # one a day
+    ],
+)
+def test_caps_per_segment(segment: str, last: int, day: int, sent: bool) -> None:
+    result = decide(facts(segment=segment, last_reminder_day=last), day=day)
+    assert (result is None) is sent
+    if not sent:
+        assert result == Skip("capped")
+
+
+def test_backoff_is_off_by_default_and_spaces_ignored_reminders_when_on() -> None:
+    tired = facts(last_reminder_day=4, ignored_in_row=3)
+    assert decide(tired) is None
+    book = BOOK.model_copy(update={"backoff": Backoff(enabled=True, after_ignored=3)})
+    assert decide(tired, book=book) == Skip("backoff")  # 3 ignored: every 2 days
+    assert decide(facts(last_reminder_day=3, ignored_in_row=3), book=book) is None
+    assert decide(facts(last_reminder_day=2, ignored_in_row=4), book=book) == Skip("backoff")
+    assert decide(facts(last_reminder_day=1, ignored_in_row=4), book=book) is None
+
+
+def test_ignored_in_row_counts_reminders_without_a_checkin_within_24_hours() -> None:
+    t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    sent = [t0 + timedelta(days=i) for i in range(4)]
+    assert rules.ignored_in_row(sent, []) == 4
+    assert rules.ignored_in_row(sent, [sent[1] + timedelta(hours=3)]) == 2
+    assert rules.ignored_in_row(sent, [sent[3] + timedelta(hours=23)]) == 0
+    assert rules.ignored_in_row(sent, [sent[3] + timedelta(hours=25)]) == 4  # too late for any
+
+
+def test_a_variant_is_never_the_one_sent_last_time() -> None:
+    variants = BOOK.variants("reminder", "slipping")
+    last: str | None = None
+    for day in range(1, 30):
+        choice = rules.pick_variant(variants, f"c/s/reminder/{day}", last)
+        assert choice.id != last
+        last = choice.id
+    assert rules.pick_variant(variants, "k", None) == rules.pick_variant(variants, "k", None)
+
+
+def test_messages_are_rendered_with_the_students_details() -> None:
+    [praise] = [t for t in BOOK.variants("praise", "active") if t.id == "praise-specific"]
+    text = rules.render(praise, name="小明", last_work="账号拆解", score=96, streak=9)
+    assert "小明" in text and "《账号拆解》" in text and "96分" in text and "9天" in text
+    assert rules.render(Template(id="t", text="{name}{day}"), name="A") == "A"
+
+
+def test_the_shipped_templates_cover_every_segment_that_is_nudged() -> None:
+    for kind, segment in [
+        ("reminder", "never"),
+        ("reminder", "slipping"),
+        ("reminder", "lapsed"),
+        ("praise", "active"),
+        ("welcome_back", "lapsed"),
+    ]:
+        assert len(BOOK.variants(kind, segment)) >= 2
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8").replace("第{day}天的小练习", "第{dya}天的小练习")
+    path = tmp_path / "nudges.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"nudges.yaml:\d+: templates.reminder.slipping.0.text"):
+        load_yaml(path, NudgeBook)
+
+
+def test_a_missing_segment_of_templates_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nudges.yaml"
+    path.write_text(
+        "templates:\n  reminder:\n    slipping: [{id: a, text: hi}]\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="templates.reminder.never is missing"):
+        load_yaml(path, NudgeBook)
+
+
+def test_local_midnight_starts_the_camp_day() -> None:
+    midnight = rules.at_local(START, SH, 2, "00:00")
+    assert midnight.astimezone(ZoneInfo(SH)).strftime("%Y-%m-%d %H:%M") == "2026-11-21 00:00"
