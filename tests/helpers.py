@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -179,3 +180,22 @@ def camp(
         "lessons": lessons,
         "cohort_reminder_time": reminder,
     }
+
+
+async def send_tick(bus: Bus, now: str) -> None:
+    """Move a `GAMIFY_CLOCK=topic` world's clock to `now` (RFC 3339)."""
+    await bus.send(topics.CLOCK, {"now": now}, key="clock")
+
+
+async def processed(database_url: str, schema: str, event_ids: list[str]) -> bool:
+    """True once the service owning `schema` has taken every one of these events in."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        n = await conn.fetchval(
+            f"SELECT count(*) FROM {schema}.inbox WHERE event_id = ANY($1::text[])", event_ids
+        )
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+    return int(n) == len(set(event_ids))

@@ -118,7 +118,7 @@ class NudgesHandler:
         out = await self._welcome_backs(conn, camp, day, moment, days, new_days, book)
         out += await segmentation.refresh(conn, camp, students, day, moment, self._metrics, days)
         await self._praise(conn, camp, day, moment, days, group, book)
-        await self._todays_reminders(conn, camp, day, moment, group)
+        await self._todays_reminders(conn, camp, day, moment, group, book)
         return out
 
     async def _welcome_backs(
@@ -201,6 +201,7 @@ class NudgesHandler:
         day: int,
         moment: datetime,
         group: list[StudentEvent],
+        book: NudgeBook,
     ) -> None:
         """Enrolled today: remind today if the time has not passed. New personal time: move
         today's pending reminder (a time already passed makes it due at once)."""
@@ -214,8 +215,12 @@ class NudgesHandler:
         moves: list[tuple[str, str, int, datetime]] = []
         for pair in changed:
             row = info[pair]
-            due = rules.at_local(
-                camp.starts_on, camp.timezone, day, row.reminder_time or camp.cohort_time
+            due = rules.reminder_due(
+                camp.starts_on,
+                camp.timezone,
+                day,
+                row.reminder_time or camp.cohort_time,
+                book.quiet_hours,
             )
             moves.append((pair[0], pair[1], day, due))
             if row.display_name is not None and due > moment:

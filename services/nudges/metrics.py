@@ -43,6 +43,12 @@ class NudgesMetrics:
             "Camp days started (segments and reminders prepared).",
             registry=registry,
         )
+        self.scheduler_clock = Gauge(
+            "gamify_nudges_scheduler_clock_seconds",
+            "The clock's time (Unix seconds) as of the scheduler's last completed pass; with the"
+            " wall clock, compare to time() to see a stalled scheduler.",
+            registry=registry,
+        )
         self.channel = Counter(
             "gamify_channel_deliveries",
             "Deliveries to an outside channel, by channel and outcome.",

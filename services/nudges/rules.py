@@ -70,6 +70,18 @@ def after_quiet_hours(at: datetime, timezone: str, quiet: QuietHours) -> datetim
     return candidate if candidate > local else candidate + timedelta(days=1)
 
 
+def reminder_due(
+    starts_on: date, timezone: str, day: int, clock_time: str, quiet: QuietHours
+) -> datetime:
+    """When the reminder of camp day `day` at `clock_time` is due: that time, or, when it falls
+    in the morning's quiet hours, their end on the same date (a 07:30 reminder comes at 08:00).
+    A time in the evening's quiet hours stays where it is: it will be skipped, never moved to
+    another day."""
+    due = at_local(starts_on, timezone, day, clock_time)
+    moved = after_quiet_hours(due, timezone, quiet)
+    return moved if moved.date() == due.date() else due
+
+
 @dataclass(frozen=True, slots=True)
 class ReminderFacts:
     """What is known of a student when one of their reminders comes due."""

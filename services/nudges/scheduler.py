@@ -29,6 +29,7 @@ from shared.outbox import OutMessage, derived_event_id, enqueue
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 200
+SIZES_EVERY_S = 5.0  # segment sizes are re-read this often, and after each camp day starts
 
 
 class Scheduler:
@@ -74,23 +75,24 @@ class Scheduler:
         """Start the camp days that began, then send what came due, as of the clock's now."""
         now = self._clock.now()
         book = self._book().model
-        await self.start_days(now)
+        started = await self.start_days(now, book)
         while await self.send_due(now, book) == CLAIM_BATCH:
             pass
-        if time.monotonic() - self._last_sizes > 5.0:
+        if started or time.monotonic() - self._last_sizes > SIZES_EVERY_S:
             await self.refresh_sizes()
+        self._metrics.scheduler_clock.set(now.timestamp())
 
-    async def start_days(self, now: datetime) -> int:
+    async def start_days(self, now: datetime, book: NudgeBook) -> int:
         camps = await store.load_camps(self._pool)
         done = await store.last_rollovers(self._pool)
         started = 0
         for camp in camps.values():
             day = camp_day(camp.starts_on, camp.timezone, now)
             if 1 <= day <= camp.days and done.get(camp.camp_id, 0) < day:
-                started += await self._start_day(camp, day)
+                started += await self._start_day(camp, day, book)
         return started
 
-    async def _start_day(self, camp: store.CampRow, day: int) -> int:
+    async def _start_day(self, camp: store.CampRow, day: int, book: NudgeBook) -> int:
         midnight = rules.at_local(camp.starts_on, camp.timezone, day, "00:00")
         async with self._pool.acquire() as conn, conn.transaction():
             if not await store.win_rollover(conn, camp.camp_id, day):
@@ -107,11 +109,12 @@ class Scheduler:
                         s,
                         day,
                         f"day:{day}",
-                        rules.at_local(
+                        rules.reminder_due(
                             camp.starts_on,
                             camp.timezone,
                             day,
                             info[(camp.camp_id, s)].reminder_time or camp.cohort_time,
+                            book.quiet_hours,
                         ),
                         {},
                     )

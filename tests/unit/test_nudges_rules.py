@@ -225,7 +225,9 @@ def test_the_shipped_templates_cover_every_segment_that_is_nudged() -> None:
 
 
 def test_a_template_with_an_unknown_placeholder_is_refused_with_its_line(tmp_path: Path) -> None:
-    text = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8").replace("第{day}天的小练习", "第{dya}天的小练习")
+    text = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8").replace(
+        "第{day}天的小练习", "第{dya}天的小练习"
+    )
     path = tmp_path / "nudges.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"nudges.yaml:\d+: templates.reminder.slipping.0.text"):
@@ -237,10 +239,30 @@ def test_a_missing_segment_of_templates_is_refused(tmp_path: Path) -> None:
     path.write_text(
         "templates:\n  reminder:\n    slipping: [{id: a, text: hi}]\n", encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="templates.reminder.never is missing"):
+    with pytest.raises(ConfigError, match=r"templates\.reminder\.never is missing"):
         load_yaml(path, NudgeBook)
 
 
 def test_local_midnight_starts_the_camp_day() -> None:
     midnight = rules.at_local(START, SH, 2, "00:00")
     assert midnight.astimezone(ZoneInfo(SH)).strftime("%Y-%m-%d %H:%M") == "2026-11-21 00:00"
+
+
+@pytest.mark.parametrize(
+    ("hhmm", "due"),
+    [
+        ("07:30", "08:00"),  # morning quiet hours: at their end, the same day
+        ("00:10", "08:00"),
+        ("08:00", "08:00"),
+        ("21:59", "21:59"),
+        ("22:00", "22:00"),  # evening quiet hours: never moved to another day (then skipped)
+        ("23:30", "23:30"),
+    ],
+)
+def test_a_reminder_time_in_the_morning_quiet_hours_waits_for_their_end(
+    hhmm: str, due: str
+) -> None:
+    start = date(2026, 11, 20)
+    assert rules.reminder_due(start, SH, 3, hhmm, BOOK.quiet_hours) == rules.at_local(
+        start, SH, 3, due
+    )
