@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     nudges_file: Path | None = None  # nudges: quiet hours, caps, templates (YAML)
     scheduler_interval_s: float = Field(1.0, gt=0, le=60)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    # Test-only fault injection: exit between the database and the offset commit, or hold each
-    # batch's transaction open 20 ms so that a kill lands inside one. Never set in production.
-    fault: Literal["exit-after-db-commit", "slow-commit"] | None = None
+    # Test-only fault injection: exit between the database and the offset commit, hold each
+    # batch's transaction open 20 ms so that a kill lands inside one, or exit while a contest
+    # week is being closed (before its commit). Never set in production.
+    fault: Literal["exit-after-db-commit", "slow-commit", "exit-mid-close"] | None = None
+    contests_file: Path | None = None  # contests: vote cap, prize gifts, rings (YAML)
 
     def port_for(self, service: str) -> int:
         """The HTTP port (metrics, health, read API) of `service`."""

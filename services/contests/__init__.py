@@ -1,1 +1,1 @@
-"""The contests service (not built yet: see the project's issues)."""
+"""The contests service: the weekly works PK (entries, votes, closing, ranking, prizes)."""

@@ -42,3 +42,13 @@ async def nudges(topic_settings: Settings) -> AsyncIterator[ServiceRuntime]:
     await runtime.start()
     yield runtime
     await runtime.stop()
+
+
+@pytest_asyncio.fixture
+async def contests(topic_settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    from services.contests.app import create_app as create_contests
+
+    runtime = create_contests(topic_settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

@@ -11,7 +11,7 @@ from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, wait_for
-from tests.integration.nudges_world import (
+from tests.integration.world import (
     World,
     enrollment,
     preference,

@@ -23,7 +23,7 @@ from shared import topics
 from shared.embedded import free_port
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, metric, wait_for
-from tests.integration.nudges_world import World, enrollment, review, submission
+from tests.integration.world import World, enrollment, review, submission
 
 
 class FakeWeCom:

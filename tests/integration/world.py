@@ -1,5 +1,5 @@
-"""A camp world on simulated time for the nudges tests: events in, clock ticks, and waits that
-end when the service has really taken each step (never a fixed sleep)."""
+"""A camp world on simulated time for the nudges and contests tests: events in, clock ticks,
+and waits that end when the service has really taken each step (never a fixed sleep)."""
 
 from __future__ import annotations
 
@@ -70,10 +70,19 @@ def review(
 
 
 class World:
-    def __init__(self, bus: Bus, settings: Settings, *replicas: ServiceRuntime) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        settings: Settings,
+        *replicas: ServiceRuntime,
+        schema: str = "nudges",
+        pass_gauge: str = "gamify_nudges_scheduler_clock_seconds",
+    ) -> None:
         self.bus = bus
         self.settings = settings
         self.replicas = list(replicas)
+        self.schema = schema
+        self.pass_gauge = pass_gauge
 
     async def send(self, topic: str, *events: dict[str, Any]) -> None:
         """Publish and wait until the service has taken every event in."""
@@ -81,18 +90,18 @@ class World:
             await self.bus.send(topic, e)
         ids = [e["event_id"] for e in events]
         await wait_for(
-            lambda: processed(self.settings.database_url, "nudges", ids),
+            lambda: processed(self.settings.database_url, self.schema, ids),
             what=f"{len(ids)} {topic} event(s) processed",
         )
 
     async def tick(self, now: str) -> None:
-        """Move the clock and wait until every replica's scheduler has run a pass at `now`."""
+        """Move the clock and wait until every replica's time-driven loop ran a pass at `now`."""
         await send_tick(self.bus, now)
         target = datetime.fromisoformat(now).timestamp()
 
         async def passed() -> bool:
             for r in self.replicas:
-                seen = metric(await scrape(r.http_port), "gamify_nudges_scheduler_clock_seconds")
+                seen = metric(await scrape(r.http_port), self.pass_gauge)
                 if seen < target:
                     return False
             return True
@@ -131,3 +140,10 @@ def total(
 
 
 NUDGES = topics.NUDGES
+
+
+async def get_json(port: int, path: str) -> tuple[int, Any]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
+        return r.status, await r.json(content_type=None)

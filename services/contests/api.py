@@ -1,0 +1,127 @@
+"""The contests read side over HTTP (JSON): the weeks of a camp with their results, the live
+leaderboard of a week, and the report of suspicious voting."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from services.contests import rules, store
+from services.contests.config import ContestBook
+from shared.config import Loaded
+from shared.http import json_response
+from shared.service import ServiceContext
+
+
+def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequence[web.RouteDef]:
+    pool = ctx.pool
+
+    async def camp_weeks(request: web.Request) -> tuple[str, rules.CampWeeks]:
+        camp_id = request.match_info["camp_id"]
+        camps = await store.load_camps(pool, [camp_id])
+        if camp_id not in camps:
+            raise web.HTTPNotFound(
+                text=f'{{"error": "camp {camp_id} is not known"}}', content_type="application/json"
+            )
+        return camp_id, camps[camp_id]
+
+    def status(weeks: rules.CampWeeks, week: int, settled: set[int]) -> str:
+        if week in settled:
+            return "settled"
+        now = ctx.clock.now()
+        if weeks.closes_at(week) <= now:
+            return "closing"
+        return "open" if weeks.opens_at(week) <= now else "upcoming"
+
+    async def weeks_of_camp(request: web.Request) -> web.Response:
+        camp_id, weeks = await camp_weeks(request)
+        past = {h["week"]: h for h in await store.history(pool, camp_id)}
+        out: list[dict[str, Any]] = []
+        for w in range(1, weeks.weeks + 1):
+            item: dict[str, Any] = {
+                "week": w,
+                "opens_at": weeks.opens_at(w),
+                "closes_at": weeks.closes_at(w),
+                "status": status(weeks, w, set(past)),
+            }
+            if w in past:
+                item["ranking"] = past[w]["ranking"]
+            out.append(item)
+        return json_response({"camp_id": camp_id, "weeks": out})
+
+    async def week_result(request: web.Request) -> tuple[str, int, rules.CampWeeks, Any]:
+        camp_id, weeks = await camp_weeks(request)
+        try:
+            week = int(request.match_info["week"])
+        except ValueError:
+            week = 0
+        if not 1 <= week <= weeks.weeks:
+            raise web.HTTPNotFound(
+                text=f'{{"error": "camp {camp_id} has weeks 1..{weeks.weeks}"}}',
+                content_type="application/json",
+            )
+        facts = await store.camp_facts(pool, camp_id, weeks)
+        result = rules.settle(
+            week,
+            facts.entries,
+            facts.ballots,
+            facts.enrolled,
+            facts.scores,
+            weeks,
+            book().model.cap(camp_id),
+        )
+        return camp_id, week, weeks, result
+
+    async def leaderboard(request: web.Request) -> web.Response:
+        camp_id, week, weeks, result = await week_result(request)
+        settled = {h["week"]: h for h in await store.history(pool, camp_id)}
+        ranking = (
+            settled[week]["ranking"]
+            if week in settled
+            else [r.model_dump() for r in result.ranking]
+        )
+        return json_response(
+            {
+                "camp_id": camp_id,
+                "week": week,
+                "status": status(weeks, week, set(settled)),
+                "closes_at": weeks.closes_at(week),
+                "ranking": ranking,
+                "votes": dict(Counter(result.outcomes.values())),
+            }
+        )
+
+    async def suspicious(request: web.Request) -> web.Response:
+        camp_id, week, _, result = await week_result(request)
+        rule = book().model.suspicion
+        cap = book().model.cap(camp_id)
+        per_voter = Counter(voter for voter, _ in result.counted)
+        rejected: dict[str, Counter[str]] = {}
+        for (voter, _), outcome in result.outcomes.items():
+            if outcome != rules.COUNTED:
+                rejected.setdefault(voter, Counter())[outcome] += 1
+        return json_response(
+            {
+                "camp_id": camp_id,
+                "week": week,
+                "rings": rules.voting_rings(
+                    result.counted,
+                    rule.min_ring_size,
+                    rule.max_ring_size,
+                    rule.min_votes_per_member,
+                ),
+                "voters_at_cap": sorted(v for v, n in per_voter.items() if n >= cap),
+                "rejected_votes_by_voter": {
+                    v: dict(c) for v, c in sorted(rejected.items(), key=lambda i: i[0])
+                },
+            }
+        )
+
+    return [
+        web.get("/camps/{camp_id}/contests", weeks_of_camp),
+        web.get("/camps/{camp_id}/contests/{week}", leaderboard),
+        web.get("/camps/{camp_id}/contests/{week}/suspicious", suspicious),
+    ]

@@ -1,0 +1,145 @@
+"""Closing contest weeks: when a week's last day has ended by the clock, rank it and publish
+`gamify.contests` (and the prize gifts) exactly once. The week's row in `weeks`, the votes'
+outcomes and the outbox rows are written in one transaction under the week's advisory lock:
+a second replica waits and then finds the week settled; a crash before the commit settles
+nothing and the next pass (here or elsewhere) does it all again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from services.contests import rules, store
+from services.contests.config import ContestBook
+from services.contests.metrics import ContestsMetrics
+from shared import topics
+from shared.clock import Clock, TopicClock
+from shared.config import Loaded
+from shared.events import ContestResult, Gift
+from shared.outbox import OutMessage, derived_event_id, enqueue
+
+log = logging.getLogger(__name__)
+
+
+class Closer:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        book: Callable[[], Loaded[ContestBook]],
+        metrics: ContestsMetrics,
+        wake_relay: Callable[[], None],
+        interval_s: float = 1.0,
+        fault: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._book = book
+        self._metrics = metrics
+        self._wake_relay = wake_relay
+        self._interval = interval_s
+        self._fault = fault
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self.tick()
+                backoff = 0.5
+            except Exception:  # the closer outlives any single failure; the facts stay in the db
+                log.exception("contest closer pass failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            await self._wait()
+
+    async def _wait(self) -> None:
+        if isinstance(self._clock, TopicClock):
+            self._clock.ticked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._clock.ticked.wait(), self._interval)
+        else:
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> int:
+        """Settle every week that has ended by the clock's now; returns how many."""
+        now = self._clock.now()
+        book = self._book().model
+        camps = await store.load_camps(self._pool)
+        done = await store.settled(self._pool)
+        settled = 0
+        for camp_id in sorted(camps):
+            for week in camps[camp_id].closed_weeks(now):
+                if (camp_id, week) not in done:
+                    settled += await self.close(camp_id, week, camps[camp_id], now, book)
+        self._metrics.waiting.set(await store.waiting_votes(self._pool))
+        self._metrics.closer_clock.set(now.timestamp())
+        return settled
+
+    async def close(
+        self, camp_id: str, week: int, weeks: rules.CampWeeks, now: datetime, book: ContestBook
+    ) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await store.lock_week(conn, camp_id, week):
+                return 0
+            facts = await store.camp_facts(conn, camp_id, weeks)
+            result = rules.settle(
+                week,
+                facts.entries,
+                facts.ballots,
+                facts.enrolled,
+                facts.scores,
+                weeks,
+                book.cap(camp_id),
+            )
+            closed_at = weeks.closes_at(week)
+            await store.settle_week(conn, camp_id, week, closed_at, result.ranking, result.outcomes)
+            contest = ContestResult(
+                event_id=derived_event_id("contest", camp_id, week),
+                occurred_at=max(now, closed_at),
+                camp_id=camp_id,
+                week=week,
+                closed_at=closed_at,
+                ranking=result.ranking,
+            )
+            out = [OutMessage(topics.CONTESTS, camp_id, contest)]
+            prize_gifts = book.gifts(camp_id)
+            for entry in result.ranking:
+                gift_id = prize_gifts.get(entry.rank)
+                if gift_id:
+                    gift = Gift(
+                        event_id=derived_event_id("contest-gift", camp_id, week, entry.rank),
+                        occurred_at=contest.occurred_at,
+                        camp_id=camp_id,
+                        student_id=entry.student_id,
+                        gift_id=gift_id,
+                        reason=f"contest week {week}: rank {entry.rank}",
+                    )
+                    out.append(OutMessage(topics.GIFTS, entry.student_id, gift))
+            await enqueue(conn, out)
+            if self._fault == "exit-mid-close":
+                log.warning("fault injection: exiting in the middle of closing a week")
+                os._exit(3)
+        outcomes = Counter(result.outcomes.values())
+        for outcome, n in outcomes.items():
+            self._metrics.votes.labels(outcome).inc(n)
+        for gift_message in out[1:]:
+            assert isinstance(gift_message.event, Gift)
+            self._metrics.prizes.labels(gift_message.event.gift_id).inc()
+        self._metrics.weeks.inc()
+        self._wake_relay()
+        log.info(
+            "camp %s week %d settled: %d ranked, %d votes counted",
+            camp_id,
+            week,
+            len(result.ranking),
+            outcomes.get(rules.COUNTED, 0),
+        )
+        return 1

@@ -1,0 +1,65 @@
+"""The contests service's business metrics (never a student label)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.contests.config import ContestBook
+from shared.config import ConfigError, Loaded
+
+
+class ContestsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.entries = Counter(
+            "gamify_contest_entries",
+            "Contest entries received, by outcome (accepted, late: its week was already settled,"
+            " outside: not within the camp's days).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.votes = Counter(
+            "gamify_contest_votes",
+            "Votes by outcome: counted, or why not (unknown_entry, not_enrolled, own_work,"
+            " week_closed, over_cap at settlement; duplicate, late on arrival).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            "gamify_contest_votes_waiting",
+            "Votes held until their entry arrives.",
+            registry=registry,
+        )
+        self.weeks = Counter(
+            "gamify_contest_weeks_settled",
+            "Contest weeks ranked and published.",
+            registry=registry,
+        )
+        self.prizes = Counter(
+            "gamify_contest_prize_gifts",
+            "Prize gifts sent, by gift id.",
+            ["gift"],
+            registry=registry,
+        )
+        self.closer_clock = Gauge(
+            "gamify_contests_closer_clock_seconds",
+            "The clock's time (Unix seconds) as of the closer's last completed pass.",
+            registry=registry,
+        )
+        self.version = Gauge(
+            "gamify_contests_definitions_version",
+            "1 for the contests file in force.",
+            ["version"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "gamify_contests_definitions_rejected",
+            "Changed contests files rejected as invalid.",
+            registry=registry,
+        )
+
+    def loaded(self, loaded: Loaded[ContestBook]) -> None:
+        self.version.clear()
+        self.version.labels(loaded.version).set(1)
+
+    def error(self, _: ConfigError) -> None:
+        self.rejected.inc()
