@@ -4,6 +4,7 @@ only after the database commit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from shared import topics
 from shared.db import TRANSIENT_ERRORS
 from shared.events import DeadLetter, Event
+from shared.logs import event_context
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutMessage, derived_event_id, enqueue
 
@@ -130,6 +132,10 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply the batch; returns only once its effects are committed (retrying meanwhile)."""
+        with event_context(**_batch_fields(records, self._prefix)):
+            await self._process(records)
+
+    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
         items = [decode(r, self._prefix, self._models) for r in records]
         for item in items:
@@ -148,13 +154,15 @@ class BatchProcessor:
         self._metrics.batch_size.labels(self.service).observe(len(items))
 
     async def _apply_alone(self, item: Received | Rejected) -> None:
+        with _context_of(item):
+            await self._apply_alone_here(item)
+
+    async def _apply_alone_here(self, item: Received | Rejected) -> None:
         try:
             await self._retrying("event", lambda: self._apply([item]))
         except Exception as exc:
             assert isinstance(item, Received), "dead-lettering cannot fail but for the database"
-            log.exception(
-                "event %s of %s failed; dead-lettering it", item.event.event_id, item.topic
-            )
+            log.exception("event failed in the handler; dead-lettering it")
             rejected = Rejected(
                 item.topic,
                 item.partition,
@@ -199,14 +207,17 @@ class BatchProcessor:
         self, received: Sequence[Received], fresh: Sequence[Received], rejects: Sequence[Rejected]
     ) -> None:
         fresh_ids = {id(r) for r in fresh}
+        trace = log.isEnabledFor(logging.DEBUG)
         for r in received:
             outcome = "applied" if id(r) in fresh_ids else "duplicate"
             self._metrics.processed.labels(self.service, r.topic, outcome).inc()
+            if trace:
+                with _context_of(r):
+                    log.debug("event %s", outcome)
         for rej in rejects:
             self._metrics.dead_lettered.labels(self.service, rej.topic, rej.reason).inc()
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s", rej.topic, rej.partition, rej.offset, rej.error
-            )
+            with _context_of(rej):
+                log.warning("dead-lettered (%s): %s", rej.reason, rej.error)
 
     def _dead_letter(self, rej: Rejected) -> OutMessage:
         letter = DeadLetter(
@@ -223,6 +234,27 @@ class BatchProcessor:
             error=f"{rej.reason}: {rej.error}",
         )
         return OutMessage(topics.DLQ, rej.key, letter)
+
+
+def _batch_fields(records: Sequence[ConsumerRecord], prefix: str) -> dict[str, object]:
+    """A batch's place in the log: its topic, partition and offsets, when it has one of each."""
+    if not records:
+        return {}
+    names = {topics.logical(prefix, r.topic) for r in records}
+    parts = {r.partition for r in records}
+    first, last = min(r.offset for r in records), max(r.offset for r in records)
+    return {
+        "topic": names.pop() if len(names) == 1 else "several",
+        "partition": parts.pop() if len(parts) == 1 else "several",
+        "offset": first if first == last else f"{first}-{last}",
+    }
+
+
+def _context_of(item: Received | Rejected) -> contextlib.AbstractContextManager[None]:
+    event_id = item.event.event_id if isinstance(item, Received) else item.event_id
+    return event_context(
+        event_id=event_id, topic=item.topic, partition=item.partition, offset=item.offset
+    )
 
 
 def _refusal(refused: Refused) -> Rejected:

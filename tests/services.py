@@ -35,16 +35,27 @@ def service_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
 
 
 class ServiceProcess:
-    def __init__(self, name: str, settings: Settings, **extra_env: str) -> None:
+    def __init__(
+        self, name: str, settings: Settings, log_path: Path | None = None, **extra_env: str
+    ) -> None:
         self.name = name
         self.port = free_port()
         self._env = service_env(settings, self.port, **extra_env)
+        self._log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"], env=self._env, cwd=ROOT
-        )
+        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}"],
+                env=self._env,
+                cwd=ROOT,
+                stderr=log,
+            )
+        finally:
+            if log:
+                log.close()
         return self
 
     async def ready(self, timeout: float = 30.0) -> None:
