@@ -86,6 +86,13 @@ class ServiceMetrics:
             registry=r,
         )
 
+        # Series that exist before their first increment, so dashboards and alerts show 0, not
+        # "no data", on a healthy service.
+        for stage in ("batch", "event"):
+            self.retries.labels(service, stage)
+        self.commit_failures.labels(service)
+        self.outbox_backlog.labels(service)
+
     def render(self) -> bytes:
         """The text exposition format, for /metrics."""
         return generate_latest(self.registry)

@@ -123,11 +123,16 @@ class ServiceRuntime:
         )
         self._broker = KafkaBroker(s.kafka_bootstrap, logger=None, graceful_timeout=10.0)
         self._subscribe(self._broker, processor)
+        for topic in self.spec.inputs:  # from 0, so that the first one shows in rate()
+            for outcome in ("applied", "duplicate"):
+                self.metrics.processed.labels(self.spec.name, topic, outcome)
+            for reason in ("json", "schema", "domain", "handler"):
+                self.metrics.dead_lettered.labels(self.spec.name, topic, reason)
         await self._broker.start()
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")
-            for work in self.spec.make_tasks(self.context)
+            for work in [*self.spec.make_tasks(self.context), self._watch_readiness()]
         ]
         routes = self.spec.make_routes(self.context)
         self._http = HttpServer(
@@ -181,6 +186,14 @@ class ServiceRuntime:
 
         subscriber(on_batch)
         self._subscriber = subscriber
+
+    async def _watch_readiness(self, every_s: float = 2.0) -> None:
+        """Keep `gamify_ready` current for Prometheus (which scrapes /metrics, not /health)."""
+        gauge = self.metrics.up.labels(self.spec.name)
+        while True:
+            checks = await self.readiness()
+            gauge.set(1 if all(checks.values()) else 0)
+            await asyncio.sleep(every_s)
 
     async def readiness(self) -> dict[str, bool]:
         """Ready when the database answers and the consumer holds at least one partition."""

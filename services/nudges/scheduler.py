@@ -17,7 +17,7 @@ from datetime import datetime
 import asyncpg
 
 from services.nudges import rules, segmentation, store
-from services.nudges.config import NudgeBook
+from services.nudges.config import SEGMENTS, NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.camp_days import camp_day
@@ -248,5 +248,8 @@ class Scheduler:
         self._last_sizes = time.monotonic()
         sizes = await store.segment_sizes(self._pool)
         self._metrics.sizes.clear()
+        for camp_id in {c for c, _, _ in sizes}:  # every segment of a camp, 0 when empty
+            for segment in SEGMENTS:
+                self._metrics.sizes.labels(camp_id, segment).set(0)
         for camp_id, segment, count in sizes:
             self._metrics.sizes.labels(camp_id, segment).set(count)
