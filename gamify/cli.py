@@ -1,4 +1,5 @@
-"""`gamify`: the one command-line entry point (dev, send, tail, rules check, points explain)."""
+"""`gamify`: the one command-line entry point (dev, send, tail, rules check, points explain,
+simulate, report)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shared import topics
 from shared.config import ConfigError, load_yaml
@@ -75,7 +77,149 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("student")
     explain.add_argument("--camp", default=None)
     explain.set_defaults(run=_points_explain)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="play a seeded camp through the services (embedded broker and database) and report",
+    )
+    sim.add_argument("--students", type=int, default=1000)
+    sim.add_argument("--days", type=int, default=21)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--mix",
+        default=None,
+        help="share of each kind of student, e.g. daily=0.35,occasional=0.3,lapsing=0.25,never=0.1",
+    )
+    sim.add_argument("--rules", type=Path, help="points rules file (default: the shipped one)")
+    sim.add_argument("--badges", type=Path, help="badges file")
+    sim.add_argument("--nudges", type=Path, help="nudges file")
+    sim.add_argument("--contests", type=Path, help="contests file")
+    sim.add_argument(
+        "--compare", type=Path, help="play the same camp again with this points rules file"
+    )
+    sim.add_argument(
+        "--compare-nudges", type=Path, help="play the same camp again with this nudges file"
+    )
+    sim.add_argument(
+        "--html", type=Path, default=Path("gamify-report.html"), help="where the HTML report goes"
+    )
+    sim.add_argument("--bootstrap", help="use this Kafka instead of an embedded broker")
+    sim.add_argument(
+        "--admin-database-url", help="use this PostgreSQL (it creates a database per run)"
+    )
+    sim.add_argument("--quiet", action="store_true", help="no progress output")
+    sim.set_defaults(run=_simulate)
+
+    report = sub.add_parser("report", help="the growth report of a camp, from the database")
+    report.add_argument("camp")
+    report.add_argument("--html", type=Path, help="also write the report as an HTML file")
+    report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    report.set_defaults(run=_report)
     return p
+
+
+def _mix(text: str | None) -> dict[str, float]:
+    from gamify.simulate.behaviour import DEFAULT_MIX, PROFILES
+
+    if not text:
+        return dict(DEFAULT_MIX)
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in PROFILES:
+            raise ValueError(
+                f"--mix: {name.strip()!r} is not a kind of student ({', '.join(PROFILES)})"
+            )
+        mix[name.strip()] = float(value)
+    if sum(mix.values()) <= 0:
+        raise ValueError("--mix: the shares must add up to more than 0")
+    return mix
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gamify.simulate.player import CampPlan
+    from gamify.simulate.run import RuleSet, simulate
+    from services.badges.config import BadgeBook
+    from services.contests.config import ContestBook
+    from services.nudges.config import NudgeBook
+    from services.points.config import PointsRules
+
+    checks: list[tuple[Path | None, type[Any]]] = [
+        (args.rules, PointsRules),
+        (args.compare, PointsRules),
+        (args.badges, BadgeBook),
+        (args.nudges, NudgeBook),
+        (args.compare_nudges, NudgeBook),
+        (args.contests, ContestBook),
+    ]
+    try:
+        for path, model in checks:
+            if path is not None:
+                load_yaml(path, model)
+        mix = _mix(args.mix)
+    except (ConfigError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not 1 <= args.days <= 366 or args.students < 1:
+        print("--days takes 1..366 and --students at least 1", file=sys.stderr)
+        return 2
+    base = RuleSet("A", args.rules, args.badges, args.nudges, args.contests)
+    runs = [base]
+    if args.compare or args.compare_nudges:
+        runs.append(
+            RuleSet(
+                "B",
+                args.compare or args.rules,
+                args.badges,
+                args.compare_nudges or args.nudges,
+                args.contests,
+            )
+        )
+    plan = CampPlan(
+        students=args.students, days=args.days, lessons=args.days, seed=args.seed, mix=mix
+    )
+    simulate(
+        plan,
+        runs,
+        args.html,
+        bootstrap=args.bootstrap,
+        admin_url=args.admin_database_url,
+        quiet=args.quiet,
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json as json_
+
+    import asyncpg
+
+    from gamify.report import ReportError, build_report, render_text
+    from gamify.report_html import render_html
+
+    async def make() -> object:
+        conn = await asyncpg.connect(_database_url())
+        try:
+            return await build_report(conn, args.camp)
+        finally:
+            await conn.close()
+
+    try:
+        report = asyncio.run(make())
+    except ReportError as exc:
+        print(f"gamify report: {exc}", file=sys.stderr)
+        return 1
+    from gamify.report import Report
+
+    assert isinstance(report, Report)
+    if args.json:
+        print(json_.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report))
+    if args.html:
+        args.html.write_text(render_html(report), encoding="utf-8")
+        print(f"HTML report: {args.html}", file=sys.stderr)
+    return 0
 
 
 def _points_explain(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus
 
@@ -80,3 +81,21 @@ async def bus(settings: Settings) -> AsyncIterator[Bus]:
     await b.start()
     yield b
     await b.stop()
+
+
+@pytest_asyncio.fixture
+async def all_services(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
+    """The four services in this process, on the topic clock (points, badges, nudges,
+    contests)."""
+    from services.badges.app import create_app as badges
+    from services.contests.app import create_app as contests
+    from services.nudges.app import create_app as nudges
+    from services.points.app import create_app as points
+
+    timed = settings.model_copy(update={"clock": "topic", "scheduler_interval_s": 0.2})
+    runtimes = [make(timed) for make in (points, badges, nudges, contests)]
+    for r in runtimes:
+        await r.start()
+    yield runtimes
+    for r in runtimes:
+        await r.stop()

@@ -8,13 +8,11 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 import yaml
 
 from shared import topics
@@ -44,22 +42,6 @@ INPUTS = _inputs()
 
 def at(day: int, hhmm: str) -> str:
     return f"2026-11-{19 + day:02d}T{hhmm}:00+08:00"
-
-
-@pytest_asyncio.fixture
-async def stack(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
-    from services.badges.app import create_app as badges
-    from services.contests.app import create_app as contests
-    from services.nudges.app import create_app as nudges
-    from services.points.app import create_app as points
-
-    timed = settings.model_copy(update={"clock": "topic", "scheduler_interval_s": 0.2})
-    runtimes = [make(timed) for make in (points, badges, nudges, contests)]
-    for r in runtimes:
-        await r.start()
-    yield runtimes
-    for r in runtimes:
-        await r.stop()
 
 
 def event(topic_fields: dict[str, Any], when: str) -> dict[str, Any]:
@@ -195,7 +177,7 @@ async def query(port: int, expr: str) -> list[dict[str, Any]]:
 
 
 async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
-    stack: list[ServiceRuntime], bus: Bus, settings: Settings, tmp_path: Path
+    all_services: list[ServiceRuntime], bus: Bus, settings: Settings, tmp_path: Path
 ) -> None:
     assert PROMETHEUS is not None
     port = free_port()
@@ -205,7 +187,7 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         "scrape_configs": [
             {
                 "job_name": "gamify",
-                "static_configs": [{"targets": [f"127.0.0.1:{r.http_port}" for r in stack]}],
+                "static_configs": [{"targets": [f"127.0.0.1:{r.http_port}" for r in all_services]}],
             }
         ],
     }

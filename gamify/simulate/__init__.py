@@ -1,0 +1,1 @@
+"""`gamify simulate`: replay a whole camp through the running services."""

@@ -1,0 +1,486 @@
+"""Plays a simulated camp through the running services over the real broker, on the topic
+clock: day by day it publishes what the students do, moves the clock, waits until every
+service has taken everything in, and lets students react to the nudges they were sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from gamify.simulate import behaviour
+from gamify.simulate.behaviour import Student, Tuning
+from shared import topics
+
+
+@dataclass(frozen=True, slots=True)
+class CampPlan:
+    camp_id: str = "sim-camp"
+    students: int = 1000
+    days: int = 21
+    lessons: int = 21
+    starts_on: date = date(2026, 12, 1)
+    timezone: str = "Asia/Shanghai"
+    cohort_time: str = "20:00"
+    seed: int = 7
+    mix: dict[str, float] = field(default_factory=lambda: dict(behaviour.DEFAULT_MIX))
+    tuning: Tuning = field(default_factory=Tuning)
+
+
+INPUTS_OF = {
+    "points": {
+        topics.CAMPS,
+        topics.CHECKINS,
+        topics.SUBMISSIONS,
+        topics.REVIEWS,
+        topics.SHARES,
+        topics.REDEMPTIONS,
+    },
+    "badges": {topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS},
+    "nudges": {
+        topics.CAMPS,
+        topics.ENROLLMENTS,
+        topics.PREFERENCES,
+        topics.CHECKINS,
+        topics.SUBMISSIONS,
+        topics.REVIEWS,
+    },
+    "contests": {
+        topics.CAMPS,
+        topics.ENROLLMENTS,
+        topics.SUBMISSIONS,
+        topics.REVIEWS,
+        topics.VOTES,
+    },
+}
+
+
+class Progress:
+    """The camp day and events per second on stderr: one updating line on a terminal, a line
+    per day otherwise; nothing when quiet."""
+
+    def __init__(self, days: int, quiet: bool = False) -> None:
+        self._days = days
+        self._quiet = quiet
+        self._tty = sys.stderr.isatty()
+        self._started = time.monotonic()
+        self.events = 0
+
+    def show(self, day: int, what: str) -> None:
+        if self._quiet or (not self._tty and what != "day done"):
+            return
+        rate = self.events / max(time.monotonic() - self._started, 1e-6)
+        width = 21
+        done = round(width * min(day, self._days) / self._days)
+        line = (
+            f"day {min(day, self._days):>3}/{self._days} [{'#' * done}{'.' * (width - done)}]"
+            f" {self.events:>8,} events {rate:>7,.0f}/s  {what:<12}"
+        )
+        print(
+            "\r" + line if self._tty else line,
+            end="" if self._tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self._tty and not self._quiet:
+            print(file=sys.stderr, flush=True)
+
+
+class Player:
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        database_url: str,
+        plan: CampPlan,
+        progress: Progress | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.database_url = database_url
+        self.plan = plan
+        self.rng = random.Random(plan.seed)
+        self.progress = progress or Progress(plan.days, quiet=True)
+        self.sent: Counter[str] = Counter()
+        self.students = behaviour.make_students(
+            plan.students, self.rng, plan.mix, plan.days, plan.tuning
+        )
+        self.nudges_seen: list[dict[str, Any]] = []
+        self._entries: dict[int, list[tuple[str, str]]] = defaultdict(list)  # week -> (sub, author)
+        self._to_review: list[tuple[Student, str]] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._nudges: AIOKafkaConsumer | None = None
+        self._tz = ZoneInfo(plan.timezone)
+
+    # ---- wiring ----
+
+    async def __aenter__(self) -> Player:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, linger_ms=5, enable_idempotence=False
+        )
+        await self._producer.start()
+        self._nudges = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self._nudges.start()
+        name = topics.physical(self.prefix, topics.NUDGES)
+        parts = None
+        for _ in range(50):
+            await self._nudges.topics()
+            parts = self._nudges.partitions_for_topic(name)
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        assigned = [TopicPartition(name, p) for p in sorted(parts or {0})]
+        self._nudges.assign(assigned)
+        await self._nudges.seek_to_beginning(*assigned)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._producer:
+            await self._producer.stop()
+        if self._nudges:
+            await self._nudges.stop()
+
+    # ---- the camp ----
+
+    async def play(self) -> None:
+        plan = self.plan
+        await self._send(
+            topics.CAMPS,
+            plan.camp_id,
+            {
+                "camp_id": plan.camp_id,
+                "title": "模拟训练营",
+                "starts_on": plan.starts_on.isoformat(),
+                "days": plan.days,
+                "timezone": plan.timezone,
+                "lessons": plan.lessons,
+                "cohort_reminder_time": plan.cohort_time,
+            },
+            self._at(0, "10:00"),
+        )
+        for s in self.students:
+            base = {"camp_id": plan.camp_id, "student_id": s.student_id}
+            await self._send(
+                topics.ENROLLMENTS,
+                s.student_id,
+                {**base, "display_name": s.name},
+                self._at(0, "11:00"),
+            )
+            if s.reminder_time or s.opt_out:
+                await self._send(
+                    topics.PREFERENCES,
+                    s.student_id,
+                    {**base, "reminder_time": s.reminder_time, "opt_out": s.opt_out},
+                    self._at(0, "12:00"),
+                )
+        for day in range(1, plan.days + 1):
+            await self.play_day(day)
+        await self._tick(self._at(plan.days + 1, "00:00:30"))
+        await self._wait_weeks_settled()
+        self.progress.show(plan.days, "camp over")
+
+    async def play_day(self, day: int) -> None:
+        self.progress.show(day, "morning")
+        await self._tick(self._at(day, "00:00:30"))
+        await self._daytime(day)
+        await self._caught_up()
+        self.progress.show(day, "reminders")
+        evening = self._at(day, "21:00:30")
+        await self._tick(evening)
+        await self._nudges_decided(evening)
+        reminded = await self._read_nudges(day)
+        await self._evening(day, reminded)
+        await self._caught_up()
+        self.progress.show(day, "day done")
+
+    async def _daytime(self, day: int) -> None:
+        plan, tuning, rng = self.plan, self.plan.tuning, self.rng
+        camp = plan.camp_id
+        for s, sub in self._to_review:  # yesterday's homework is reviewed in the morning
+            score = behaviour.review_score(s, rng)
+            await self._send(
+                topics.REVIEWS,
+                s.student_id,
+                {
+                    "camp_id": camp,
+                    "student_id": s.student_id,
+                    "submission_id": sub,
+                    "reviewer_id": "teacher-1",
+                    "score": score,
+                    "excellent": score >= tuning.excellent_score,
+                },
+                self._at(day, "09:00", rng.randint(0, 3600)),
+            )
+        self._to_review = []
+        week = (day - 1) // 7 + 1
+        for s in self.students:
+            if rng.random() < behaviour.daytime_chance(s, day, tuning):
+                await self._check_in(s, day, self._at(day, "07:00", rng.randint(0, 12 * 3600)))
+            if day in s.checked_days and s.profile != "never" and rng.random() < tuning.vote:
+                candidates = self._entries.get(week, [])
+                for sub, _author in rng.sample(candidates, min(len(candidates), rng.randint(1, 3))):
+                    await self._send(
+                        topics.VOTES,
+                        camp,
+                        {"camp_id": camp, "voter_id": s.student_id, "submission_id": sub},
+                        self._at(day, "19:00", rng.randint(0, 3000)),
+                    )
+            if day in s.checked_days and rng.random() < tuning.redeem:
+                await self._send(
+                    topics.REDEMPTIONS,
+                    s.student_id,
+                    {
+                        "camp_id": camp,
+                        "student_id": s.student_id,
+                        "request_id": f"r-{s.student_id}-{day}",
+                        "item_id": rng.choice(["sticker", "notebook", "course-coupon"]),
+                        "cost": rng.choice([50, 100, 200]),
+                    },
+                    self._at(day, "19:30", rng.randint(0, 1200)),
+                )
+
+    async def _evening(self, day: int, reminded: set[str]) -> None:
+        tuning, rng = self.plan.tuning, self.rng
+        for s in self.students:
+            if day in s.checked_days:
+                continue
+            if s.student_id in reminded:
+                s.reminded_on.add(day)
+            if rng.random() < behaviour.evening_chance(s, day, s.student_id in reminded, tuning):
+                await self._check_in(s, day, self._at(day, "21:05", rng.randint(0, 2400)))
+
+    async def _check_in(self, s: Student, day: int, at: datetime) -> None:
+        plan, tuning, rng = self.plan, self.plan.tuning, self.rng
+        camp = plan.camp_id
+        s.checked_days.add(day)
+        await self._send(
+            topics.CHECKINS,
+            s.student_id,
+            {"camp_id": camp, "student_id": s.student_id, "day": day},
+            at,
+        )
+        if day <= plan.lessons:
+            duration = 900
+            ratio = rng.uniform(0.85, 1.0) if s.profile == "daily" else rng.uniform(0.5, 1.0)
+            await self._send(
+                topics.LESSONS,
+                s.student_id,
+                {
+                    "camp_id": camp,
+                    "student_id": s.student_id,
+                    "lesson_id": f"lesson-{day}",
+                    "watched_seconds": round(duration * ratio),
+                    "duration_seconds": duration,
+                },
+                at + timedelta(minutes=20),
+            )
+        if rng.random() < tuning.submit:
+            sub = f"w-{s.student_id}-{day}"
+            entry = rng.random() < tuning.contest_entry
+            await self._send(
+                topics.SUBMISSIONS,
+                s.student_id,
+                {
+                    "camp_id": camp,
+                    "student_id": s.student_id,
+                    "submission_id": sub,
+                    "assignment_id": f"hw-{day}",
+                    "tier": behaviour.tier(rng),
+                    "title": f"第{day}天作业",
+                    "url": f"https://camp.example/works/{sub}",
+                    "contest_entry": entry,
+                },
+                at + timedelta(minutes=40),
+            )
+            self._to_review.append((s, sub))
+            if entry:
+                self._entries[(day - 1) // 7 + 1].append((sub, s.student_id))
+            if rng.random() < tuning.share:
+                await self._send(
+                    topics.SHARES,
+                    s.student_id,
+                    {"camp_id": camp, "student_id": s.student_id, "submission_id": sub},
+                    at + timedelta(minutes=45),
+                )
+
+    # ---- the bus and the clock ----
+
+    def _at(self, day: int, hhmm: str, plus_s: int = 0) -> datetime:
+        parts = [int(p) for p in hhmm.split(":")]
+        local = datetime.combine(
+            self.plan.starts_on + timedelta(days=day - 1),
+            dtime(parts[0], parts[1], parts[2] if len(parts) > 2 else 0),
+            self._tz,
+        )
+        return local + timedelta(seconds=plus_s)
+
+    async def _send(self, topic: str, key: str, fields: dict[str, Any], at: datetime) -> None:
+        assert self._producer is not None
+        value = {
+            "event_id": f"sim-{uuid.UUID(int=self.rng.getrandbits(128))}",
+            "occurred_at": at.isoformat(),
+            **fields,
+        }
+        await self._producer.send(
+            topics.physical(self.prefix, topic),
+            json.dumps(value, ensure_ascii=False).encode(),
+            key=key.encode(),
+        )
+        self.sent[topic] += 1
+        self.progress.events += 1
+
+    async def _tick(self, now: datetime) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            topics.physical(self.prefix, topics.CLOCK),
+            json.dumps({"now": now.isoformat()}).encode(),
+            key=b"clock",
+        )
+        await self._producer.flush()
+
+    async def _poll(
+        self, check: Callable[[asyncpg.Connection], Any], what: str, limit_s: float = 300
+    ) -> None:
+        deadline = time.monotonic() + limit_s
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            while True:
+                try:
+                    if await check(conn):
+                        return
+                except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"simulation: timed out waiting for {what}")
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
+    async def _caught_up(self) -> None:
+        """Until every service has taken in every event of its topics sent so far."""
+        assert self._producer is not None
+        await self._producer.flush()
+
+        async def check(conn: asyncpg.Connection) -> bool:
+            for schema, inputs in INPUTS_OF.items():
+                expected = sum(self.sent[t] for t in inputs)
+                have = await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")
+                if have < expected:
+                    return False
+            return True
+
+        await self._poll(check, "the services to catch up")
+
+    async def _nudges_decided(self, now: datetime) -> None:
+        camp, day = (
+            self.plan.camp_id,
+            (now.astimezone(self._tz).date() - self.plan.starts_on).days + 1,
+        )
+
+        async def check(conn: asyncpg.Connection) -> bool:
+            started = await conn.fetchval(
+                "SELECT 1 FROM nudges.rollovers WHERE camp_id = $1 AND day = $2", camp, day
+            )
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'pending'"
+                " AND due_at <= $2",
+                camp,
+                now,
+            )
+            outbox = await conn.fetchval("SELECT count(*) FROM nudges.outbox")
+            return bool(started) and pending == 0 and outbox == 0
+
+        await self._poll(check, "the day's reminders to be decided and published")
+
+    async def _read_nudges(self, day: int) -> set[str]:
+        """Read the nudges published so far; returns who was reminded on `day`."""
+        assert self._nudges is not None
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            sent = await conn.fetchval(
+                "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'sent'",
+                self.plan.camp_id,
+            )
+        finally:
+            await conn.close()
+        seen = {n["event_id"] for n in self.nudges_seen}
+        deadline = time.monotonic() + 60
+        while len(seen) < sent and time.monotonic() < deadline:
+            batch = await self._nudges.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    nudge = json.loads(r.value)
+                    if nudge["event_id"] not in seen:
+                        seen.add(nudge["event_id"])
+                        self.nudges_seen.append(nudge)
+                        self._react(nudge, day)
+        return {
+            n["student_id"]
+            for n in self.nudges_seen
+            if n["kind"] == "reminder" and self._day_of(n["due_at"]) == day
+        }
+
+    def _react(self, nudge: dict[str, Any], day: int) -> None:
+        if nudge["kind"] == "welcome_back":
+            for s in self.students:
+                if s.student_id == nudge["student_id"]:
+                    s.stay_boost_until = day + 7
+
+    def _day_of(self, moment: str) -> int:
+        local = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(self._tz)
+        return (local.date() - self.plan.starts_on).days + 1
+
+    async def _wait_weeks_settled(self) -> None:
+        weeks = -(-self.plan.days // 7)
+
+        async def check(conn: asyncpg.Connection) -> bool:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM contests.weeks WHERE camp_id = $1", self.plan.camp_id
+            )
+            points_behind = await conn.fetchval("SELECT count(*) FROM points.outbox")
+            contests_behind = await conn.fetchval("SELECT count(*) FROM contests.outbox")
+            return bool(n == weeks and points_behind == 0 and contests_behind == 0)
+
+        await self._poll(check, "every contest week to be settled")
+        await self._points_took_outputs()
+
+    async def _points_took_outputs(self) -> None:
+        """Until the points service has consumed every contest result and gift published (it
+        pays prizes and gifts from them): its group's committed offsets reach the ends."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=f"{self.prefix}gamify-points",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()
+            tps = []
+            for topic in (topics.CONTESTS, topics.GIFTS):
+                name = topics.physical(self.prefix, topic)
+                tps += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or {0}]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                ends = await consumer.end_offsets(tps)
+                behind = [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
+                if not behind:
+                    return
+                await asyncio.sleep(0.2)
+            raise TimeoutError("simulation: the points service did not take the prizes and gifts")
+        finally:
+            await consumer.stop()

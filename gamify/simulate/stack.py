@@ -1,0 +1,141 @@
+"""The real parts a simulation runs on: the broker and PostgreSQL (embedded unless given), and
+the four services as processes on the topic clock, each run with its own database and topic
+prefix so that runs never see each other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from shared import topics
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+
+SERVICES = ("points", "badges", "nudges", "contests")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlace:
+    bootstrap: str
+    prefix: str
+    database_url: str
+
+
+class Infrastructure:
+    """A broker and a PostgreSQL server for the simulation (embedded unless given)."""
+
+    def __init__(self, bootstrap: str | None, admin_url: str | None, home: Path) -> None:
+        self._bootstrap = bootstrap
+        self._admin_url = admin_url
+        self._home = home
+        self._kafka: EmbeddedKafka | None = None
+        self._pg: EmbeddedPostgres | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self) -> None:
+        if self._bootstrap is None:
+            self._kafka = EmbeddedKafka(free_port(), log_path=self._home / "simulate-broker.log")
+            self._kafka.start()
+            self._bootstrap = self._kafka.bootstrap
+        if self._admin_url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gamify-sim-pg-")
+            self._pg = EmbeddedPostgres(Path(self._tmp.name) / "data", cleanup="delete")
+            self._admin_url = self._pg.start()
+
+    def stop(self) -> None:
+        if self._pg:
+            self._pg.stop()
+        if self._tmp:
+            self._tmp.cleanup()
+        if self._kafka:
+            self._kafka.stop()
+
+    async def new_place(self, label: str) -> RunPlace:
+        assert self._bootstrap is not None and self._admin_url is not None
+        tag = f"sim_{label}_{uuid.uuid4().hex[:8]}"
+        url = await create_database(self._admin_url, tag)
+        prefix = f"{tag}."
+        await topics.ensure_topics(
+            self._bootstrap, [topics.physical(prefix, t) for t in topics.ALL], 3
+        )
+        return RunPlace(self._bootstrap, prefix, url)
+
+
+class ServiceSet:
+    """The four services as processes on one run's place, with the given rules files."""
+
+    def __init__(self, place: RunPlace, files: dict[str, Path], log_dir: Path) -> None:
+        self._place = place
+        self._files = files
+        self._log_dir = log_dir
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
+
+    async def start(self) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
+        for name in SERVICES:
+            port = free_port()
+            env = {
+                **base,
+                "GAMIFY_KAFKA_BOOTSTRAP": self._place.bootstrap,
+                "GAMIFY_DATABASE_URL": self._place.database_url,
+                "GAMIFY_TOPIC_PREFIX": self._place.prefix,
+                "GAMIFY_HTTP_PORT": str(port),
+                "GAMIFY_CLOCK": "topic",
+                "GAMIFY_SCHEDULER_INTERVAL_S": "0.2",
+                "GAMIFY_BATCH_TIMEOUT_MS": "20",
+                **{var: str(path) for var, path in self._files.items()},
+            }
+            log = open(self._log_dir / f"simulate-{name}.log", "ab")  # noqa: SIM115, ASYNC230
+            try:
+                self._procs[name] = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
+                    [sys.executable, "-m", f"services.{name}"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            finally:
+                log.close()
+            self.ports[name] = port
+        await self._ready()
+
+    async def _ready(self, limit_s: float = 90.0) -> None:
+        deadline = time.monotonic() + limit_s
+        async with aiohttp.ClientSession() as http:
+            for name, port in self.ports.items():
+                while True:
+                    proc = self._procs[name]
+                    if proc.poll() is not None:
+                        raise RuntimeError(
+                            f"the {name} service exited ({proc.returncode}); see"
+                            f" {self._log_dir / f'simulate-{name}.log'}"
+                        )
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the {name} service did not become ready")
+                    await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

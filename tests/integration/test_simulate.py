@@ -1,0 +1,125 @@
+"""A small seeded camp played through the four services: the growth report's figures agree
+with what the services published and with what the simulated students did; `gamify report`
+prints the same figures; the students are reproducible from the seed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gamify.cli import main
+from gamify.report import build_report
+from gamify.report_html import render_html
+from gamify.simulate import behaviour
+from gamify.simulate.player import CampPlan, Player
+from shared import topics
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.helpers import Bus
+
+PLAN = CampPlan(camp_id="sim-t", students=40, days=8, lessons=8, seed=11)
+
+
+def test_students_are_reproducible_from_the_seed() -> None:
+    def students(seed: int) -> list[behaviour.Student]:
+        return behaviour.make_students(
+            200, random.Random(seed), behaviour.DEFAULT_MIX, 21, PLAN.tuning
+        )
+
+    assert students(3) == students(3)
+    assert students(3) != students(4)
+    kinds = Counter(s.profile for s in students(3))
+    assert set(kinds) == set(behaviour.PROFILES) and kinds["daily"] > kinds["never"]
+
+
+async def test_the_report_agrees_with_the_services_outputs(
+    all_services: list[ServiceRuntime],
+    bus: Bus,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with Player(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.database_url, PLAN
+    ) as player:
+        await player.play()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        report = await build_report(conn, PLAN.camp_id)
+    finally:
+        await conn.close()
+
+    assert report.students == PLAN.students and report.days == PLAN.days
+    # check-ins: what the students did
+    for day in range(1, PLAN.days + 1):
+        did = sum(1 for s in player.students if day in s.checked_days)
+        assert report.checkin_rate_by_day[day - 1] == pytest.approx(did / PLAN.students)
+    assert sum(report.checkin_rate_by_day) > 0
+    # points per rule: the sum of gamify.points deltas by rule
+    points = await bus.read_quiet(topics.POINTS, settle=1.0)
+    by_rule: Counter[str] = Counter()
+    for p in points:
+        by_rule[p["rule_id"]] += p["delta"]
+    assert report.points_by_rule == dict(by_rule)
+    assert {"checkin", "submission", "streak", "contest"} <= set(by_rule)
+    # badges: gamify.badges
+    badges = Counter(b["badge_id"] for b in await bus.read_quiet(topics.BADGES, settle=0.5))
+    assert report.badges == dict(badges)
+    assert report.completion_rate == badges["completion"] / PLAN.students
+    # reminders by segment, praise and welcome-backs: gamify.nudges (also what players saw)
+    nudges = await bus.read_quiet(topics.NUDGES, settle=0.5)
+    reminders = Counter(n["segment"] for n in nudges if n["kind"] == "reminder")
+    assert report.reminders_by_segment == dict(reminders) and report.reminders_sent > 0
+    assert report.praise == sum(1 for n in nudges if n["kind"] == "praise")
+    welcome = sum(1 for n in nudges if n["kind"] == "welcome_back")
+    assert report.welcome_backs == welcome
+    gifts = await bus.read_quiet(topics.GIFTS, settle=0.5)
+    assert sum(1 for g in gifts if g["gift_id"] == "welcome-back") == welcome
+    assert len(player.nudges_seen) == len(nudges)
+    # segments on the last day: the latest segment published for each student
+    latest: dict[str, tuple[int, str]] = {}
+    for m in await bus.read_quiet(topics.SEGMENTS, settle=0.5):
+        if m["student_id"] not in latest or m["day"] >= latest[m["student_id"]][0]:
+            latest[m["student_id"]] = (m["day"], m["segment"])
+    last = Counter(seg for day, seg in latest.values() if day == PLAN.days)
+    for segment, n in report.segments_by_day[-1].items():
+        assert last.get(segment, 0) <= n  # moves are published; unchanged students are not
+    assert sum(report.segments_by_day[-1].values()) == PLAN.students
+    # contest winners: gamify.contests
+    results = sorted(await bus.read_quiet(topics.CONTESTS, settle=0.5), key=lambda r: r["week"])
+    assert [w["week"] for w in report.contest_winners] == [r["week"] for r in results] == [1, 2]
+    for w, r in zip(report.contest_winners, results, strict=True):
+        assert w["top"] == r["ranking"][:3]
+    # reminders followed by a check-in within 24 hours: recount from the players' own record
+    followed: dict[str, int] = defaultdict(int)
+    assert sum(report.reminders_followed.values()) <= report.reminders_sent
+    for segment, n in report.reminders_followed.items():
+        followed[segment] += n
+    assert report.follow_rate == sum(followed.values()) / report.reminders_sent
+
+    html = render_html(report)
+    assert (
+        html.startswith("<!doctype html>")
+        and "<svg" in html
+        and "http" not in html.split("<body>")[0]
+    )
+    embedded = html.split('id="data">')[1].split("</script>")[0]
+    assert json.loads(embedded)["points_by_rule"] == report.points_by_rule
+
+    monkeypatch.setenv("GAMIFY_DATABASE_URL", settings.database_url)
+    out_html = tmp_path / "report.html"
+    args = ["report", PLAN.camp_id, "--json", "--html", str(out_html)]
+    assert await asyncio.to_thread(main, args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["points_by_rule"] == report.points_by_rule
+    assert printed["reminders_sent"] == report.reminders_sent
+    assert out_html.read_text(encoding="utf-8").count("<svg") >= 4
+    assert await asyncio.to_thread(main, ["report", "no-such-camp"]) == 1
+    assert "not known" in capsys.readouterr().err
