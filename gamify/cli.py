@@ -1,5 +1,5 @@
 """`gamify`: the one command-line entry point (dev, send, tail, rules check, points explain,
-simulate, report)."""
+simulate, report, audit)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress output")
     sim.set_defaults(run=_simulate)
 
+    audit = sub.add_parser(
+        "audit",
+        help="recompute everything from the input topics and compare with the services' state",
+    )
+    audit.add_argument("--camp", help="only this camp")
+    audit.add_argument("--rules", type=Path, help="the points rules file in force")
+    audit.add_argument("--badges", type=Path, help="the badges file in force")
+    audit.add_argument("--bootstrap", default=None)
+    audit.set_defaults(run=_audit)
+
     report = sub.add_parser("report", help="the growth report of a camp, from the database")
     report.add_argument("camp")
     report.add_argument("--html", type=Path, help="also write the report as an HTML file")
@@ -187,6 +197,22 @@ def _simulate(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from gamify.audit import Auditor
+
+    bootstrap, prefix = _bootstrap(args.bootstrap)
+    try:
+        auditor = Auditor(bootstrap, prefix, _database_url(), args.rules, args.badges, args.camp)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result = asyncio.run(auditor.run())
+    for difference in result.differences:
+        print(difference)
+    print(result.summary())
+    return 1 if result.differences else 0
 
 
 def _report(args: argparse.Namespace) -> int:

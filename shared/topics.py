@@ -52,6 +52,8 @@ MODELS: dict[str, type[events.Event]] = {
 }
 
 ALL = [*MODELS, CLOCK]
+INPUT_TOPICS = [t for t in MODELS if t.startswith("camp.")]
+OUTPUT_TOPICS = [t for t in MODELS if t.startswith("gamify.")]
 
 log = logging.getLogger(__name__)
 

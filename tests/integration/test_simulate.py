@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from gamify.audit import Auditor
 from gamify.cli import main
 from gamify.report import build_report
 from gamify.report_html import render_html
@@ -113,6 +114,11 @@ async def test_the_report_agrees_with_the_services_outputs(
     embedded = html.split('id="data">')[1].split("</script>")[0]
     assert json.loads(embedded)["points_by_rule"] == report.points_by_rule
 
+    auditor = Auditor(settings.kafka_bootstrap, settings.topic_prefix, settings.database_url)
+    audited = await auditor.run()
+    assert audited.differences == [], "\n".join(map(str, audited.differences))
+    assert audited.inputs > 500 and audited.ledger_rows > 100 and audited.badges > 0
+
     monkeypatch.setenv("GAMIFY_DATABASE_URL", settings.database_url)
     out_html = tmp_path / "report.html"
     args = ["report", PLAN.camp_id, "--json", "--html", str(out_html)]
@@ -123,3 +129,27 @@ async def test_the_report_agrees_with_the_services_outputs(
     assert out_html.read_text(encoding="utf-8").count("<svg") >= 4
     assert await asyncio.to_thread(main, ["report", "no-such-camp"]) == 1
     assert "not known" in capsys.readouterr().err
+
+    # the audit sees what goes wrong: an entry lost, an amount changed, a badge given twice
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        lost = await conn.fetchrow(
+            "DELETE FROM points.ledger WHERE id = (SELECT min(id) FROM points.ledger"
+            " WHERE rule_id = 'checkin') RETURNING student_id, cause"
+        )
+        await conn.execute(
+            "UPDATE points.ledger SET delta = delta + 1 WHERE id = (SELECT min(id)"
+            " FROM points.ledger WHERE rule_id = 'submission')"
+        )
+    finally:
+        await conn.close()
+    badge = (await bus.read_quiet(topics.BADGES, settle=0.3))[0]
+    await bus.send(topics.BADGES, {**badge, "event_id": "a-second-id"})
+    found = await Auditor(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.database_url
+    ).run()
+    text = "\n".join(map(str, found.differences))
+    assert f"{PLAN.camp_id}/{lost['student_id']}/checkin/{lost['cause']}: missing" in text
+    assert "without a cause" not in text and "paid " in text  # the changed amount
+    assert "badges-out" in text and "published 2 times" in text
+    assert "balance" in text
