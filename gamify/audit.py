@@ -40,6 +40,7 @@ from services.points import rules as point_rules
 from services.points.config import PointsRules
 from shared import topics
 from shared.config import load_yaml
+from shared.consumer import content_digest
 from shared.events import (
     Camp,
     CheckIn,
@@ -159,7 +160,7 @@ class Auditor:
 
     async def _read_inputs(self) -> None:
         self._invalid: list[tuple[str, int, int]] = []
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], bytes] = {}
         for topic in topics.INPUT_TOPICS:
             model = topics.MODELS[topic]
             for r in await read_all(self.bootstrap, topics.physical(self.prefix, topic)):
@@ -170,9 +171,14 @@ class Auditor:
                     self.result.invalid_inputs += 1
                     self._invalid.append((topic, r.partition, r.offset))
                     continue
-                if (topic, event.event_id) in seen:
+                digest, first = content_digest(event), seen.get((topic, event.event_id))
+                if first is not None and first != digest:  # another event reusing the id
+                    self.result.invalid_inputs += 1  # dead-lettered (conflict)
+                    self._invalid.append((topic, r.partition, r.offset))
+                    continue
+                if first is not None:
                     continue  # a redelivery: the same event
-                seen.add((topic, event.event_id))
+                seen[(topic, event.event_id)] = digest
                 if self._mine(str(getattr(event, "camp_id", ""))):
                     self.events[topic].append(event)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -49,7 +50,7 @@ class Rejected:
     offset: int
     key: str | None
     value: str
-    reason: str  # json, schema, domain or handler
+    reason: str  # json, schema, domain, conflict or handler
     error: str
     event_id: str | None = None  # when the message was a valid event
 
@@ -192,16 +193,18 @@ class BatchProcessor:
         received = [i for i in items if isinstance(i, Received)]
         rejected = [i for i in items if isinstance(i, Rejected)]
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await _claim(conn, received)
+            fresh, conflicts = await _claim(conn, received)
             results = list(await self._handle(conn, fresh)) if fresh else []
             outputs = [r for r in results if isinstance(r, OutMessage)]
             refused = [_refusal(r) for r in results if isinstance(r, Refused)]
-            new_rejects = refused + await _claim_rejects(conn, rejected)
+            new_rejects = refused + await _claim_rejects(conn, [*rejected, *conflicts])
             outputs.extend(self._dead_letter(r) for r in new_rejects)
             await enqueue(conn, outputs)
             if self._fault == "slow-commit":  # widens the window a crash test aims at
                 await asyncio.sleep(0.02)
-        self._count(received, fresh, new_rejects)
+        clashing = {(c.topic, c.partition, c.offset) for c in conflicts}
+        taken = [r for r in received if (r.topic, r.partition, r.offset) not in clashing]
+        self._count(taken, fresh, new_rejects)
 
     def _count(
         self, received: Sequence[Received], fresh: Sequence[Received], rejects: Sequence[Rejected]
@@ -271,25 +274,66 @@ def _refusal(refused: Refused) -> Rejected:
     )
 
 
-async def _claim(conn: asyncpg.Connection, received: Sequence[Received]) -> list[Received]:
-    """Record the events in the inbox; return those never seen before (first of each id)."""
+def content_digest(event: Event) -> bytes:
+    """What tells a redelivery (same digest) from a different event reusing its id."""
+    return hashlib.blake2b(event.model_dump_json().encode(), digest_size=16).digest()
+
+
+async def _claim(
+    conn: asyncpg.Connection, received: Sequence[Received]
+) -> tuple[list[Received], list[Rejected]]:
+    """Record the events in the inbox; return those never seen before (first of each id), and
+    those that reuse a known event_id with different content (rejected, reason: conflict)."""
     if not received:
-        return []
+        return [], []
+    digests = [content_digest(r.event) for r in received]
     rows = await conn.fetch(
-        "INSERT INTO inbox (topic, event_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+        "INSERT INTO inbox (topic, event_id, digest)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT DO NOTHING"
         " RETURNING topic, event_id",
         [r.topic for r in received],
         [r.event.event_id for r in received],
+        digests,
     )
     new = {(row["topic"], row["event_id"]) for row in rows}
-    fresh = []
-    for r in received:
+    fresh: list[Received] = []
+    seen: dict[tuple[str, str], bytes | None] = {}
+    repeats: list[tuple[Received, bytes]] = []
+    for r, digest in zip(received, digests, strict=True):
         key = (r.topic, r.event.event_id)
-        if key in new:
-            new.discard(key)
+        if key in new and key not in seen:
+            seen[key] = digest
             fresh.append(r)
-    return fresh
+        else:
+            repeats.append((r, digest))
+    if not repeats:
+        return fresh, []
+    unknown = {(r.topic, r.event.event_id) for r, _ in repeats} - seen.keys()
+    if unknown:
+        for row in await conn.fetch(
+            "SELECT topic, event_id, digest FROM inbox"
+            " WHERE (topic, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [t for t, _ in unknown],
+            [e for _, e in unknown],
+        ):
+            seen[(row["topic"], row["event_id"])] = row["digest"]
+    conflicts = []
+    for r, digest in repeats:
+        first = seen.get((r.topic, r.event.event_id))
+        if first is not None and first != digest:  # rows from before digests were kept pass
+            conflicts.append(
+                Rejected(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.key,
+                    r.event.model_dump_json(),
+                    "conflict",
+                    f"event_id {r.event.event_id!r} was taken in before with different content;"
+                    " the first one counts",
+                )
+            )
+    return fresh, conflicts
 
 
 async def _claim_rejects(conn: asyncpg.Connection, rejected: Sequence[Rejected]) -> list[Rejected]:

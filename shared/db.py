@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -27,11 +29,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def create_pool(url: str, schema: str, size: int) -> asyncpg.Pool:
+async def create_pool(url: str, schema: str, size: int, **connect: Any) -> asyncpg.Pool:
     """A pool whose connections see `schema` first, so each service keeps its own tables."""
-    await _ensure_schema(url, schema)
+    await _ensure_schema(url, schema, **connect)
     pool = await asyncpg.create_pool(
         url,
+        **connect,
         min_size=1,
         max_size=size,
         server_settings={"search_path": schema, "application_name": f"gamify-{schema}"},
@@ -41,8 +44,42 @@ async def create_pool(url: str, schema: str, size: int) -> asyncpg.Pool:
     return pool
 
 
-async def _ensure_schema(url: str, schema: str) -> None:
-    conn = await asyncpg.connect(url)
+async def lock_keys(
+    conn: asyncpg.Connection, exclusive: Iterable[str] = (), shared: Iterable[str] = ()
+) -> None:
+    """Transaction-scoped advisory locks on these keys, all taken in one global order.
+
+    Replicas process different partitions at once; where one transaction's effect depends on
+    rows another is writing (a camp and the check-ins held for it, two topics of one
+    student), READ COMMITTED alone lets each miss the other's. Locking the shared key first
+    makes the later transaction see the earlier one's committed rows.
+    """
+    modes = dict.fromkeys(shared, False) | dict.fromkeys(exclusive, True)
+    if not modes:
+        return
+    await conn.execute(
+        "SELECT count(CASE WHEN s.x THEN pg_advisory_xact_lock(s.h)"
+        " ELSE pg_advisory_xact_lock_shared(s.h) END)"
+        " FROM (SELECT hashtext(k) AS h, x FROM unnest($1::text[], $2::bool[]) AS t(k, x)"
+        " ORDER BY 1) s",
+        list(modes),
+        list(modes.values()),
+    )
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_identifier(name: str) -> str:
+    """A schema or database name about to be spliced into SQL (identifiers cannot be $n)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier (a-z, 0-9, _): {name!r}")
+    return name
+
+
+async def _ensure_schema(url: str, schema: str, **connect: Any) -> None:
+    check_identifier(schema)
+    conn = await asyncpg.connect(url, **connect)
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('gamify-schema'))")

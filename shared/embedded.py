@@ -12,6 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.db import check_identifier
+
 
 class InfrastructureError(RuntimeError):
     """The embedded broker or database could not be started; the message says why."""
@@ -140,6 +142,7 @@ def database_url(admin_url: str, name: str) -> str:
 
 async def create_database(admin_url: str, name: str) -> str:
     """Create database `name` unless it exists; returns its URL."""
+    check_identifier(name)
     conn = await asyncpg.connect(admin_url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)

@@ -7,7 +7,7 @@ extra fields are ignored, exactly as the contract's wire rules say.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,7 +37,30 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+# Plausible times: far enough apart for any camp, near enough that date arithmetic (a camp's
+# last day, a time zone's offset) can never overflow.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _check_moment(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = EARLIEST - (LATEST - EARLIEST)
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("must be between 1970-01-01 and 2200-01-01 (UTC)")
+    return value
+
+
+def _check_day(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("must be between 1970-01-01 and 2200-01-01")
+    return value
+
+
 ClockTime = Annotated[str, AfterValidator(_check_hhmm)]
+Moment = Annotated[AwareDatetime, AfterValidator(_check_moment)]
+CalendarDay = Annotated[date, AfterValidator(_check_day)]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
 
 
@@ -47,7 +70,7 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     event_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Moment
 
 
 # ---- input topics (published by the platform) ----
@@ -56,7 +79,7 @@ class Event(BaseModel):
 class Camp(Event):
     camp_id: Id
     title: Text
-    starts_on: date
+    starts_on: CalendarDay
     days: int = Field(ge=1, le=366)
     timezone: TimeZoneName
     lessons: int = Field(ge=0, le=10_000)
@@ -216,4 +239,4 @@ class ClockTick(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    now: AwareDatetime
+    now: Moment

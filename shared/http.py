@@ -3,6 +3,7 @@ read API routes."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
@@ -30,8 +31,37 @@ def json_response(
     return web.Response(text=body, status=status, content_type=content_type)
 
 
+OPEN_PATHS = ("/metrics", "/health/")  # for scrapers and probes; no per-student data there
+
+
+def bearer_guard(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Middleware: the read API answers only requests carrying `Authorization: Bearer token`."""
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def guard(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if request.path.startswith(OPEN_PATHS):
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"error": "this endpoint needs the header 'Authorization: Bearer <token>'"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="gamify"'},
+            )
+        return await handler(request)
+
+    return guard
+
+
 def build_app(
-    metrics: ServiceMetrics, ready: ReadinessCheck, routes: Sequence[web.RouteDef] = ()
+    metrics: ServiceMetrics,
+    ready: ReadinessCheck,
+    routes: Sequence[web.RouteDef] = (),
+    token: str | None = None,
 ) -> web.Application:
     async def metrics_view(_: web.Request) -> web.Response:
         body = metrics.render()
@@ -47,7 +77,7 @@ def build_app(
         body = {"status": "ready" if ok else "not ready", "service": metrics.service, **checks}
         return web.json_response(body, status=200 if ok else 503)
 
-    app = web.Application()
+    app = web.Application(middlewares=[bearer_guard(token)] if token else [])
     app.add_routes(
         [
             web.get("/metrics", metrics_view),

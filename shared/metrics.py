@@ -31,7 +31,7 @@ class ServiceMetrics:
         )
         self.dead_lettered = Counter(
             "gamify_events_dead_lettered",
-            "Messages sent to gamify.dlq, by reason: json, schema, domain, handler.",
+            "Messages sent to gamify.dlq, by reason: json, schema, domain, conflict, handler.",
             ["service", "topic", "reason"],
             registry=r,
         )

@@ -27,6 +27,7 @@ from shared.db import apply_migrations, create_pool
 from shared.http import HttpServer, build_app
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
+from shared.security import database_options, faststream_security, kafka_options
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,18 +92,27 @@ class ServiceRuntime:
             [topics.physical(prefix, t) for t in topics.ALL],
             s.topic_partitions,
             s.topic_replication,
+            **kafka_options(s),
         )
-        self._pool = await create_pool(s.database_url, self.spec.name, s.db_pool_size)
+        self._pool = await create_pool(
+            s.database_url, self.spec.name, s.db_pool_size, **database_options(s)
+        )
         await apply_migrations(
             self._pool,
             self.spec.name,
             [("plumbing", PLUMBING_MIGRATIONS), (self.spec.name, self.spec.migrations)],
         )
         if s.clock == "topic":
-            self._clock = TopicClock(s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK))
+            self._clock = TopicClock(
+                s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **kafka_options(s)
+            )
         await self._clock.start()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5, enable_idempotence=False
+            bootstrap_servers=s.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            enable_idempotence=False,
+            **kafka_options(s),
         )
         await self._producer.start()
         relay = OutboxRelay(
@@ -121,12 +131,17 @@ class ServiceRuntime:
             topic_prefix=prefix,
             fault=s.fault,
         )
-        self._broker = KafkaBroker(s.kafka_bootstrap, logger=None, graceful_timeout=10.0)
+        self._broker = KafkaBroker(
+            s.kafka_bootstrap,
+            logger=None,
+            graceful_timeout=10.0,
+            security=faststream_security(s),
+        )
         self._subscribe(self._broker, processor)
         for topic in self.spec.inputs:  # from 0, so that the first one shows in rate()
             for outcome in ("applied", "duplicate"):
                 self.metrics.processed.labels(self.spec.name, topic, outcome)
-            for reason in ("json", "schema", "domain", "handler"):
+            for reason in ("json", "schema", "domain", "conflict", "handler"):
                 self.metrics.dead_lettered.labels(self.spec.name, topic, reason)
         await self._broker.start()
 
@@ -136,7 +151,14 @@ class ServiceRuntime:
         ]
         routes = self.spec.make_routes(self.context)
         self._http = HttpServer(
-            build_app(self.metrics, self.readiness, routes), s.http_host, s.port_for(self.spec.name)
+            build_app(
+                self.metrics,
+                self.readiness,
+                routes,
+                s.http_token.get_secret_value() if s.http_token else None,
+            ),
+            s.http_host,
+            s.port_for(self.spec.name),
         )
         await self._http.start()
         log.info(

@@ -6,8 +6,9 @@ import os
 import socket
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"points": 9101, "badges": 9102, "nudges": 9103, "contests": 9104}
@@ -49,6 +50,43 @@ class Settings(BaseSettings):
     fault: Literal["exit-after-db-commit", "slow-commit", "exit-mid-close"] | None = None
     contests_file: Path | None = None  # contests: vote cap, prize gifts, rings (YAML)
 
+    # Security. PostgreSQL TLS goes in the URL itself (asyncpg reads libpq's parameters):
+    # ?sslmode=verify-full&sslrootcert=/etc/gamify/pg-ca.pem, plus sslcert/sslkey for mTLS.
+    database_password: SecretStr | None = None  # instead of a password inside the URL
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # the broker's CA; the system's CAs when unset
+    kafka_ssl_certfile: Path | None = None  # client certificate (mutual TLS)
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    http_token: SecretStr | None = None  # when set, read API routes need "Bearer <token>"
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_postgres(cls, url: str) -> str:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL, e.g. postgresql://gamify@db:5432/gamify")
+        return url
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol {self.kafka_security_protocol} needs"
+                " GAMIFY_KAFKA_SASL_USERNAME and GAMIFY_KAFKA_SASL_PASSWORD"
+            )
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"GAMIFY_{name.upper()}: no such file {str(path)!r}")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("GAMIFY_KAFKA_SSL_CERTFILE and GAMIFY_KAFKA_SSL_KEYFILE go together")
+        return self
+
     def port_for(self, service: str) -> int:
         """The HTTP port (metrics, health, read API) of `service`."""
         return self.http_port if self.http_port is not None else DEFAULT_PORTS.get(service, 9100)
@@ -61,7 +99,23 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            if not err["loc"]:  # a rule across several settings: its message names them
+                lines.append(err["msg"].removeprefix("Value error, "))
+                continue
             name = "GAMIFY_" + "_".join(str(p) for p in err["loc"]).upper()
             shown = os.environ.get(name, err.get("input"))
+            if any(w in name for w in ("PASSWORD", "TOKEN")):
+                shown = "***"
+            elif isinstance(shown, str):
+                shown = redact_url(shown)
             lines.append(f"{name}={shown!r}: {err['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

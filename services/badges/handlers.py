@@ -14,6 +14,7 @@ from services.badges.metrics import BadgesMetrics
 from shared import topics
 from shared.config import Loaded
 from shared.consumer import Received
+from shared.db import lock_keys
 from shared.events import BadgeAwarded, Camp, CheckIn, Event, LessonProgress, Review
 from shared.outbox import OutMessage, derived_event_id
 
@@ -33,11 +34,18 @@ class BadgesHandler:
         loaded = self._book()
         batch = _Batch.of(events)
         camps = batch.camps
+        new_facts = batch.facts()
+        await lock_keys(  # another replica may hold another topic of these students, or the camp
+            conn,
+            exclusive=[f"badges/camp/{c.camp_id}" for c in camps]
+            + [f"badges/student/{e.camp_id}/{e.student_id}" for e in new_facts],
+            shared=[f"badges/camp/{e.camp_id}" for e in new_facts],
+        )
         await store.save_camps(conn, camps)
         await store.add_facts(conn, batch.checkins, batch.lessons, batch.reviews)
 
         trigger: dict[store.Pair, Event] = {}
-        for e in batch.facts():
+        for e in new_facts:
             trigger[(e.camp_id, e.student_id)] = e
         if camps:  # a camp's definition can complete badges that waited for it
             latest = {c.camp_id: c for c in camps}

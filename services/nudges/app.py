@@ -13,6 +13,7 @@ from services.nudges.metrics import NudgesMetrics
 from services.nudges.scheduler import Scheduler
 from services.nudges.wecom import WeComForwarder
 from shared.config import Watched
+from shared.security import kafka_options
 from shared.service import ServiceContext, ServiceRuntime, ServiceSpec
 from shared.settings import Settings
 
@@ -54,7 +55,11 @@ def create_app(settings: Settings) -> ServiceRuntime:
             settings.scheduler_interval_s,
         )
         forwarder = WeComForwarder(
-            settings.kafka_bootstrap, settings.topic_prefix, watched.refresh, metrics
+            settings.kafka_bootstrap,
+            settings.topic_prefix,
+            watched.refresh,
+            metrics,
+            kafka_options(settings),
         )
         return [scheduler.run(), forwarder.run()]
 

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer
@@ -118,7 +119,9 @@ class WeComForwarder:
         prefix: str,
         book: Callable[[], Loaded[NudgeBook]],
         metrics: NudgesMetrics,
+        kafka_options: dict[str, Any] | None = None,
     ) -> None:
+        self._kafka_options = kafka_options or {}
         self._bootstrap = bootstrap
         self._prefix = prefix
         self._book = book
@@ -132,6 +135,7 @@ class WeComForwarder:
             group_id=f"{self._prefix}gamify-nudges-wecom",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **self._kafka_options,
         )
         await consumer.start()
         try:

@@ -14,6 +14,7 @@ from services.points.rules import Award, CampInfo, Ignored, Invalid
 from shared import topics
 from shared.config import Loaded
 from shared.consumer import Received, Refused
+from shared.db import lock_keys
 from shared.events import (
     Camp,
     CheckIn,
@@ -72,8 +73,13 @@ class PointsHandler:
     ) -> tuple[list[Received], dict[str, CampInfo]]:
         """Save camp definitions; hold events whose camp is unknown; release those now known."""
         new_camps = [i.event for i in events if isinstance(i.event, Camp)]
-        await store.save_camps(conn, new_camps)
         needing = [i for i in events if isinstance(i.event, NEEDS_CAMP)]
+        await lock_keys(  # a camp and the events held for it: never two replicas at once
+            conn,
+            exclusive=[f"points/camp/{c.camp_id}" for c in new_camps],
+            shared=[f"points/camp/{i.event.camp_id}" for i in needing],  # type: ignore[attr-defined]
+        )
+        await store.save_camps(conn, new_camps)
         wanted = {i.event.camp_id for i in needing} | {c.camp_id for c in new_camps}  # type: ignore[attr-defined]
         camps = await store.load_camps(conn, wanted)
         waiting = [i for i in needing if i.event.camp_id not in camps]  # type: ignore[attr-defined]

@@ -1,0 +1,49 @@
+"""Property-based: whatever bytes arrive on an input topic, decoding never raises; what the
+contract calls invalid is rejected with a reason and a readable, bounded copy of the value."""
+
+from __future__ import annotations
+
+import json
+
+from aiokafka import ConsumerRecord
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared import topics
+from shared.consumer import DLQ_VALUE_LIMIT, Received, Rejected, decode
+from tests.hostile import invalid_message, strange_event
+
+any_topic = st.sampled_from(topics.INPUT_TOPICS)
+
+
+def record(topic: str, value: bytes, key: bytes | None = b"k") -> ConsumerRecord:
+    return ConsumerRecord(f"p.{topic}", 0, 7, 0, 0, key, value, None, 0, len(value), [])
+
+
+@settings(max_examples=400)
+@given(topic=any_topic, value=st.binary(max_size=2000), key=st.none() | st.binary(max_size=50))
+def test_any_bytes_decode_without_raising(topic: str, value: bytes, key: bytes | None) -> None:
+    item = decode(record(topic, value, key), "p.", topics.MODELS)
+    assert isinstance(item, Received | Rejected)
+
+
+@settings(max_examples=400)
+@given(data=st.data(), topic=any_topic)
+def test_invalid_messages_are_rejected_with_reason_and_bounded_value(
+    data: st.DataObject, topic: str
+) -> None:
+    raw = data.draw(invalid_message(topic))
+    item = decode(record(topic, raw), "p.", topics.MODELS)
+    assert isinstance(item, Rejected)
+    assert item.reason in ("json", "schema") and item.error
+    assert item.topic == topic and (item.partition, item.offset) == (0, 7)
+    assert len(item.value) <= DLQ_VALUE_LIMIT + len("...[truncated]")
+
+
+@settings(max_examples=300)
+@given(data=st.data(), topic=any_topic)
+def test_strange_but_valid_events_are_taken_in(data: st.DataObject, topic: str) -> None:
+    event = data.draw(strange_event(topic))
+    item = decode(record(topic, json.dumps(event).encode()), "p.", topics.MODELS)
+    assert isinstance(item, Received), getattr(item, "error", "")
+    assert item.event.event_id == event["event_id"]
