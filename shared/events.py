@@ -13,9 +13,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Text = Annotated[str, StringConstraints(max_length=1000)]
-Url = Annotated[str, StringConstraints(max_length=2048)]
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul)]
+Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
 Tier = Literal["basic", "practice", "challenge"]
 Segment = Literal["never", "active", "slipping", "lapsed"]
 NudgeKind = Literal["reminder", "praise", "welcome_back"]
@@ -89,7 +96,9 @@ class Camp(Event):
 class Enrollment(Event):
     camp_id: Id
     student_id: Id
-    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    display_name: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)
+    ]
 
 
 class Preference(Event):

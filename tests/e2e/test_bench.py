@@ -1,0 +1,23 @@
+"""The benchmark command runs end to end on a small backlog and writes results.json in the
+documented shape (the figures themselves are for the README, never asserted as timings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.__main__ import main
+
+
+def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--checkins", "10500", "--steady", "2", "--services", "points", "--no-scaling"]
+    assert main([*argv, "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    points = doc["services"]["points"]
+    assert points["events"] == 10_500 + 1 + 50  # check-ins, the camp, one in ten contest events
+    assert points["events_per_s"] > 0 and points["latency_samples"] == 2000
+    assert 0 < points["p50_ms"] <= points["p99_ms"]
+    assert points["rss_mb_start"] > 0 and points["rss_mb_end"] > 0
+    assert doc["baselines"]["raw_consume_per_s"] > 0 and doc["baselines"]["ceiling_per_s"] > 0
+    assert doc["machine"]["cpus"] >= 1
