@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -88,3 +89,27 @@ class TopicClock:
     async def _follow(self) -> None:
         async for record in self._consumer:
             self.advance(record.value)
+
+
+async def every_pass(
+    work: Callable[[], Awaitable[object]], clock: Clock, interval_s: float, what: str
+) -> None:
+    """Run `work` again and again: after each pass, until the next clock tick (topic clock) or
+    `interval_s`; after a failure, after a back-off. Time-driven work outlives any one failure
+    because what it acts on stays in the database."""
+    backoff = 0.5
+    while True:
+        try:
+            await work()
+            backoff = 0.5
+        except Exception:
+            log.exception("%s failed; retrying in %.1fs", what, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+            continue
+        if isinstance(clock, TopicClock):
+            clock.ticked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(clock.ticked.wait(), interval_s)
+        else:
+            await asyncio.sleep(interval_s)

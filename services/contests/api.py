@@ -64,15 +64,7 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
                 content_type="application/json",
             )
         facts = await store.camp_facts(pool, camp_id, weeks)
-        result = rules.settle(
-            week,
-            facts.entries,
-            facts.ballots,
-            facts.enrolled,
-            facts.scores,
-            weeks,
-            book().model.cap(camp_id),
-        )
+        result = facts.settle(week, weeks, book().model.cap(camp_id))
         return camp_id, week, weeks, result
 
     async def leaderboard(request: web.Request) -> web.Response:

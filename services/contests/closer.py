@@ -6,8 +6,6 @@ nothing and the next pass (here or elsewhere) does it all again."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from collections import Counter
@@ -20,7 +18,7 @@ from services.contests import rules, store
 from services.contests.config import ContestBook
 from services.contests.metrics import ContestsMetrics
 from shared import topics
-from shared.clock import Clock, TopicClock
+from shared.clock import Clock, every_pass
 from shared.config import Loaded
 from shared.events import ContestResult, Gift
 from shared.outbox import OutMessage, derived_event_id, enqueue
@@ -48,25 +46,7 @@ class Closer:
         self._fault = fault
 
     async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self.tick()
-                backoff = 0.5
-            except Exception:  # the closer outlives any single failure; the facts stay in the db
-                log.exception("contest closer pass failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            await self._wait()
-
-    async def _wait(self) -> None:
-        if isinstance(self._clock, TopicClock):
-            self._clock.ticked.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._clock.ticked.wait(), self._interval)
-        else:
-            await asyncio.sleep(self._interval)
+        await every_pass(self.tick, self._clock, self._interval, "contest closer pass")
 
     async def tick(self) -> int:
         """Settle every week that has ended by the clock's now; returns how many."""
@@ -90,15 +70,7 @@ class Closer:
             if not await store.lock_week(conn, camp_id, week):
                 return 0
             facts = await store.camp_facts(conn, camp_id, weeks)
-            result = rules.settle(
-                week,
-                facts.entries,
-                facts.ballots,
-                facts.enrolled,
-                facts.scores,
-                weeks,
-                book.cap(camp_id),
-            )
+            result = facts.settle(week, weeks, book.cap(camp_id))
             closed_at = weeks.closes_at(week)
             await store.settle_week(conn, camp_id, week, closed_at, result.ranking, result.outcomes)
             contest = ContestResult(

@@ -10,7 +10,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.contests.rules import Ballot, CampWeeks, Entry
+from services.contests.rules import Ballot, CampWeeks, Entry, WeekResult, settle
 from shared.events import Camp, Enrollment, RankedEntry, Review, Submission, Vote
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -155,6 +155,10 @@ class CampFacts:
     outcomes: dict[tuple[str, str], str | None]
     enrolled: set[str]
     scores: dict[str, int]
+
+    def settle(self, week: int, weeks: CampWeeks, cap: int) -> WeekResult:
+        """The week's ranking and vote outcomes from these facts (pure)."""
+        return settle(week, self.entries, self.ballots, self.enrolled, self.scores, weeks, cap)
 
 
 async def camp_facts(conn: Conn, camp_id: str, weeks: CampWeeks) -> CampFacts:

@@ -6,8 +6,6 @@ crashes and restarts."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -21,7 +19,7 @@ from services.nudges.config import SEGMENTS, NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.camp_days import camp_day
-from shared.clock import Clock, TopicClock
+from shared.clock import Clock, every_pass
 from shared.config import Loaded
 from shared.events import Nudge
 from shared.outbox import OutMessage, derived_event_id, enqueue
@@ -51,25 +49,7 @@ class Scheduler:
         self._last_sizes = 0.0
 
     async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self.tick()
-                backoff = 0.5
-            except Exception:  # the scheduler outlives any single failure; work stays in the db
-                log.exception("scheduler tick failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            await self._wait()
-
-    async def _wait(self) -> None:
-        if isinstance(self._clock, TopicClock):
-            self._clock.ticked.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._clock.ticked.wait(), self._interval)
-        else:
-            await asyncio.sleep(self._interval)
+        await every_pass(self.tick, self._clock, self._interval, "scheduler tick")
 
     async def tick(self) -> None:
         """Start the camp days that began, then send what came due, as of the clock's now."""
