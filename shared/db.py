@@ -37,7 +37,14 @@ async def create_pool(url: str, schema: str, size: int, **connect: Any) -> async
         **connect,
         min_size=1,
         max_size=size,
-        server_settings={"search_path": schema, "application_name": f"gamify-{schema}"},
+        server_settings={
+            "search_path": schema,
+            "application_name": f"gamify-{schema}",
+            # Statements join tables to unnest()ed batches. A cached generic plan made while a
+            # table was small keeps scanning it whole as it grows (until autovacuum analyzes);
+            # a plan per execution costs little beside a 500-row statement and sees the size.
+            "plan_cache_mode": "force_custom_plan",
+        },
         command_timeout=60,
     )
     assert pool is not None

@@ -30,6 +30,11 @@ def _ssl_context(s: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def consumer_options(s: Settings) -> dict[str, Any]:
+    """Keyword arguments for an aiokafka consumer: security, and how long a fetch may wait."""
+    return {**kafka_options(s), "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms}
+
+
 def kafka_options(s: Settings) -> dict[str, Any]:
     """Keyword arguments for an aiokafka producer, consumer or admin client."""
     if s.kafka_security_protocol == "PLAINTEXT":

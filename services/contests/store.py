@@ -131,12 +131,20 @@ async def settled(conn: Conn, camp_ids: Sequence[str] | None = None) -> set[tupl
 async def entries_by_id(
     conn: Conn, camp_id: str, weeks: CampWeeks | None, ids: Sequence[str] | None = None
 ) -> dict[str, Entry]:
-    rows = await conn.fetch(
-        "SELECT submission_id, student_id, submitted_at FROM entries WHERE camp_id = $1"
-        " AND ($2::text[] IS NULL OR submission_id = ANY($2::text[]))",
-        camp_id,
-        None if ids is None else list(ids),
-    )
+    # Two statements, not one with "$2 IS NULL OR ...": a prepared statement's generic plan
+    # cannot use the primary key for an optional filter and would read the whole camp.
+    if ids is None:
+        rows = await conn.fetch(
+            "SELECT submission_id, student_id, submitted_at FROM entries WHERE camp_id = $1",
+            camp_id,
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT submission_id, student_id, submitted_at FROM entries"
+            " WHERE camp_id = $1 AND submission_id = ANY($2::text[])",
+            camp_id,
+            list(ids),
+        )
     return {
         r["submission_id"]: Entry(
             r["submission_id"],

@@ -13,7 +13,7 @@ from services.nudges.metrics import NudgesMetrics
 from services.nudges.scheduler import Scheduler
 from services.nudges.wecom import WeComForwarder
 from shared.config import Watched
-from shared.security import kafka_options
+from shared.security import consumer_options
 from shared.service import ServiceContext, ServiceRuntime, ServiceSpec
 from shared.settings import Settings
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> ServiceRuntime:
             settings.topic_prefix,
             watched.refresh,
             metrics,
-            kafka_options(settings),
+            consumer_options(settings),
         )
         return [scheduler.run(), forwarder.run()]
 

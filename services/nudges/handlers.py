@@ -132,18 +132,25 @@ class NudgesHandler:
         book: NudgeBook,
     ) -> list[OutMessage]:
         """A lapsed student who checks in again: a welcome-back and a gift, once per lapse."""
+        fresh: dict[store.Pair, set[int]] = defaultdict(set)
+        for c, s, d in new_days:
+            if c == camp.camp_id:
+                fresh[(c, s)].add(d)
+        lapses: dict[store.Pair, tuple[str, int]] = {}
+        for pair in sorted(fresh):
+            before = [d for d in days.get(pair, {}) if d not in fresh[pair]]
+            if rules.segment_on(before, day) == "lapsed":
+                last = max(d for d in before if d < day)
+                lapses[pair] = (f"after-day-{last}", rules.days_missed(before, day))
+        won = await store.welcome_lapses(
+            conn, [(c, s, lapse) for (c, s), (lapse, _) in lapses.items()]
+        )
+        due = rules.after_quiet_hours(moment, camp.timezone, book.quiet_hours)
         out: list[OutMessage] = []
-        returning = sorted({(c, s) for c, s, _ in new_days if c == camp.camp_id})
-        for pair in returning:
-            fresh = {d for c, s, d in new_days if (c, s) == pair}
-            before = [d for d in days.get(pair, {}) if d not in fresh]
-            if rules.segment_on(before, day) != "lapsed":
+        nudges: list[store.NewNudge] = []
+        for pair, (lapse, missed) in lapses.items():
+            if (pair[0], pair[1], lapse) not in won:
                 continue
-            last = max(d for d in before if d < day)
-            lapse = f"after-day-{last}"
-            if not await store.welcome_lapse(conn, pair[0], pair[1], lapse):
-                continue
-            missed = rules.days_missed(before, day)
             gift = Gift(
                 event_id=derived_event_id("gift", pair[0], pair[1], lapse),
                 occurred_at=moment,
@@ -153,16 +160,13 @@ class NudgesHandler:
                 reason=f"welcome back after {missed} days away",
             )
             out.append(OutMessage(topics.GIFTS, pair[1], gift))
-            self._metrics.gifts.labels(book.welcome_back_gift).inc()
-            due = rules.after_quiet_hours(moment, camp.timezone, book.quiet_hours)
-            await store.schedule(
-                conn,
-                [
-                    store.NewNudge(
-                        "welcome_back", pair[0], pair[1], day, lapse, due, {"days_missed": missed}
-                    )
-                ],
+            nudges.append(
+                store.NewNudge(
+                    "welcome_back", pair[0], pair[1], day, lapse, due, {"days_missed": missed}
+                )
             )
+        self._metrics.gifts.labels(book.welcome_back_gift).inc(len(out))
+        await store.schedule(conn, nudges)
         return out
 
     async def _praise(

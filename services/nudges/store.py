@@ -363,17 +363,21 @@ async def last_rollovers(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, i
     return {r["camp_id"]: r["day"] for r in rows}
 
 
-async def welcome_lapse(
-    conn: asyncpg.Connection, camp_id: str, student_id: str, lapse: str
-) -> bool:
-    """True the first time this lapse of this student is welcomed back."""
-    won = await conn.fetchval(
-        "INSERT INTO lapses VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-        camp_id,
-        student_id,
-        lapse,
+async def welcome_lapses(
+    conn: asyncpg.Connection, lapses: Sequence[tuple[str, str, str]]
+) -> set[tuple[str, str, str]]:
+    """The (camp, student, lapse) welcomed back here for the first time."""
+    if not lapses:
+        return set()
+    ordered = sorted(set(lapses))
+    rows = await conn.fetch(
+        "INSERT INTO lapses SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT DO NOTHING RETURNING *",
+        [r[0] for r in ordered],
+        [r[1] for r in ordered],
+        [r[2] for r in ordered],
     )
-    return won is not None
+    return {(r[0], r[1], r[2]) for r in rows}
 
 
 async def segment_sizes(pool: asyncpg.Pool) -> list[tuple[str, str, int]]:
