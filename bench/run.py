@@ -134,6 +134,24 @@ class Replicas:
                         total += int(line.split()[1]) / 1024
         return round(total, 1)
 
+    async def wait_ready(self, limit_s: float = 60.0) -> None:
+        """Until every replica answers ready (database up, partitions assigned)."""
+        deadline = time.monotonic() + limit_s
+        async with aiohttp.ClientSession() as http:
+            for port, proc in zip(self.ports, self.procs, strict=True):
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{self.name} was not ready within {limit_s:.0f} s")
+                    await asyncio.sleep(0.2)
+
     async def outbox_rows(self) -> int:
         """Output events committed but not yet published."""
         conn = await asyncpg.connect(self._database_url)
@@ -222,8 +240,11 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
     return Drained((seen - first[1]) / elapsed, elapsed, cores)
 
 
-async def steady_latency(place: RunPlace, service: str, rate: int, seconds: float) -> list[float]:
-    """Send probes at `rate`/s for `seconds`; the milliseconds until each one's output is read."""
+async def steady_latency(
+    place: RunPlace, service: str, rate: int, seconds: float
+) -> list[tuple[float, float]]:
+    """Send probes at `rate`/s for `seconds`; for each, (seconds into the phase it was sent,
+    milliseconds until its output was read)."""
     output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
     # A short fetch wait: the embedded broker holds an empty fetch for all of it, which would
     # add the reader's own wait to every figure.
@@ -234,7 +255,7 @@ async def steady_latency(place: RunPlace, service: str, rate: int, seconds: floa
     producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
     await producer.start()
     sent: dict[str, float] = {}
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     try:
         parts = [
             TopicPartition(output, p) for p in sorted(consumer.partitions_for_topic(output) or {0})
@@ -252,7 +273,8 @@ async def steady_latency(place: RunPlace, service: str, rate: int, seconds: floa
                     for r in records:
                         key = r.key.decode() if r.key else ""
                         if key in sent:
-                            latencies.append((now - sent.pop(key)) * 1000)
+                            at = sent.pop(key)
+                            latencies.append((at - started, (now - at) * 1000))
 
         reader = asyncio.create_task(read())
         total = int(rate * seconds)
@@ -274,6 +296,18 @@ async def steady_latency(place: RunPlace, service: str, rate: int, seconds: floa
         await producer.stop()
         await consumer.stop()
     return latencies
+
+
+def timeline(samples: list[tuple[float, float]], window_s: float = 5.0) -> list[list[float]]:
+    """[seconds into the phase, p50 ms, p99 ms, max ms] for each window of the phase."""
+    windows: dict[int, list[float]] = {}
+    for at, ms in samples:
+        windows.setdefault(int(at // window_s), []).append(ms)
+    return [
+        [w * window_s, percentile(v, 50), percentile(v, 99), round(max(v), 1)]
+        for w, v in sorted(windows.items())
+        if len(v) > 1
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -418,12 +452,23 @@ async def bench_service(
             f"  {drained.per_s:,.0f} events/s ({drained.elapsed_s:.1f} s); cores used: "
             + ", ".join(f"{k} {v}" for k, v in drained.cores.items())
         )
+    finally:
+        replicas.stop()
+    # The latency phase runs on fresh topics (same database, same state): the embedded broker
+    # reads a partition's whole log on every fetch, so the backlog left on the input topics
+    # would add its own delay to every probe (Apache Kafka finds an offset by index).
+    steady = RunPlace(place.bootstrap, f"{place.prefix}steady.", place.database_url)
+    replicas = Replicas(name, steady, logs)
+    replicas.start()
+    try:
+        await replicas.wait_ready()
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {rate:,} events/s for {steady_s:.0f} s ...")
-        latencies = await steady_latency(place, name, rate, steady_s)
+        samples = await steady_latency(steady, name, rate, steady_s)
         rss_end = replicas.rss_mb()
     finally:
         replicas.stop()
+    latencies = [ms for _, ms in samples]
     return {
         "events": expected,
         "events_per_s": round(drained.per_s),
@@ -431,6 +476,7 @@ async def bench_service(
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "latency_samples": len(latencies),
+        "latency_timeline": timeline(samples),
         "latency_path": "dead-letter" if workload.PROBE_OUTPUT[name] == topics.DLQ else "output",
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,

@@ -44,6 +44,9 @@ async def create_pool(url: str, schema: str, size: int, **connect: Any) -> async
             # table was small keeps scanning it whole as it grows (until autovacuum analyzes);
             # a plan per execution costs little beside a 500-row statement and sees the size.
             "plan_cache_mode": "force_custom_plan",
+            # JIT compiling asyncpg's type introspection query made the first batch after a
+            # start take 1.5 s; these short statements never gain from JIT.
+            "jit": "off",
         },
         command_timeout=60,
     )
