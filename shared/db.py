@@ -14,8 +14,13 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
-# Errors after which the same work may succeed once the database is back.
+class Contended(Exception):
+    """Another transaction changed what this one read (a check found it): run it again."""
+
+
+# Errors after which the same work may succeed once the database is back (or run again).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Contended,
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,

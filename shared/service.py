@@ -89,7 +89,7 @@ class ServiceRuntime:
         self._http: HttpServer | None = None
         self._pool: asyncpg.Pool | None = None
         self._clock: Clock = WallClock()
-        self._subscriber: object | None = None
+        self._subscribers: list[object] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -153,7 +153,8 @@ class ServiceRuntime:
             # thread for every batch. The handler takes the message as it is.
             apply_types=False,
         )
-        self._subscribe(self._broker, processor)
+        for _ in range(s.consumers):
+            self._subscribe(self._broker, processor)
         for topic in self.spec.inputs:  # from 0, so that the first one shows in rate()
             for outcome in ("applied", "duplicate"):
                 self.metrics.processed.labels(self.spec.name, topic, outcome)
@@ -223,7 +224,7 @@ class ServiceRuntime:
                         ).set(max(high - offset - 1, 0))
 
         subscriber(on_batch)
-        self._subscriber = subscriber
+        self._subscribers.append(subscriber)
 
     async def _watch_readiness(self, every_s: float = 2.0) -> None:
         """Keep `gamify_ready` current for Prometheus (which scrapes /metrics, not /health)."""
@@ -239,8 +240,8 @@ class ServiceRuntime:
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 database = await asyncio.wait_for(self._pool.fetchval("SELECT true"), 1.0) is True
-        consumer = getattr(self._subscriber, "consumer", None)
-        assigned = bool(consumer is not None and consumer.assignment())
+        consumers = [getattr(sub, "consumer", None) for sub in self._subscribers]
+        assigned = any(c is not None and c.assignment() for c in consumers)
         return {"database": database, "partitions_assigned": assigned}
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared.consumer import Received
+from shared.db import Contended
 from shared.events import Camp, Event
 
 
@@ -35,53 +36,87 @@ async def record_awards(
 ) -> list[Entry]:
     """Insert the awards not paid before, move the balances, and return the new entries.
 
-    Three statements whatever the batch size: the ledger's unique cause key drops what was
-    already paid; balances move by each student's sum, locked in key order (no deadlocks).
+    Three statements whatever the batch size: read which causes are paid already, move each
+    student's balance by the sum of the rest (locked in key order: no deadlocks), insert
+    them with their running balances. Ledger rows are written once, never updated.
     """
     if not awards:
         return []
-    rows = await conn.fetch(
-        "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
-        " rules_version, occurred_at, camp_day)"
-        " SELECT c, s, r, k, d, e, $7, o, y FROM unnest($1::text[], $2::text[], $3::text[],"
-        " $4::text[], $5::int[], $6::text[], $8::timestamptz[], $9::int[])"
-        " AS u(c, s, r, k, d, e, o, y)"
-        " ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
-        " RETURNING id, camp_id, student_id, rule_id, cause, delta, source_event_id, occurred_at",
-        [a.camp_id for a in awards],
-        [a.student_id for a in awards],
-        [a.rule_id for a in awards],
-        [a.cause for a in awards],
-        [a.delta for a in awards],
-        [a.source_event_id for a in awards],
-        rules_version,
-        [a.occurred_at for a in awards],
-        [a.camp_day for a in awards],
-    )
-    if not rows:
+    paid = await _paid_causes(conn, awards)
+    new: dict[tuple[str, str, str, str], Award] = {}
+    for a in awards:
+        key = (a.camp_id, a.student_id, a.rule_id, a.cause)
+        if key not in paid and key not in new:
+            new[key] = a
+    if not new:
         return []
     # Earnings before deductions within a batch, each group in arrival order.
-    rows = sorted(rows, key=lambda r: (r["delta"] < 0, r["id"]))
+    ordered = sorted(new.values(), key=lambda a: a.delta < 0)
     sums: dict[tuple[str, str], int] = defaultdict(int)
-    for r in rows:
-        sums[(r["camp_id"], r["student_id"])] += r["delta"]
+    for a in ordered:
+        sums[(a.camp_id, a.student_id)] += a.delta
     balances = await _move_balances(conn, sums)
     running = {
         (b["camp_id"], b["student_id"]): b["balance"] - sums[(b["camp_id"], b["student_id"])]
         for b in balances
     }
-    entries = []
-    for r in rows:
-        key = (r["camp_id"], r["student_id"])
-        running[key] += r["delta"]
-        entries.append(Entry(balance_after=running[key], **dict(r)))
-    await conn.execute(
-        "UPDATE ledger SET balance_after = u.b FROM unnest($1::bigint[], $2::int[]) AS u(id, b)"
-        " WHERE ledger.id = u.id",
-        [e.id for e in entries],
-        [e.balance_after for e in entries],
+    after = []
+    for a in ordered:
+        running[(a.camp_id, a.student_id)] += a.delta
+        after.append(running[(a.camp_id, a.student_id)])
+    rows = await conn.fetch(
+        "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
+        " rules_version, occurred_at, camp_day, balance_after)"
+        " SELECT c, s, r, k, d, e, $7, o, y, b FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::int[], $6::text[], $8::timestamptz[], $9::int[], $10::int[])"
+        " WITH ORDINALITY AS u(c, s, r, k, d, e, o, y, b, n) ORDER BY n"
+        " ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
+        " RETURNING id",
+        [a.camp_id for a in ordered],
+        [a.student_id for a in ordered],
+        [a.rule_id for a in ordered],
+        [a.cause for a in ordered],
+        [a.delta for a in ordered],
+        [a.source_event_id for a in ordered],
+        rules_version,
+        [a.occurred_at for a in ordered],
+        [a.camp_day for a in ordered],
+        after,
     )
-    return entries
+    if len(rows) != len(ordered):
+        # Another transaction paid one of these causes since we read: start the batch again.
+        raise Contended("a ledger cause was paid concurrently")
+    ids = sorted(r["id"] for r in rows)  # one statement: ids follow the ordered rows
+    return [
+        Entry(
+            id=i,
+            camp_id=a.camp_id,
+            student_id=a.student_id,
+            rule_id=a.rule_id,
+            cause=a.cause,
+            delta=a.delta,
+            balance_after=b,
+            source_event_id=a.source_event_id,
+            occurred_at=a.occurred_at,
+        )
+        for i, a, b in zip(ids, ordered, after, strict=True)
+    ]
+
+
+async def _paid_causes(
+    conn: asyncpg.Connection, awards: Sequence[Award]
+) -> set[tuple[str, str, str, str]]:
+    keys = sorted({(a.camp_id, a.student_id, a.rule_id, a.cause) for a in awards})
+    rows = await conn.fetch(
+        "SELECT l.camp_id, l.student_id, l.rule_id, l.cause FROM ledger l"
+        " JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(c, s, r, x)"
+        " ON l.camp_id = k.c AND l.student_id = k.s AND l.rule_id = k.r AND l.cause = k.x",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [k[3] for k in keys],
+    )
+    return {(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 async def _move_balances(
