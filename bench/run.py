@@ -31,6 +31,7 @@ from shared.embedded import free_port
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("points", "badges", "nudges", "contests")
 PARTITIONS = 6
+WARMUP_S = 2.0  # probes at the steady rate before the measured ones (a fresh process warms up)
 
 
 def say(text: str) -> None:
@@ -277,10 +278,10 @@ async def steady_latency(
                             latencies.append((at - started, (now - at) * 1000))
 
         reader = asyncio.create_task(read())
-        total = int(rate * seconds)
-        started = time.perf_counter()
+        total = int(rate * (WARMUP_S + seconds))
+        started = time.perf_counter() + WARMUP_S  # probes sent before this are not counted
         for n in range(total):
-            delay = started + n / rate - time.perf_counter()
+            delay = started - WARMUP_S + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             topic, key, value = workload.probe(service, n)
@@ -292,6 +293,52 @@ async def steady_latency(
         reader.cancel()
         if sent:
             say(f"  warning: {len(sent)} probes of {service} got no output within 30 s")
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return [(at, ms) for at, ms in latencies if at >= 0]
+
+
+async def bus_latency(place: RunPlace, rate: int, seconds: float) -> list[float]:
+    """The bus alone: records sent at `rate`/s to a fresh 6-partition topic and read back by a
+    consumer waiting as the services' do; the milliseconds from send to read."""
+    name = topics.physical(place.prefix, "bench.bus-latency")
+    await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=place.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
+    await consumer.start()
+    await producer.start()
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    try:
+        parts = [TopicPartition(name, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+
+        async def read() -> None:
+            while True:
+                batch = await consumer.getmany(timeout_ms=50)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for r in records:
+                        if r.key in sent:
+                            latencies.append((now - sent.pop(r.key)) * 1000)
+
+        reader = asyncio.create_task(read())
+        started = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"bus-{n}".encode()
+            sent[key] = time.perf_counter()
+            await producer.send(name, b'{"probe": true}', key=key)
+        deadline = time.perf_counter() + 10
+        while sent and time.perf_counter() < deadline:  # noqa: ASYNC110 (a poll with a limit)
+            await asyncio.sleep(0.1)
+        reader.cancel()
     finally:
         await producer.stop()
         await consumer.stop()
@@ -420,6 +467,12 @@ async def run(
             say("baseline: the ceiling loop (batch 500, inbox + aggregate, one transaction) ...")
             figures.baselines["ceiling_per_s"] = round(await ceiling(place))
             say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
+            say(f"baseline: the bus alone at {rate:,} events/s for {steady_s:.0f} s ...")
+            bus = await bus_latency(place, rate, steady_s)
+            figures.baselines["bus_p50_ms"] = percentile(bus, 50)
+            figures.baselines["bus_p99_ms"] = percentile(bus, 99)
+            b = figures.baselines
+            say(f"  p50 {b['bus_p50_ms']} ms, p99 {b['bus_p99_ms']} ms")
             for name in only:
                 figures.services[name] = await bench_service(
                     name, place, logs, checkins, rate, steady_s, profile
@@ -492,7 +545,8 @@ async def bench_scaling(
         place = await infra.new_place(f"scale{n}", PARTITIONS, kind="bench")
         say(f"scaling: points x{n} on a fresh {checkins:,}-check-in backlog ...")
         await produce_backlog(place, checkins)
-        replicas = Replicas("points", place, logs, n)
+        # One group member per process: x1 against x2 is one member against two.
+        replicas = Replicas("points", place, logs, n, GAMIFY_CONSUMERS="1")
         replicas.start()
         try:
             drained = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
@@ -566,7 +620,8 @@ def summary(f: Figures) -> str:
             f"   {s['rss_mb_start']} -> {s['rss_mb_end']}"
         )
     lines.append(
-        f"raw consume {b['raw_consume_per_s']:,.0f}/s; ceiling {b['ceiling_per_s']:,.0f}/s"
+        f"raw consume {b['raw_consume_per_s']:,.0f}/s; ceiling {b['ceiling_per_s']:,.0f}/s;"
+        f" the bus alone: p50 {b.get('bus_p50_ms')} ms, p99 {b.get('bus_p99_ms')} ms"
     )
     if f.scaling:
         lines.append(

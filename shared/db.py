@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
+
 class Contended(Exception):
     """Another transaction changed what this one read (a check found it): run it again."""
 

@@ -160,12 +160,7 @@ class ServiceRuntime:
                 self.metrics.processed.labels(self.spec.name, topic, outcome)
             for reason in ("json", "schema", "domain", "conflict", "handler"):
                 self.metrics.dead_lettered.labels(self.spec.name, topic, reason)
-        await self._broker.start()
-
-        self._tasks = [
-            asyncio.create_task(work, name=f"{self.spec.name}-task")
-            for work in [*self.spec.make_tasks(self.context), self._watch_readiness()]
-        ]
+        # HTTP first: /metrics answers (from zero) before the first batch is taken.
         routes = self.spec.make_routes(self.context)
         self._http = HttpServer(
             build_app(
@@ -178,6 +173,12 @@ class ServiceRuntime:
             s.port_for(self.spec.name),
         )
         await self._http.start()
+        await self._broker.start()
+
+        self._tasks = [
+            asyncio.create_task(work, name=f"{self.spec.name}-task")
+            for work in [*self.spec.make_tasks(self.context), self._watch_readiness()]
+        ]
         log.info(
             "%s started: group %s, topics %s, http :%d",
             self.spec.name,

@@ -20,4 +20,8 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert 0 < points["p50_ms"] <= points["p99_ms"]
     assert points["rss_mb_start"] > 0 and points["rss_mb_end"] > 0
     assert doc["baselines"]["raw_consume_per_s"] > 0 and doc["baselines"]["ceiling_per_s"] > 0
+    assert 0 < doc["baselines"]["bus_p50_ms"] <= doc["baselines"]["bus_p99_ms"]
+    assert [w[0] for w in points["latency_timeline"]] == [0.0]  # 5-second windows of 2 s
+    assert set(points["cores_used"]) == {"service", "postgres", "broker", "bench"}
+    assert all(v >= 0 for v in points["cores_used"].values())
     assert doc["machine"]["cpus"] >= 1
