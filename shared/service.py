@@ -271,8 +271,18 @@ class ServiceRuntime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        starting = asyncio.create_task(self.start(), name=f"{self.spec.name}-start")
+        signalled = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # a failed start raises here
+                await signalled
+            else:  # a signal while starting (e.g. waiting for a broker): give up the start
+                log.info("%s: stop requested while starting", self.spec.name)
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
         finally:
+            signalled.cancel()
             await self.stop()

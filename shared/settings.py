@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)
     # Group members per process: each takes its share of the partitions and runs its own
-    # batches, so one's database round trips overlap the other's Python work.
-    consumers: int = Field(2, ge=1, le=16)
+    # batches, so one's database round trips overlap the other's Python work. Keep 1 on the
+    # embedded broker: its group coordinator can stall a restarted process with two members.
+    consumers: int = Field(1, ge=1, le=16)
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(50, ge=1, le=60_000)
     relay_batch: int = Field(500, ge=1, le=10_000)

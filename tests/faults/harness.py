@@ -40,8 +40,12 @@ class Fleet:
     async def start(self) -> None:
         for p in self.procs.values():
             p.start()
-        for p in self.procs.values():
-            await p.ready(60)
+        try:
+            for p in self.procs.values():
+                await p.ready(60)
+        except BaseException:
+            self.stop()  # no process outlives a failed start
+            raise
 
     def kill(self, name: str, i: int = 0) -> None:
         self.procs[(name, i)].kill()
