@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import workload
-from gamify.simulate.stack import Infrastructure, RunPlace
+from gamify.simulate.stack import Infrastructure, RunPlace, wait_ready
 from shared import topics
 from shared.embedded import free_port
 
@@ -139,19 +139,9 @@ class Replicas:
         """Until every replica answers ready (database up, partitions assigned)."""
         deadline = time.monotonic() + limit_s
         async with aiohttp.ClientSession() as http:
-            for port, proc in zip(self.ports, self.procs, strict=True):
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.name} was not ready within {limit_s:.0f} s")
-                    await asyncio.sleep(0.2)
+            for i, (port, proc) in enumerate(zip(self.ports, self.procs, strict=True)):
+                log = self._log_dir / f"bench-{self.name}-{i}.log"
+                await wait_ready(http, self.name, port, proc, deadline, log)
 
     async def outbox_rows(self) -> int:
         """Output events committed but not yet published."""

@@ -70,6 +70,30 @@ class Infrastructure:
         return RunPlace(self._bootstrap, prefix, url)
 
 
+async def wait_ready(
+    http: aiohttp.ClientSession,
+    name: str,
+    port: int,
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+    log: Path | str,
+) -> None:
+    """Until the service process on `port` answers ready; fails if it exits or by `deadline`
+    (time.monotonic())."""
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the {name} service exited ({proc.returncode}); see {log}")
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {name} service did not become ready")
+        await asyncio.sleep(0.2)
+
+
 class ServiceSet:
     """The four services as processes on one run's place, with the given rules files."""
 
@@ -113,22 +137,8 @@ class ServiceSet:
         deadline = time.monotonic() + limit_s
         async with aiohttp.ClientSession() as http:
             for name, port in self.ports.items():
-                while True:
-                    proc = self._procs[name]
-                    if proc.poll() is not None:
-                        raise RuntimeError(
-                            f"the {name} service exited ({proc.returncode}); see"
-                            f" {self._log_dir / f'simulate-{name}.log'}"
-                        )
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the {name} service did not become ready")
-                    await asyncio.sleep(0.2)
+                log = self._log_dir / f"simulate-{name}.log"
+                await wait_ready(http, name, port, self._procs[name], deadline, log)
 
     def stop(self) -> None:
         for proc in self._procs.values():
