@@ -497,10 +497,10 @@ async def bench_service(
         )
     finally:
         replicas.stop()
-    # The latency phase runs on fresh topics (same database, same state): the embedded broker
-    # reads a partition's whole log on every fetch, so the backlog left on the input topics
-    # would add its own delay to every probe (Apache Kafka finds an offset by index).
-    steady = RunPlace(place.bootstrap, f"{place.prefix}steady.", place.database_url)
+    # The latency phase runs on fresh topics of its own (same database, same state): the embedded
+    # broker reads a partition's whole log on every fetch, so the backlog (or another phase's
+    # probes) left on the input topics would delay every probe (Apache Kafka seeks by index).
+    steady = RunPlace(place.bootstrap, f"{place.prefix}steady-{name}.", place.database_url)
     replicas = Replicas(name, steady, logs)
     replicas.start()
     try:
