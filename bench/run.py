@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,25 +232,35 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
     return Drained((seen - first[1]) / elapsed, elapsed, cores)
 
 
-async def steady_latency(
-    place: RunPlace, service: str, rate: int, seconds: float
+Probe = tuple[str, str, bytes]  # (physical topic, key, value)
+
+
+async def round_trips(
+    bootstrap: str,
+    read_topic: str,
+    probe: Callable[[int], Probe],
+    rate: int,
+    seconds: float,
+    fetch_wait_ms: int = 5,
+    warmup_s: float = 0.0,
 ) -> list[tuple[float, float]]:
-    """Send probes at `rate`/s for `seconds`; for each, (seconds into the phase it was sent,
-    milliseconds until its output was read)."""
-    output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
-    # A short fetch wait: the embedded broker holds an empty fetch for all of it, which would
-    # add the reader's own wait to every figure.
+    """Send `probe(n)` at `rate`/s for `warmup_s + seconds`, read `read_topic` from its end;
+    for each probe whose key came back, (seconds after the warm-up it was sent, milliseconds
+    until it was read). Probes of the warm-up are not returned. Readers wait at most
+    `fetch_wait_ms` per fetch: the embedded broker holds an empty fetch for all of it."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=place.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms
     )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
     await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
     await producer.start()
-    sent: dict[str, float] = {}
-    latencies: list[tuple[float, float]] = []
+    sent: dict[str, tuple[int, float]] = {}
+    latencies: list[tuple[int, float, float]] = []  # probe number, sent at, milliseconds
+    warmup = int(rate * warmup_s)
     try:
         parts = [
-            TopicPartition(output, p) for p in sorted(consumer.partitions_for_topic(output) or {0})
+            TopicPartition(read_topic, p)
+            for p in sorted(consumer.partitions_for_topic(read_topic) or {0})
         ]
         consumer.assign(parts)
         await consumer.seek_to_end(*parts)
@@ -265,29 +275,42 @@ async def steady_latency(
                     for r in records:
                         key = r.key.decode() if r.key else ""
                         if key in sent:
-                            at = sent.pop(key)
-                            latencies.append((at - started, (now - at) * 1000))
+                            n, at = sent.pop(key)
+                            latencies.append((n, at, (now - at) * 1000))
 
         reader = asyncio.create_task(read())
-        total = int(rate * (WARMUP_S + seconds))
-        started = time.perf_counter() + WARMUP_S  # probes sent before this are not counted
-        for n in range(total):
-            delay = started - WARMUP_S + n / rate - time.perf_counter()
+        begin = time.perf_counter()
+        for n in range(warmup + int(rate * seconds)):
+            delay = begin + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            topic, key, value = workload.probe(service, n)
-            sent[key] = time.perf_counter()
-            await producer.send(topics.physical(place.prefix, topic), value, key=key.encode())
+            topic, key, value = probe(n)
+            sent[key] = (n, time.perf_counter())
+            await producer.send(topic, value, key=key.encode())
         deadline = time.perf_counter() + 30
         while sent and time.perf_counter() < deadline:  # noqa: ASYNC110 (a poll with a limit)
             await asyncio.sleep(0.1)
         reader.cancel()
         if sent:
-            say(f"  warning: {len(sent)} probes of {service} got no output within 30 s")
+            say(f"  warning: {len(sent)} probes sent to {read_topic} got no answer within 30 s")
     finally:
         await producer.stop()
         await consumer.stop()
-    return [(at, ms) for at, ms in latencies if at >= 0]
+    measured_from = begin + warmup / rate
+    return [(at - measured_from, ms) for n, at, ms in latencies if n >= warmup]
+
+
+async def steady_latency(
+    place: RunPlace, service: str, rate: int, seconds: float
+) -> list[tuple[float, float]]:
+    """Probes of `service` at `rate`/s, each until its output is readable."""
+
+    def probe(n: int) -> Probe:
+        topic, key, value = workload.probe(service, n)
+        return topics.physical(place.prefix, topic), key, value
+
+    output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
+    return await round_trips(place.bootstrap, output, probe, rate, seconds, warmup_s=WARMUP_S)
 
 
 async def bus_latency(place: RunPlace, rate: int, seconds: float) -> list[float]:
@@ -295,45 +318,12 @@ async def bus_latency(place: RunPlace, rate: int, seconds: float) -> list[float]
     consumer waiting as the services' do; the milliseconds from send to read."""
     name = topics.physical(place.prefix, "bench.bus-latency")
     await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=place.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=place.bootstrap, linger_ms=0, acks=1)
-    await consumer.start()
-    await producer.start()
-    sent: dict[bytes, float] = {}
-    latencies: list[float] = []
-    try:
-        parts = [TopicPartition(name, p) for p in range(PARTITIONS)]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
 
-        async def read() -> None:
-            while True:
-                batch = await consumer.getmany(timeout_ms=50)
-                now = time.perf_counter()
-                for records in batch.values():
-                    for r in records:
-                        if r.key in sent:
-                            latencies.append((now - sent.pop(r.key)) * 1000)
+    def probe(n: int) -> Probe:
+        return name, f"bus-{n}", b'{"probe": true}'
 
-        reader = asyncio.create_task(read())
-        started = time.perf_counter()
-        for n in range(int(rate * seconds)):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            key = f"bus-{n}".encode()
-            sent[key] = time.perf_counter()
-            await producer.send(name, b'{"probe": true}', key=key)
-        deadline = time.perf_counter() + 10
-        while sent and time.perf_counter() < deadline:  # noqa: ASYNC110 (a poll with a limit)
-            await asyncio.sleep(0.1)
-        reader.cancel()
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return latencies
+    samples = await round_trips(place.bootstrap, name, probe, rate, seconds, fetch_wait_ms=20)
+    return [ms for _, ms in samples]
 
 
 def timeline(samples: list[tuple[float, float]], window_s: float = 5.0) -> list[list[float]]:
