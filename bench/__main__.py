@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench.run import SERVICES, run, summary
+from bench.run import SERVICES, py_spy, run, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
+    if args.profile is not None and py_spy() is None:
+        parser.error("--profile needs py-spy: pip install py-spy (beside this Python or on PATH)")
     figures = asyncio.run(
         run(
             args.checkins,

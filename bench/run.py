@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -32,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("points", "badges", "nudges", "contests")
 PARTITIONS = 6
 BUS_BASELINE_MAX_S = 30.0  # the soak's 10 minutes would tell nothing more about the bus
+# How often a drain reads the services' /metrics: each scrape is CPU the measured service
+# spends on rendering rather than on events (every 0.1 s cost points 5% of its CPU).
+POLL_S = 0.5
 WARMUP_S = 2.0  # probes at the steady rate before the measured ones (a fresh process warms up)
 
 
@@ -103,7 +107,7 @@ class Replicas:
             self._profilers.append(
                 subprocess.Popen(
                     [
-                        *("py-spy", "record", "--pid", str(p.pid), "--format", "raw"),
+                        *(str(py_spy()), "record", "--pid", str(p.pid), "--format", "raw"),
                         *("--rate", "200", "--nonblocking", "--output", str(out)),
                     ],
                     stdout=subprocess.DEVNULL,
@@ -154,7 +158,24 @@ class Replicas:
 
     async def taken_in(self, http: aiohttp.ClientSession) -> float:
         """Input records decided (applied, duplicate or dead-lettered), over all replicas."""
-        total = 0.0
+        totals = await self._sum_metrics(
+            http, {"gamify_events_processed_total", "gamify_events_dead_lettered_total"}
+        )
+        return sum(totals.values())
+
+    async def batches(self, http: aiohttp.ClientSession) -> tuple[float, float, float]:
+        """Batches taken so far over all replicas: how many, their records, their seconds."""
+        totals = await self._sum_metrics(
+            http, {"gamify_batch_size_count", "gamify_batch_size_sum", "gamify_batch_seconds_sum"}
+        )
+        return (
+            totals.get("gamify_batch_size_count", 0.0),
+            totals.get("gamify_batch_size_sum", 0.0),
+            totals.get("gamify_batch_seconds_sum", 0.0),
+        )
+
+    async def _sum_metrics(self, http: aiohttp.ClientSession, names: set[str]) -> dict[str, float]:
+        totals: dict[str, float] = {}
         for port, proc in zip(self.ports, self.procs, strict=True):
             if proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
@@ -164,9 +185,16 @@ class Replicas:
             except aiohttp.ClientError:
                 continue
             for family in text_string_to_metric_families(text):
-                if family.name in ("gamify_events_processed", "gamify_events_dead_lettered"):
-                    total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-        return total
+                for sample in family.samples:
+                    if sample.name in names:
+                        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        return totals
+
+
+def py_spy() -> str | None:
+    """The py-spy executable: beside this Python (a virtualenv) or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.is_file() else shutil.which("py-spy")
 
 
 async def produce_backlog(place: RunPlace, checkins: int) -> dict[str, int]:
@@ -199,6 +227,11 @@ class Drained:
     per_s: float
     elapsed_s: float
     cores: dict[str, float]  # CPU used by role meanwhile, in cores
+    batch_records: float  # records per batch, on average
+    batch_ms: float  # time from a batch's records in hand to its database commit, on average
+    # Share of the drain the consumers spent inside batches (summed over replicas): near 1
+    # per replica, the consumer loop is the limit; lower, it waited for records.
+    batch_busy: float
 
 
 async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) -> Drained:
@@ -218,7 +251,8 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
             if not quiet and time.monotonic() - last_report > 5:
                 say(f"  {replicas.name}: {seen:,.0f} / {expected:,}")
                 last_report = time.monotonic()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(POLL_S)
+        count, records, seconds = await replicas.batches(http)
     assert first is not None
     left = await replicas.outbox_rows()
     if left and not quiet:
@@ -229,7 +263,14 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
     now = time.perf_counter()
     elapsed = max(now - first[0], 1e-3)
     cores = cpu_share(first[2], cpu_seconds(pids), elapsed)
-    return Drained((seen - first[1]) / elapsed, elapsed, cores)
+    return Drained(
+        (seen - first[1]) / elapsed,
+        elapsed,
+        cores,
+        batch_records=round(records / max(count, 1), 1),
+        batch_ms=round(seconds / max(count, 1) * 1000, 1),
+        batch_busy=round(seconds / elapsed, 2),
+    )
 
 
 Probe = tuple[str, str, bytes]  # (physical topic, key, value)
@@ -487,6 +528,10 @@ async def bench_service(
             f"  {drained.per_s:,.0f} events/s ({drained.elapsed_s:.1f} s); cores used: "
             + ", ".join(f"{k} {v}" for k, v in drained.cores.items())
         )
+        say(
+            f"  batches: {drained.batch_records:,.0f} records, {drained.batch_ms:,.0f} ms each;"
+            f" inside a batch {drained.batch_busy:.0%} of the time"
+        )
     finally:
         replicas.stop()
     # The latency phase runs on fresh topics of its own (same database, same state): the embedded
@@ -508,6 +553,11 @@ async def bench_service(
         "events": expected,
         "events_per_s": round(drained.per_s),
         "cores_used": drained.cores,
+        "batch": {
+            "records": drained.batch_records,
+            "ms": drained.batch_ms,
+            "busy": drained.batch_busy,
+        },
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "latency_samples": len(latencies),

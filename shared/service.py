@@ -26,6 +26,7 @@ from shared.clock import Clock, TopicClock, WallClock
 from shared.consumer import BatchHandler, BatchProcessor
 from shared.db import apply_migrations, create_pool
 from shared.http import HttpServer, build_app
+from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.security import (
@@ -39,6 +40,10 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 PLUMBING_MIGRATIONS = Path(__file__).parent / "migrations"
+# Batches that may wait per lane. The consumer hands out one partition's fetched records
+# (often several batches' worth) before the next partition's: a lane must be able to hold
+# them while the other lanes get theirs.
+LANE_DEPTH = 64
 
 
 @dataclass
@@ -90,7 +95,11 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._clock: Clock = WallClock()
         self._subscribers: list[object] = []
+        self._lanes: list[Lanes] = []
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when the process must stop on its own (a lane failed): run_until_signalled
+        # stops as on a signal, then exits with status 1.
+        self.fatal = asyncio.Event()
 
     @property
     def http_port(self) -> int:
@@ -173,6 +182,8 @@ class ServiceRuntime:
             s.port_for(self.spec.name),
         )
         await self._http.start()
+        for lanes in self._lanes:
+            lanes.start()
         await self._broker.start()
 
         self._tasks = [
@@ -205,27 +216,44 @@ class ServiceRuntime:
         metrics = self.metrics
         name = self.spec.name
 
-        async def on_batch(msg: KafkaMessage) -> None:  # the decoder's output, see _as_is
-            records = msg.raw_message
-            await processor.process(records)
+        async def commit(offsets: dict[TopicPartition, int]) -> None:
+            """Commit these partitions' offsets (their batch is in the database), then update
+            their lag."""
+            consumer = subscriber.consumer
+            if consumer is None:  # stopped meanwhile: the batch will be redelivered
+                return
             try:
-                await msg.ack()
+                await consumer.commit(offsets)
             except (CommitFailedError, KafkaError) as exc:
                 # The effects are committed and inboxed: redelivery after the rebalance is a no-op.
                 metrics.commit_failures.labels(name).inc()
                 log.warning("offset commit refused (%r); batch will be redelivered", exc)
-            consumer = subscriber.consumer
-            if consumer is not None:
-                last = {(r.topic, r.partition): r.offset for r in records}  # records are in order
-                for (topic, partition), offset in last.items():
-                    high = consumer.highwater(TopicPartition(topic, partition))
-                    if high is not None:
-                        metrics.consumer_lag.labels(
-                            name, topics.logical(s.topic_prefix, topic), str(partition)
-                        ).set(max(high - offset - 1, 0))
+            for tp, next_offset in offsets.items():
+                high = consumer.highwater(tp)
+                if high is not None:
+                    metrics.consumer_lag.labels(
+                        name, topics.logical(s.topic_prefix, tp.topic), str(tp.partition)
+                    ).set(max(high - next_offset, 0))
+
+        lanes = Lanes(
+            processor.process,
+            commit,
+            s.batch_lanes,
+            depth=LANE_DEPTH,
+            max_records=s.batch_max_records,
+            on_failure=self._failed,
+        )
+
+        async def on_batch(msg: KafkaMessage) -> None:  # the decoder's output, see _as_is
+            await lanes.submit(msg.raw_message)  # its lanes commit its offsets when applied
 
         subscriber(on_batch)
         self._subscribers.append(subscriber)
+        self._lanes.append(lanes)
+
+    def _failed(self, exc: BaseException) -> None:
+        log.critical("%s: stopping after an unexpected failure: %r", self.spec.name, exc)
+        self.fatal.set()
 
     async def _watch_readiness(self, every_s: float = 2.0) -> None:
         """Keep `gamify_ready` current for Prometheus (which scrapes /metrics, not /health)."""
@@ -249,6 +277,8 @@ class ServiceRuntime:
         """Stop consuming first, then relay what is left briefly, then close everything."""
         if self._http:
             await self._http.stop()
+        for lanes in self._lanes:  # finish the batches in hand and commit their offsets
+            await lanes.close(grace_s=10.0)
         if self._broker:
             await self._broker.stop()
         for task in self._tasks:
@@ -266,13 +296,14 @@ class ServiceRuntime:
         log.info("%s stopped", self.spec.name)
 
     async def run_until_signalled(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly."""
+        """Run until SIGINT or SIGTERM, then stop cleanly; after a fatal failure, stop and
+        exit with status 1 (so that a supervisor restarts the process)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         starting = asyncio.create_task(self.start(), name=f"{self.spec.name}-start")
-        signalled = asyncio.create_task(stop.wait())
+        signalled = asyncio.create_task(_first_of(stop, self.fatal))
         try:
             await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
             if starting.done():
@@ -286,3 +317,14 @@ class ServiceRuntime:
         finally:
             signalled.cancel()
             await self.stop()
+        if self.fatal.is_set():
+            raise SystemExit(1)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

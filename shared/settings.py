@@ -40,10 +40,15 @@ class Settings(BaseSettings):
     # batches, so one's database round trips overlap the other's Python work. Keep 1 on the
     # embedded broker: its group coordinator can stall a restarted process with two members.
     consumers: int = Field(1, ge=1, le=16)
+    # Transactions one batch is applied in at once, its partitions shared among them (see
+    # shared.consumer.split_lanes): while one waits for the database, another runs.
+    batch_lanes: int = Field(2, ge=1, le=16)
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(50, ge=1, le=60_000)
     relay_batch: int = Field(500, ge=1, le=10_000)
-    db_pool_size: int = Field(4, ge=1, le=100)
+    # Connections per process: each consumer's lanes, the outbox relay, the read API and any
+    # scheduler take one each at once.
+    db_pool_size: int = Field(6, ge=1, le=100)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     rules_file: Path | None = None  # points rules (YAML)
@@ -93,6 +98,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"GAMIFY_{name.upper()}: no such file {str(path)!r}")
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("GAMIFY_KAFKA_SSL_CERTFILE and GAMIFY_KAFKA_SSL_KEYFILE go together")
+        return self
+
+    @model_validator(mode="after")
+    def _pool_fits_lanes(self) -> Settings:
+        needed = self.consumers * self.batch_lanes + 2  # + the relay and the read API
+        if self.db_pool_size < needed:
+            raise ValueError(
+                f"GAMIFY_DB_POOL_SIZE={self.db_pool_size} is too small for"
+                f" GAMIFY_CONSUMERS={self.consumers} x GAMIFY_BATCH_LANES={self.batch_lanes}:"
+                f" set it to at least {needed}"
+            )
         return self
 
     def port_for(self, service: str) -> int:

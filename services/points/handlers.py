@@ -20,14 +20,13 @@ from shared.events import (
     CheckIn,
     ContestResult,
     Gift,
-    PointsEntry,
     RedemptionRequest,
     RedemptionResult,
     Review,
     Share,
     Submission,
 )
-from shared.outbox import OutMessage, derived_event_id
+from shared.outbox import OutMessage, Serialized, derived_event_id
 
 INPUTS = [
     topics.CAMPS,
@@ -185,17 +184,22 @@ def _simple_awards(event: object, all_rules: PointsRules) -> list[Award]:
 
 
 def _points_message(entry: store.Entry) -> OutMessage:
-    event = PointsEntry(
-        event_id=derived_event_id(
-            "points", entry.camp_id, entry.student_id, entry.rule_id, entry.cause
-        ),
-        occurred_at=entry.occurred_at,
-        camp_id=entry.camp_id,
-        student_id=entry.student_id,
-        delta=entry.delta,
-        rule_id=entry.rule_id,
-        source_event_id=entry.source_event_id,
-        balance=entry.balance_after,
+    # One per ledger entry: built straight to JSON, without validating a PointsEntry model
+    # (every field comes from a validated input or the ledger row just written, whose balance
+    # the database checks is >= 0). tests/unit/test_events.py checks it against the model.
+    event = Serialized.of(
+        {
+            "event_id": derived_event_id(
+                "points", entry.camp_id, entry.student_id, entry.rule_id, entry.cause
+            ),
+            "occurred_at": entry.occurred_at,
+            "camp_id": entry.camp_id,
+            "student_id": entry.student_id,
+            "delta": entry.delta,
+            "rule_id": entry.rule_id,
+            "source_event_id": entry.source_event_id,
+            "balance": entry.balance_after,
+        }
     )
     return OutMessage(topics.POINTS, entry.student_id, event)
 

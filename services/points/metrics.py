@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -64,12 +65,22 @@ class PointsMetrics:
         )
 
     def count(self, entries: Sequence[Entry]) -> None:
+        """Count a batch's entries: one increment per rule, not per entry."""
+        made: dict[str, int] = defaultdict(int)
+        paid: dict[str, int] = defaultdict(int)
+        deducted: dict[str, int] = defaultdict(int)
         for e in entries:
-            self.entries.labels(e.rule_id).inc()
+            made[e.rule_id] += 1
             if e.delta > 0:
-                self.paid.labels(e.rule_id).inc(e.delta)
+                paid[e.rule_id] += e.delta
             elif e.delta < 0:
-                self.deducted.labels(e.rule_id).inc(-e.delta)
+                deducted[e.rule_id] -= e.delta
+        for rule, n in made.items():
+            self.entries.labels(rule).inc(n)
+        for rule, n in paid.items():
+            self.paid.labels(rule).inc(n)
+        for rule, n in deducted.items():
+            self.deducted.labels(rule).inc(n)
 
     def rules_loaded(self, loaded: Loaded[PointsRules]) -> None:
         self.rules_version.clear()

@@ -63,6 +63,8 @@ def test_a_database_password_apart_from_the_url() -> None:
         ({"kafka_ssl_cafile": "/nowhere/ca.pem"}, "GAMIFY_KAFKA_SSL_CAFILE: no such file"),
         ({"kafka_ssl_certfile": str(SYSTEM_CAS)}, "go together"),
         ({"kafka_security_protocol": "TLS"}, "GAMIFY_KAFKA_SECURITY_PROTOCOL='TLS'"),
+        ({"db_pool_size": 3}, "GAMIFY_DB_POOL_SIZE=3 is too small .* at least 4"),
+        ({"batch_lanes": 3, "consumers": 2}, "GAMIFY_DB_POOL_SIZE=6 .* at least 8"),
     ],
 )
 def test_incomplete_security_settings_are_refused_with_the_fix(
@@ -84,7 +86,7 @@ def test_secrets_are_never_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> 
     assert "GAMIFY_DB_POOL_SIZE='many'" in text
     assert "hunter2" not in text and "s3cret" not in text
     monkeypatch.setenv("GAMIFY_DATABASE_URL", "postgresql://gamify:hunter2@db:5432/gamify")
-    s = load_settings(db_pool_size=2)
+    s = load_settings(db_pool_size=4)
     assert "s3cret" not in repr(s) and "s3cret" not in s.model_dump_json()
 
 

@@ -1,0 +1,134 @@
+"""Batches of different partitions in flight at once.
+
+One consumer hands out batches one at a time, and a batch usually holds one partition's
+records. Applied one after another, each batch's Python work and its database round trips
+take turns: neither the process nor PostgreSQL is ever busy for the whole batch. Lanes
+overlap them: a batch goes to the lane of its partition number and the consumer goes on to
+the next batch while the lane applies it.
+
+Safety rests on three rules:
+- a partition always goes to the same lane, and a lane applies its batches in order, so a
+  partition's records are applied in order;
+- a lane commits the offsets of a batch's own partitions, and only after that batch's
+  database commit; earlier batches of those partitions were committed before (same lane, in
+  order), so a committed offset never runs ahead of the database;
+- by partition number, not topic and partition: the platform keys events by student, so one
+  student's events on every topic share a partition number and a lane. Lanes then write
+  disjoint students, exactly as replicas owning different partitions do, and what two lanes
+  can share (a camp, an event_id reused on two partitions) is guarded as between replicas.
+
+A crash loses nothing: what was not committed is redelivered and the inbox makes it a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+Commit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
+
+
+def split_by_lane(records: Sequence[ConsumerRecord], lanes: int) -> dict[int, list[ConsumerRecord]]:
+    """The records of each lane (partition number modulo `lanes`), in their order."""
+    parts: dict[int, list[ConsumerRecord]] = {}
+    for r in records:
+        parts.setdefault(r.partition % lanes, []).append(r)
+    return parts
+
+
+def next_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:
+    """The offsets to commit once these records are applied: one past each partition's last."""
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    return offsets
+
+
+class Lanes:
+    """Applies batches in `count` lanes, each lane's batches in order, and commits each
+    batch's offsets after its database commit.
+
+    Up to `depth` batches wait per lane. A lane takes what waits for it at once, up to
+    `max_records`, in one transaction: while it is busy, small batches (a steady trickle)
+    gather into one instead of queueing one transaction each.
+    """
+
+    def __init__(
+        self,
+        apply: Apply,
+        commit: Commit,
+        count: int,
+        depth: int = 1,
+        max_records: int = 500,
+        on_failure: Callable[[BaseException], None] = lambda _exc: None,
+    ) -> None:
+        self._apply = apply
+        self._commit = commit
+        self._max_records = max_records
+        self._on_failure = on_failure
+        self._queues: list[asyncio.Queue[list[ConsumerRecord]]] = [
+            asyncio.Queue(maxsize=depth) for _ in range(count)
+        ]
+        self._workers: list[asyncio.Task[None]] = []
+        self._accepting = True
+        self._failed = False
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(q), name=f"lane-{i}") for i, q in enumerate(self._queues)
+        ]
+
+    async def submit(self, records: Sequence[ConsumerRecord]) -> None:
+        """Queue a batch (waiting while its lanes are full: backpressure on the consumer).
+
+        After close() nothing is taken: those records were not committed and come again."""
+        for lane, part in split_by_lane(records, len(self._queues)).items():
+            if not self._accepting:
+                return
+            await self._queues[lane].put(part)
+
+    async def close(self, grace_s: float) -> None:
+        """Take nothing more, finish what is queued (offsets committed) for at most `grace_s`
+        seconds, then stop."""
+        self._accepting = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), grace_s)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _work(self, queue: asyncio.Queue[list[ConsumerRecord]]) -> None:
+        carried: list[ConsumerRecord] | None = None  # taken, but too many for the last round
+        while True:
+            records = carried if carried is not None else await queue.get()
+            carried = None
+            taken = 1
+            while not queue.empty():
+                more = queue.get_nowait()
+                if len(records) + len(more) > self._max_records:
+                    carried = more
+                    break
+                records = records + more
+                taken += 1
+            try:
+                if not self._failed:
+                    await self._apply(records)  # returns once committed (retrying meanwhile)
+                    await self._commit(next_offsets(records))
+            except Exception as exc:
+                # Not expected (the processor retries and dead-letters), but if it happens a
+                # later batch of this partition must not commit past these records: take
+                # nothing more and let the runtime stop; the records come again on restart.
+                log.critical("a lane failed on a batch of %d records; stopping", len(records))
+                self._accepting, self._failed = False, True
+                self._on_failure(exc)
+            finally:
+                for _ in range(taken):
+                    queue.task_done()

@@ -1,0 +1,127 @@
+"""Lanes: partitions applied in parallel, each in order, offsets committed after the apply."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared.lanes import Lanes, next_offsets, split_by_lane
+
+
+def rec(partition: int, offset: int, topic: str = "t") -> ConsumerRecord:
+    return ConsumerRecord(topic, partition, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+
+
+class Journal:
+    """Records what the lanes did, in order; `gate` holds back applies of one partition."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.hold: dict[int, asyncio.Event] = {}
+
+    async def apply(self, records: Sequence[ConsumerRecord]) -> None:
+        self.events.append(("apply-start", [(r.partition, r.offset) for r in records]))
+        gate = self.hold.get(records[0].partition)
+        if gate is not None:
+            await gate.wait()
+        self.events.append(("applied", [(r.partition, r.offset) for r in records]))
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.events.append(("commit", {tp.partition: o for tp, o in offsets.items()}))
+
+
+def test_split_by_partition_number_and_next_offsets() -> None:
+    records = [rec(0, 5), rec(1, 7), rec(2, 9), rec(0, 6), rec(3, 1, topic="u")]
+    lanes = split_by_lane(records, 2)
+    assert [(r.partition, r.offset) for r in lanes[0]] == [(0, 5), (2, 9), (0, 6)]
+    assert [(r.partition, r.offset) for r in lanes[1]] == [(1, 7), (3, 1)]
+    assert next_offsets(lanes[0]) == {TopicPartition("t", 0): 7, TopicPartition("t", 2): 10}
+
+
+async def test_a_blocked_lane_does_not_hold_back_the_other() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=4)
+    lanes.start()
+    await lanes.submit([rec(0, 0), rec(0, 1)])
+    await lanes.submit([rec(1, 0)])
+    await asyncio.sleep(0.05)
+    # Partition 1 went through while partition 0 was still being applied, and nothing of
+    # partition 0 was committed before its apply finished.
+    assert ("commit", {1: 1}) in journal.events
+    assert not any(kind == "commit" and 0 in what for kind, what in journal.events)  # type: ignore[operator]
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    assert journal.events.index(("applied", [(0, 0), (0, 1)])) < journal.events.index(
+        ("commit", {0: 2})
+    )
+
+
+async def test_a_partition_is_applied_in_order_and_waiting_batches_are_taken_together() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8, max_records=3)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)  # taken, and held
+    for offset in range(1, 5):  # these wait meanwhile, then go 3 + 1 (max_records 3)
+        await lanes.submit([rec(0, offset)])
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    applied = [what for kind, what in journal.events if kind == "applied"]
+    assert applied == [[(0, 0)], [(0, 1), (0, 2), (0, 3)], [(0, 4)]]
+    commits = [what for kind, what in journal.events if kind == "commit"]
+    assert commits == [{0: 1}, {0: 4}, {0: 5}]
+
+
+async def test_a_failed_apply_stops_the_lanes_without_committing_past_it() -> None:
+    journal = Journal()
+    failures: list[BaseException] = []
+
+    async def apply(records: Sequence[ConsumerRecord]) -> None:
+        if records[0].offset == 1:
+            raise RuntimeError("boom")
+        await journal.apply(records)
+
+    lanes = Lanes(
+        apply, journal.commit, count=1, depth=8, max_records=1, on_failure=failures.append
+    )
+    lanes.start()
+    for offset in range(3):
+        await lanes.submit([rec(0, offset)])
+    await lanes.close(grace_s=1.0)
+    assert [str(f) for f in failures] == ["boom"]
+    commits = [what for kind, what in journal.events if kind == "commit"]
+    assert commits == [{0: 1}]  # offset 2 was never applied nor committed past offset 1
+    await lanes.submit([rec(0, 3)])  # closed: taken no more (it will be redelivered)
+    assert ("applied", [(0, 3)]) not in journal.events
+
+
+async def test_close_finishes_what_is_queued() -> None:
+    journal = Journal()
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8, max_records=1)
+    lanes.start()
+    for p in range(4):
+        await lanes.submit([rec(p, 0), rec(p, 1)])
+    await lanes.close(grace_s=1.0)
+    commits = {p: o for kind, what in journal.events if kind == "commit" for p, o in what.items()}  # type: ignore[union-attr]
+    assert commits == {0: 2, 1: 2, 2: 2, 3: 2}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+async def test_every_record_is_committed_once_applied(count: int) -> None:
+    journal = Journal()
+    lanes = Lanes(journal.apply, journal.commit, count=count, depth=2, max_records=4)
+    lanes.start()
+    for offset in range(0, 30, 3):
+        await lanes.submit([rec(p, o) for p in range(6) for o in range(offset, offset + 3)])
+    await lanes.close(grace_s=2.0)
+    applied = [pair for kind, what in journal.events if kind == "applied" for pair in what]  # type: ignore[attr-defined]
+    assert sorted(applied) == [(p, o) for p in range(6) for o in range(30)]
+    for p in range(6):  # each partition's records in order
+        assert [o for q, o in applied if q == p] == list(range(30))
+    final = {p: o for kind, what in journal.events if kind == "commit" for p, o in what.items()}  # type: ignore[union-attr]
+    assert final == dict.fromkeys(range(6), 30)
