@@ -20,7 +20,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from shared import topics
-from shared.db import TRANSIENT_ERRORS
+from shared.db import TRANSIENT_ERRORS, json_rows
 from shared.events import DeadLetter, Event
 from shared.logs import event_context
 from shared.metrics import ServiceMetrics
@@ -293,11 +293,11 @@ async def _claim(
     digests = [content_digest(r.event) for r in received]
     rows = await conn.fetch(
         "INSERT INTO inbox (topic, event_id, digest)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT DO NOTHING"
-        " RETURNING topic, event_id",
-        [r.topic for r in received],
-        [r.event.event_id for r in received],
-        digests,
+        " SELECT r->>0, r->>1, decode(r->>2, 'hex') FROM json_array_elements($1::json) AS u(r)"
+        " ON CONFLICT DO NOTHING RETURNING topic, event_id",
+        json_rows(
+            (r.topic, r.event.event_id, d.hex()) for r, d in zip(received, digests, strict=True)
+        ),
     )
     new = {(row["topic"], row["event_id"]) for row in rows}
     fresh: list[Received] = []

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
 from shared import topics
+from shared.db import json_rows
 from shared.events import Event
 from shared.metrics import ServiceMetrics
 
@@ -74,11 +75,9 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> N
         return
     await conn.execute(
         "INSERT INTO outbox (topic, key, event_id, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
-        [m.topic for m in messages],
-        [m.key for m in messages],
-        [m.event.event_id for m in messages],
-        [m.event.model_dump_json() for m in messages],
+        " SELECT r->>0, r->>1, r->>2, r->>3 FROM json_array_elements($1::json) WITH ORDINALITY"
+        " AS u(r, n) ORDER BY n",
+        json_rows((m.topic, m.key, m.event.event_id, m.event.model_dump_json()) for m in messages),
     )
 
 

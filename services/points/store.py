@@ -12,7 +12,7 @@ import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared.consumer import Received
-from shared.db import Contended
+from shared.db import Contended, json_rows
 from shared.events import Camp, Event
 
 
@@ -67,21 +67,25 @@ async def record_awards(
     rows = await conn.fetch(
         "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
         " rules_version, occurred_at, camp_day, balance_after)"
-        " SELECT c, s, r, k, d, e, $7, o, y, b FROM unnest($1::text[], $2::text[], $3::text[],"
-        " $4::text[], $5::int[], $6::text[], $8::timestamptz[], $9::int[], $10::int[])"
-        " WITH ORDINALITY AS u(c, s, r, k, d, e, o, y, b, n) ORDER BY n"
-        " ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
+        " SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::int, r->>5, $2, (r->>6)::timestamptz,"
+        " (r->>7)::int, (r->>8)::int FROM json_array_elements($1::json) WITH ORDINALITY AS u(r, n)"
+        " ORDER BY n ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
         " RETURNING id",
-        [a.camp_id for a in ordered],
-        [a.student_id for a in ordered],
-        [a.rule_id for a in ordered],
-        [a.cause for a in ordered],
-        [a.delta for a in ordered],
-        [a.source_event_id for a in ordered],
+        json_rows(
+            (
+                a.camp_id,
+                a.student_id,
+                a.rule_id,
+                a.cause,
+                a.delta,
+                a.source_event_id,
+                a.occurred_at.isoformat(),
+                a.camp_day,
+                b,
+            )
+            for a, b in zip(ordered, after, strict=True)
+        ),
         rules_version,
-        [a.occurred_at for a in ordered],
-        [a.camp_day for a in ordered],
-        after,
     )
     if len(rows) != len(ordered):
         # Another transaction paid one of these causes since we read: start the batch again.
@@ -109,12 +113,10 @@ async def _paid_causes(
     keys = sorted({(a.camp_id, a.student_id, a.rule_id, a.cause) for a in awards})
     rows = await conn.fetch(
         "SELECT l.camp_id, l.student_id, l.rule_id, l.cause FROM ledger l"
-        " JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(c, s, r, x)"
+        " JOIN (SELECT r->>0 AS c, r->>1 AS s, r->>2 AS r, r->>3 AS x"
+        " FROM json_array_elements($1::json) AS u(r)) AS k"
         " ON l.camp_id = k.c AND l.student_id = k.s AND l.rule_id = k.r AND l.cause = k.x",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
+        json_rows(keys),
     )
     return {(r[0], r[1], r[2], r[3]) for r in rows}
 
