@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic_core import to_json
 
 from shared import topics
@@ -107,6 +108,7 @@ class OutboxRelay:
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._last_backlog_check = 0.0
+        self._partitioner = DefaultPartitioner()
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so they leave without waiting a poll."""
@@ -140,21 +142,44 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            futures = [
-                await self._producer.send(
-                    topics.physical(self._prefix, r["topic"]),
-                    value=r["payload"].encode(),
-                    key=r["key"].encode() if r["key"] is not None else None,
-                )
-                for r in rows
-            ]
-            await asyncio.gather(*futures)
+            await asyncio.gather(*await self._send(rows))
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         for topic, count in Counter(r["topic"] for r in rows).items():
             self._metrics.published.labels(self._service, topic).inc(count)
         return len(rows)
+
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> list[asyncio.Future[object]]:
+        """Hand the rows to the producer as one record batch per partition, in id order within
+        each; returns the futures of their acknowledgements.
+
+        A batch per partition, not a send() per event: send() costs ~20 us of Python each
+        (a future, a partitioner call, accumulator bookkeeping), which showed in profiles.
+        Partitions are chosen as the producer's own partitioner chooses them (murmur2 of the
+        key, as Java clients do), so keys land where they always did."""
+        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
+        partitions: dict[str, list[int]] = {}
+        for r in rows:
+            topic = topics.physical(self._prefix, r["topic"])
+            if topic not in partitions:
+                partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            key = r["key"].encode() if r["key"] is not None else None
+            partition = self._partitioner(key, partitions[topic], partitions[topic])
+            groups.setdefault((topic, partition), []).append((key, r["payload"].encode()))
+        futures: list[asyncio.Future[object]] = []
+        for (topic, partition), messages in groups.items():
+            batch = self._producer.create_batch()
+            for key, value in messages:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    futures.append(
+                        await self._producer.send_batch(batch, topic, partition=partition)
+                    )
+                    batch = self._producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"an outbox event of {len(value)} bytes exceeds a batch")
+            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return futures
 
     async def _refresh_backlog(self, force: bool) -> None:
         now = time.monotonic()

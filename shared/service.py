@@ -133,6 +133,8 @@ class ServiceRuntime:
             bootstrap_servers=s.kafka_bootstrap,
             acks="all",
             linger_ms=5,
+            # The relay hands over one record batch per partition per round (shared.outbox).
+            max_batch_size=512 * 1024,
             enable_idempotence=False,
             **kafka_options(s),
         )

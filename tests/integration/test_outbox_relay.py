@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared import outbox, topics
 from shared.db import apply_migrations, create_pool
@@ -89,4 +91,59 @@ async def test_a_rolled_back_transaction_publishes_nothing(settings: Settings) -
             await tx.rollback()
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
+        await pool.close()
+
+
+async def test_the_relay_keeps_each_key_on_its_partition_and_in_order(settings: Settings) -> None:
+    """Rows leave as one record batch per partition: keys must still land where the producer's
+    own partitioner puts them (as Java clients would) and keep their order."""
+    pool = await create_pool(settings.database_url, "relayorder", 4)
+    await apply_migrations(pool, "relayorder", [("plumbing", PLUMBING_MIGRATIONS)])
+    topic = topics.physical(settings.topic_prefix, topics.GIFTS)
+    await topics.ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
+    )
+    await producer.start()
+    messages = []
+    for seq in range(200):
+        n = seq % 20  # 20 students, 10 events each, interleaved
+        event = Gift(
+            event_id=derived_event_id("order", seq),
+            occurred_at=datetime.now(UTC),
+            camp_id="c",
+            student_id=f"s{n}",
+            gift_id="welcome-back",
+            reason=str(seq),
+        )
+        messages.append(OutMessage(topics.GIFTS, f"s{n}", event))
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, messages)
+    relay = OutboxRelay(
+        "relayorder", pool, producer, ServiceMetrics("relayorder"), settings.topic_prefix, 64
+    )
+    while await relay.publish_once():
+        pass
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        seen: list[tuple[int, str, int]] = []
+        while len(seen) < 200:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    body = json.loads(r.value)
+                    seen.append((r.partition, r.key.decode(), int(body["reason"])))
+        partitioner = DefaultPartitioner()
+        everyone = sorted(await producer.partitions_for(topic))
+        for partition, key, _ in seen:
+            assert partition == partitioner(key.encode(), everyone, everyone)
+        for n in range(20):
+            order = [seq for _, key, seq in seen if key == f"s{n}"]
+            assert order == sorted(order) and len(order) == 10
+    finally:
+        await consumer.stop()
+        await producer.stop()
         await pool.close()
