@@ -138,10 +138,10 @@ class NudgesHandler:
                 fresh[(c, s)].add(d)
         lapses: dict[store.Pair, tuple[str, int]] = {}
         for pair in sorted(fresh):
-            before = [d for d in days.get(pair, {}) if d not in fresh[pair]]
-            if rules.segment_on(before, day) == "lapsed":
-                last = max(d for d in before if d < day)
-                lapses[pair] = (f"after-day-{last}", rules.days_missed(before, day))
+            reported = [at for d, at in days.get(pair, {}).items() if d not in fresh[pair]]
+            returning = rules.returning_from_lapse(reported, day, camp.starts_on, camp.timezone)
+            if returning is not None:
+                lapses[pair] = returning
         won = await store.welcome_lapses(
             conn, [(c, s, lapse) for (c, s), (lapse, _) in lapses.items()]
         )

@@ -4,12 +4,13 @@ and the rendered message. No I/O, no clock reads, no globals."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.nudges.config import NudgeBook, QuietHours, Template
+from shared.camp_days import camp_day
 from shared.events import Segment
 
 
@@ -31,6 +32,27 @@ def days_missed(days: Collection[int], day: int) -> int:
     """Consecutive days without a check-in ending at day - 1."""
     before = [d for d in days if d < day]
     return day - 1 - max(before) if before else max(day - 1, 0)
+
+
+def returning_from_lapse(
+    reported: Iterable[datetime], day: int, starts_on: date, timezone: str
+) -> tuple[str, int] | None:
+    """(the lapse's id, days missed) when a student checking in on camp day `day` was away
+    long enough to be lapsed; None otherwise. `reported`: when each of the student's earlier
+    check-ins was reported.
+
+    Judged by when the student was last active, not by the day numbers checked in: make-up
+    check-ins for days 2, 3 and 4 all reported on day 31 are one return after one lapse (one
+    welcome-back, one gift), not three. The id names the last active day before the lapse.
+    """
+    today = at_local(starts_on, timezone, day, "00:00")
+    earlier = [at for at in reported if at < today]
+    if not earlier:
+        return None
+    last = camp_day(starts_on, timezone, max(earlier))
+    if segment_on([last], day) != "lapsed":
+        return None
+    return f"after-day-{last}", days_missed([last], day)
 
 
 def current_streak(days: Collection[int], day: int) -> int:

@@ -295,3 +295,25 @@ async def test_two_replicas_and_a_restart_send_each_reminder_once(
         assert total(await w.metrics(), "gamify_nudges_sent_total") == 0
     finally:
         await again.stop()
+
+
+async def test_make_up_check_ins_after_a_lapse_are_one_return(
+    nudges: ServiceRuntime, bus: Bus, topic_settings: Settings
+) -> None:
+    """A student away since day 1 comes back on day 8 and makes up days 2, 3 and 4, one
+    batch after another: one welcome-back and one gift, not one per make-up."""
+    w = World(bus, topic_settings, nudges)
+    await w.send(topics.CAMPS, camp("n9", starts_on=DAY1, reminder="20:00"))
+    await w.send(topics.ENROLLMENTS, enrollment("n9", "zhao", "赵", "2026-11-10T10:00:00+08:00"))
+    await w.tick(sh(1, "00:00:05"))
+    await w.send(topics.CHECKINS, checkin("n9", "zhao", 1, occurred_at=sh(1, "09:00")))
+    await w.tick(sh(8, "00:00:05"))
+    for n, at in ((8, "10:00"), (2, "10:01"), (3, "10:02"), (4, "10:03")):
+        await w.send(topics.CHECKINS, checkin("n9", "zhao", n, occurred_at=sh(8, at)))
+        await w.tick(sh(8, at))
+    await w.tick(sh(8, "10:10"))
+    gifts = await w.published(topics.GIFTS, 1)
+    assert [(g["student_id"], g["gift_id"]) for g in gifts] == [("zhao", "welcome-back")]
+    assert {k: v[0] for k, v in (await w.decided("welcome_back")).items()} == {("zhao", 8): "sent"}
+    samples = await w.metrics()
+    assert total(samples, "gamify_gifts_total", gift="welcome-back") == 1

@@ -266,3 +266,48 @@ def test_a_reminder_time_in_the_morning_quiet_hours_waits_for_their_end(
     assert rules.reminder_due(start, SH, 3, hhmm, BOOK.quiet_hours) == rules.at_local(
         start, SH, 3, due
     )
+
+
+LAPSE_CAMP_START = date(2026, 11, 1)  # camp day N is November N, Shanghai time
+
+
+def reported_on(day: int, hhmm: str = "09:00") -> datetime:
+    hour, minute = (int(p) for p in hhmm.split(":"))
+    local = datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai"))
+    return local.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("reported", "day", "expected"),
+    [
+        ([], 5, None),  # a first check-in is no return
+        ([1, 2, 3], 4, None),  # active
+        ([1, 2], 4, None),  # one day missed: slipping, not lapsed
+        ([1, 2], 5, None),  # days 3 and 4 missed: slipping
+        ([1, 2], 6, ("after-day-2", 3)),
+        ([1, 2, 6], 6, ("after-day-2", 3)),  # something else reported today: same return
+    ],
+)
+def test_a_return_from_a_lapse_is_judged_by_when_check_ins_were_reported(
+    reported: list[int], day: int, expected: tuple[str, int] | None
+) -> None:
+    got = rules.returning_from_lapse(
+        [reported_on(d) for d in reported], day, LAPSE_CAMP_START, "Asia/Shanghai"
+    )
+    assert got == expected
+
+
+def test_make_up_check_ins_reported_late_are_one_return_not_several() -> None:
+    """Make-ups for days 2, 3 and 4, all reported on day 31 (one after another): the first is
+    the return after the lapse; the others find the student active on day 31, and the lapse
+    they would name is the same one, so no second welcome-back or gift is due."""
+    first = rules.returning_from_lapse([reported_on(1)], 20, LAPSE_CAMP_START, "Asia/Shanghai")
+    assert first == ("after-day-1", 18)
+    later = rules.returning_from_lapse(
+        [reported_on(1), reported_on(20, "10:00")], 20, LAPSE_CAMP_START, "Asia/Shanghai"
+    )
+    assert later == first  # the same lapse id: welcome_lapses pays it once
+    next_day = rules.returning_from_lapse(
+        [reported_on(1), reported_on(20, "10:00")], 21, LAPSE_CAMP_START, "Asia/Shanghai"
+    )
+    assert next_day is None  # active yesterday
