@@ -374,7 +374,15 @@ class Player:
                         return
                 except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
                     pass
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                except (
+                    OSError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,  # a connection cut mid-operation
+                    TimeoutError,
+                ):
+                    if conn is not None:
+                        conn.terminate()
                     conn = None  # the database is away (a fault test, a restart): try again
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"simulation: timed out waiting for {what}")
