@@ -230,7 +230,10 @@ class ServiceRuntime:
                 # The effects are committed and inboxed: redelivery after the rebalance is a no-op.
                 metrics.commit_failures.labels(name).inc()
                 log.warning("offset commit refused (%r); batch will be redelivered", exc)
+            assigned = consumer.assignment()
             for tp, next_offset in offsets.items():
+                if tp not in assigned:  # moved to another member meanwhile (a rebalance)
+                    continue
                 high = consumer.highwater(tp)
                 if high is not None:
                     metrics.consumer_lag.labels(
