@@ -48,6 +48,7 @@ class Figures:
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
     scaling: dict[str, float] = field(default_factory=dict)
+    bus_cores: dict[str, float] = field(default_factory=dict)  # during the bus baseline
 
 
 class Replicas:
@@ -273,6 +274,51 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
     )
 
 
+class Sampler:
+    """Every `every_s` seconds while running: the replicas' RSS and the cores each role used
+    in that window, so that a long run shows its memory and CPU over time, not two end points."""
+
+    def __init__(self, replicas: Replicas | None, every_s: float = 5.0) -> None:
+        self._replicas = replicas
+        self._pids = [p.pid for p in replicas.procs] if replicas else []
+        self._every_s = every_s
+        self.windows: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._begin = 0.0
+        self._cpu: dict[str, float] = {}
+
+    async def __aenter__(self) -> Sampler:
+        self._begin = time.perf_counter()
+        self._cpu = cpu_seconds(self._pids)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        start, cpu = self._begin, self._cpu
+        while True:
+            await asyncio.sleep(self._every_s)
+            now, used = time.perf_counter(), cpu_seconds(self._pids)
+            window: dict[str, Any] = {"t_s": round(start - self._begin, 1)}
+            if self._replicas is not None:
+                window["rss_mb"] = self._replicas.rss_mb()
+            window["cores"] = cpu_share(cpu, used, now - start)
+            self.windows.append(window)
+            start, cpu = now, used
+
+    def mean_cores(self) -> dict[str, float]:
+        """Cores by role, averaged over the windows."""
+        if not self.windows:
+            return {}
+        roles = self.windows[0]["cores"].keys()
+        n = len(self.windows)
+        return {r: round(sum(w["cores"][r] for w in self.windows) / n, 2) for r in roles}
+
+
 Probe = tuple[str, str, bytes]  # (physical topic, key, value)
 
 
@@ -491,11 +537,16 @@ async def run(
             say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
             bus_s = min(steady_s, BUS_BASELINE_MAX_S)
             say(f"baseline: the bus alone at {rate:,} events/s for {bus_s:.0f} s ...")
-            bus = await bus_latency(place, rate, bus_s)
+            async with Sampler(None) as sampled:
+                bus = await bus_latency(place, rate, bus_s)
             figures.baselines["bus_p50_ms"] = percentile(bus, 50)
             figures.baselines["bus_p99_ms"] = percentile(bus, 99)
+            figures.bus_cores = sampled.mean_cores()
             b = figures.baselines
-            say(f"  p50 {b['bus_p50_ms']} ms, p99 {b['bus_p99_ms']} ms")
+            say(
+                f"  p50 {b['bus_p50_ms']} ms, p99 {b['bus_p99_ms']} ms; cores used: broker"
+                f" {figures.bus_cores.get('broker')}, benchmark {figures.bus_cores.get('bench')}"
+            )
             for name in only:
                 figures.services[name] = await bench_service(
                     name, place, logs, checkins, rate, steady_s, profile
@@ -544,8 +595,16 @@ async def bench_service(
         await replicas.wait_ready()
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {rate:,} events/s for {steady_s:.0f} s ...")
-        samples = await steady_latency(steady, name, rate, steady_s)
+        async with Sampler(replicas) as sampled:
+            samples = await steady_latency(steady, name, rate, steady_s)
         rss_end = replicas.rss_mb()
+        say(
+            "  cores used meanwhile: "
+            + ", ".join(f"{k} {v}" for k, v in sampled.mean_cores().items())
+            + "; RSS every 5 s: "
+            + " ".join(f"{w['rss_mb']:.0f}" for w in sampled.windows[:24])
+            + (" ..." if len(sampled.windows) > 24 else "")
+        )
     finally:
         replicas.stop()
     latencies = [ms for _, ms in samples]
@@ -565,6 +624,9 @@ async def bench_service(
         "latency_path": "dead-letter" if workload.PROBE_OUTPUT[name] == topics.DLQ else "output",
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
+        "steady_cores_used": sampled.mean_cores(),
+        # every 5 s of the latency phase: RSS and the cores each role used
+        "steady_timeline": sampled.windows,
     }
 
 
@@ -627,6 +689,7 @@ def _write(f: Figures, out: Path, checkins: int, rate: int, steady_s: float) -> 
     doc = {
         "services": f.services,
         "baselines": f.baselines,
+        "bus_baseline_cores_used": f.bus_cores,
         "scaling": f.scaling,
         "machine": machine(),
         "run": {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from pydantic_core import to_json
 
 from shared import topics
@@ -135,17 +136,17 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish up to one batch; returns how many events left."""
         async with self._pool.acquire() as conn, conn.transaction():
+            # Deleted now, gone at commit, which waits for the broker's acknowledgements: if
+            # they fail, the rollback leaves the rows for the next attempt.
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1"
-                " FOR UPDATE SKIP LOCKED",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1"
+                " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, payload",
                 self._batch,
             )
             if not rows:
                 return 0
+            rows.sort(key=lambda r: r["id"])
             await asyncio.gather(*await self._send(rows))
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
         for topic, count in Counter(r["topic"] for r in rows).items():
             self._metrics.published.labels(self._service, topic).inc(count)
         return len(rows)
@@ -172,14 +173,23 @@ class OutboxRelay:
             batch = self._producer.create_batch()
             for key, value in messages:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    futures.append(
-                        await self._producer.send_batch(batch, topic, partition=partition)
-                    )
+                    futures.append(await self._send_batch(batch, topic, partition))
                     batch = self._producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None) is None:
                         raise ValueError(f"an outbox event of {len(value)} bytes exceeds a batch")
-            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+            futures.append(await self._send_batch(batch, topic, partition))
         return futures
+
+    async def _send_batch(
+        self, batch: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[object]:
+        # Closed: the producer sends a closed batch at once; an open one waits out linger_ms
+        # (5 ms, for single sends) in case send() adds to it, which nothing here does.
+        batch.close()
+        future: asyncio.Future[object] = await self._producer.send_batch(
+            batch, topic, partition=partition
+        )
+        return future
 
     async def _refresh_backlog(self, force: bool) -> None:
         now = time.monotonic()

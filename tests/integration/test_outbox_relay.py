@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared import outbox, topics
@@ -145,5 +146,67 @@ async def test_the_relay_keeps_each_key_on_its_partition_and_in_order(settings: 
             assert order == sorted(order) and len(order) == 10
     finally:
         await consumer.stop()
+        await producer.stop()
+        await pool.close()
+
+
+class _RefusingProducer:
+    """A producer whose acknowledgements fail (the broker refused or timed out)."""
+
+    def __init__(self, real: AIOKafkaProducer) -> None:
+        self._real = real
+
+    def create_batch(self) -> object:
+        return self._real.create_batch()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        partitions: set[int] = await self._real.partitions_for(topic)
+        return partitions
+
+    async def send_batch(
+        self, batch: object, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(KafkaTimeoutError())
+        return failed
+
+
+async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_them(
+    settings: Settings, bus: Bus
+) -> None:
+    """Rows are deleted in the transaction that waits for the broker's acknowledgements: a
+    failed acknowledgement rolls the deletion back, and nothing is lost."""
+    pool = await create_pool(settings.database_url, "relayfail", 2)
+    await apply_migrations(pool, "relayfail", [("plumbing", PLUMBING_MIGRATIONS)])
+    await topics.ensure_topics(
+        settings.kafka_bootstrap, [topics.physical(settings.topic_prefix, topics.GIFTS)], 3
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, [gift(n) for n in range(30)])
+        refusing = OutboxRelay(
+            "relayfail",
+            pool,
+            _RefusingProducer(producer),
+            ServiceMetrics("relayfail"),
+            settings.topic_prefix,
+            batch=20,
+        )
+        with pytest.raises(KafkaTimeoutError):
+            await refusing.publish_once()
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 30
+        relay = OutboxRelay(
+            "relayfail", pool, producer, ServiceMetrics("relayfail"), settings.topic_prefix, 20
+        )
+        assert await relay.publish_once() == 20
+        assert await relay.publish_once() == 10
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 30)
+        assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(30))
+    finally:
         await producer.stop()
         await pool.close()
