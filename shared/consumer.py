@@ -67,15 +67,24 @@ class Refused:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class MoreWork:
+    """Returned by a handler among its outputs: it left work of its own for later (events it
+    had parked, say, taken out a chunk at a time so that no transaction grows without bound).
+    After this batch's commit the processor calls it again, with no events, in a transaction
+    of its own, until it stops asking."""
+
+
 class BatchHandler(Protocol):
     """A service's business step: new (never seen) events in, output messages out.
 
-    It runs inside the batch's transaction and must do all its I/O through `conn`.
+    It runs inside the batch's transaction and must do all its I/O through `conn`. It is
+    called with no events only after it returned `MoreWork`.
     """
 
     async def __call__(
         self, conn: asyncpg.Connection, events: Sequence[Received]
-    ) -> Sequence[OutMessage | Refused]: ...
+    ) -> Sequence[OutMessage | Refused | MoreWork]: ...
 
 
 def decode(
@@ -142,26 +151,35 @@ class BatchProcessor:
         items = [decode(r, self._prefix, self._models) for r in records]
         for topic, n in Counter(item.topic for item in items).items():
             self._metrics.consumed.labels(self.service, topic).inc(n)
+        more = False
         try:
-            await self._retrying("batch", lambda: self._apply(items))
+            more = await self._retrying("batch", lambda: self._apply(items))
         except Exception:
             log.exception("batch of %d failed; retrying its events one by one", len(items))
             for item in items:
-                await self._apply_alone(item)
+                more = await self._apply_alone(item) or more
         if self._fault == "exit-after-db-commit":
             log.warning("fault injection: exiting between database commit and offset commit")
             os._exit(17)
         self._on_commit()
+        while more:
+            try:
+                more = await self._retrying("more", lambda: self._apply([], more=True))
+            except Exception:
+                # What was left stays where the handler keeps it, for its next request.
+                log.exception("the handler's own follow-up work failed; leaving it for later")
+                more = False
+            self._on_commit()
         self._metrics.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(self.service).observe(len(items))
 
-    async def _apply_alone(self, item: Received | Rejected) -> None:
+    async def _apply_alone(self, item: Received | Rejected) -> bool:
         with _context_of(item):
-            await self._apply_alone_here(item)
+            return await self._apply_alone_here(item)
 
-    async def _apply_alone_here(self, item: Received | Rejected) -> None:
+    async def _apply_alone_here(self, item: Received | Rejected) -> bool:
         try:
-            await self._retrying("event", lambda: self._apply([item]))
+            return await self._retrying("event", lambda: self._apply([item]))
         except Exception as exc:
             assert isinstance(item, Received), "dead-lettering cannot fail but for the database"
             log.exception("event failed in the handler; dead-lettering it")
@@ -175,27 +193,28 @@ class BatchProcessor:
                 repr(exc)[:2000],
                 item.event.event_id,
             )
-            await self._retrying("event", lambda: self._apply([rejected]))
+            return await self._retrying("event", lambda: self._apply([rejected]))
 
-    async def _retrying(self, stage: str, work: Callable[[], Awaitable[None]]) -> None:
+    async def _retrying(self, stage: str, work: Callable[[], Awaitable[bool]]) -> bool:
         """Run `work` until it succeeds, backing off while the database is unreachable."""
         backoff = 0.1
         while True:
             try:
-                await work()
-                return
+                return await work()
             except TRANSIENT_ERRORS as exc:
                 self._metrics.retries.labels(self.service, stage).inc()
                 log.warning("transient failure (%r); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _apply(self, items: Sequence[Received | Rejected]) -> None:
+    async def _apply(self, items: Sequence[Received | Rejected], more: bool = False) -> bool:
+        """Apply `items` in one transaction (with none and `more`: the handler's follow-up
+        work); returns whether the handler asked for more (MoreWork)."""
         received = [i for i in items if isinstance(i, Received)]
         rejected = [i for i in items if isinstance(i, Rejected)]
         async with self._pool.acquire() as conn, conn.transaction():
             fresh, conflicts = await _claim(conn, received)
-            results = list(await self._handle(conn, fresh)) if fresh else []
+            results = list(await self._handle(conn, fresh)) if fresh or more else []
             outputs = [r for r in results if isinstance(r, OutMessage)]
             refused = [_refusal(r) for r in results if isinstance(r, Refused)]
             new_rejects = refused + await _claim_rejects(conn, [*rejected, *conflicts])
@@ -206,6 +225,7 @@ class BatchProcessor:
         clashing = {(c.topic, c.partition, c.offset) for c in conflicts}
         taken = [r for r in received if (r.topic, r.partition, r.offset) not in clashing]
         self._count(taken, fresh, new_rejects)
+        return any(isinstance(r, MoreWork) for r in results)
 
     def _count(
         self, received: Sequence[Received], fresh: Sequence[Received], rejects: Sequence[Rejected]

@@ -13,7 +13,7 @@ from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Ignored, Invalid
 from shared import topics
 from shared.config import Loaded
-from shared.consumer import Received, Refused
+from shared.consumer import MoreWork, Received, Refused
 from shared.db import lock_keys
 from shared.events import (
     Camp,
@@ -41,9 +41,11 @@ INPUTS = [
 MODELS = {t: topics.MODELS[t] for t in INPUTS}
 # Rules that need the camp's definition (its days, start date, timezone) wait for it.
 NEEDS_CAMP = (CheckIn, Share)
+# Held events taken out per transaction once their camp is known (a batch's worth).
+RELEASE_CHUNK = 500
 
 RulesSource = Callable[[], Loaded[PointsRules]]
-Result = OutMessage | Refused
+Result = OutMessage | Refused | MoreWork
 
 
 class PointsHandler:
@@ -52,11 +54,12 @@ class PointsHandler:
     def __init__(self, current_rules: RulesSource, metrics: PointsMetrics) -> None:
         self._rules = current_rules
         self._metrics = metrics
+        self._check_held = True  # until the first batch looked for events left held
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
-        ready, camps = await self._with_camps(conn, events)
-        results: list[Result] = []
+        ready, camps, more = await self._with_camps(conn, events)
+        results: list[Result] = [MoreWork()] if more else []
         awards = await self._checkins(conn, ready, camps, loaded.model, results)
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
@@ -69,25 +72,35 @@ class PointsHandler:
 
     async def _with_camps(
         self, conn: asyncpg.Connection, events: Sequence[Received]
-    ) -> tuple[list[Received], dict[str, CampInfo]]:
-        """Save camp definitions; hold events whose camp is unknown; release those now known."""
+    ) -> tuple[list[Received], dict[str, CampInfo], bool]:
+        """Save camp definitions; hold events whose camp is unknown; release those now known,
+        RELEASE_CHUNK at a time (with True: more may be waiting, ask for another pass).
+
+        Events held for a camp are released when it arrives, and then by follow-up passes
+        (called with no events), and by the first batch after a start (a pass that failed or
+        a crash may have left some): a transaction never grows with the number held."""
         new_camps = [i.event for i in events if isinstance(i.event, Camp)]
         needing = [i for i in events if isinstance(i.event, NEEDS_CAMP)]
+        releasing = {c.camp_id for c in new_camps}
+        if not events or self._check_held:
+            releasing |= await store.releasable_camps(conn)
+            self._check_held = False
         await lock_keys(  # a camp and the events held for it: never two replicas at once
             conn,
-            exclusive=[f"points/camp/{c.camp_id}" for c in new_camps],
+            exclusive=[f"points/camp/{c}" for c in releasing],
             shared=[f"points/camp/{i.event.camp_id}" for i in needing],  # type: ignore[attr-defined]
         )
         await store.save_camps(conn, new_camps)
-        wanted = {i.event.camp_id for i in needing} | {c.camp_id for c in new_camps}  # type: ignore[attr-defined]
+        wanted = {i.event.camp_id for i in needing} | releasing  # type: ignore[attr-defined]
         camps = await store.load_camps(conn, wanted)
         waiting = [i for i in needing if i.event.camp_id not in camps]  # type: ignore[attr-defined]
         await store.hold(conn, waiting)
         self._metrics.held.inc(len(waiting))
-        released = await store.release(conn, {c.camp_id for c in new_camps}, MODELS)
+        released = await store.release(conn, releasing, RELEASE_CHUNK, MODELS)
         self._metrics.released.inc(len(released))
         waiting_ids = {id(i) for i in waiting}
-        return [i for i in events if id(i) not in waiting_ids] + released, camps
+        ready = [i for i in events if id(i) not in waiting_ids] + released
+        return ready, camps, len(released) == RELEASE_CHUNK
 
     async def _checkins(
         self,

@@ -236,15 +236,33 @@ async def hold(conn: asyncpg.Connection, items: Sequence[Received]) -> None:
     )
 
 
-async def release(
-    conn: asyncpg.Connection, camp_ids: set[str], models: dict[str, type[Event]]
-) -> list[Received]:
-    """Take out the events held for these camps, in the order they were held."""
+async def releasable_camps(conn: asyncpg.Connection) -> set[str]:
+    """The camps now defined that still have events held for them."""
     rows = await conn.fetch(
-        "DELETE FROM held WHERE camp_id = ANY($1::text[]) RETURNING topic, payload, held_at",
-        list(camp_ids),
+        "SELECT DISTINCT h.camp_id FROM held h JOIN camps c ON c.camp_id = h.camp_id"
     )
-    rows = sorted(rows, key=lambda r: r["held_at"])
+    return {r[0] for r in rows}
+
+
+async def release(
+    conn: asyncpg.Connection, camp_ids: set[str], limit: int, models: dict[str, type[Event]]
+) -> list[Received]:
+    """Take out up to `limit` of the events held for these camps, each camp's oldest first
+    (one camp at a time: its index yields them in order without sorting all it holds)."""
+    rows: list[asyncpg.Record] = []
+    for camp_id in sorted(camp_ids):
+        if len(rows) >= limit:
+            break
+        rows += sorted(
+            await conn.fetch(
+                "DELETE FROM held WHERE (topic, event_id) IN (SELECT topic, event_id FROM held"
+                " WHERE camp_id = $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                " RETURNING topic, payload, seq",
+                camp_id,
+                limit - len(rows),
+            ),
+            key=lambda r: r["seq"],
+        )
     return [
         Received(r["topic"], -1, -1, None, models[r["topic"]].model_validate_json(r["payload"]))
         for r in rows

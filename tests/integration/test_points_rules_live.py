@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from services.points import handlers
 from services.points.app import create_app
 from services.points.explain import explain
 from shared import topics
@@ -188,6 +189,38 @@ async def test_out_of_order_checkins_and_a_late_camp_still_pay_one_streak_bonus(
     await bus.send(topics.CHECKINS, checkin("c2", "s1", 9))  # camp known now: paid at once
     await settled(points, bus, 10)
     assert len(await ledger(settings)) == 10
+
+
+async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
+    points: ServiceRuntime, bus: Bus, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many wait for their camp, a transaction takes out a chunk of them, and
+    follow-up passes take the rest with no further input: all paid once, none left held."""
+    monkeypatch.setattr(handlers, "RELEASE_CHUNK", 3)
+    for n in range(10):
+        await bus.send(topics.CHECKINS, checkin("c8", f"s{n}", 1))
+    await settled(points, bus, 10)
+    assert await ledger(settings) == []
+
+    await bus.send(topics.CAMPS, camp("c8"))
+
+    async def all_paid() -> bool:
+        return len(await ledger(settings)) == 10
+
+    await wait_for(all_paid, 20, "every held check-in paid")
+    await settled(points, bus, 11)
+    entries = await ledger(settings)
+    assert sorted(e["student_id"] for e in entries) == sorted(f"s{n}" for n in range(10))
+    assert {(e["rule_id"], e["delta"], e["balance_after"]) for e in entries} == {
+        ("checkin", 10, 10)
+    }
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM points.held") == 0
+    finally:
+        await conn.close()
+    samples = await scrape(points.http_port)
+    assert metric(samples, "gamify_points_released_total") == 10
 
 
 async def test_a_checkin_beyond_the_camps_days_is_dead_lettered(
