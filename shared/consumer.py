@@ -87,12 +87,20 @@ class BatchHandler(Protocol):
     ) -> Sequence[OutMessage | Refused | MoreWork]: ...
 
 
+def _key_text(key: bytes | None) -> str | None:
+    """A record's key as text that PostgreSQL can store (it goes with a dead letter through
+    the outbox): invalid UTF-8 and NUL, which a text column cannot hold, become U+FFFD."""
+    if key is None:
+        return None
+    return key.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
 def decode(
     record: ConsumerRecord, prefix: str, models: dict[str, type[Event]]
 ) -> Received | Rejected:
     """Parse and validate one Kafka record against its topic's model."""
     topic = topics.logical(prefix, record.topic)
-    key = record.key.decode("utf-8", "replace") if record.key is not None else None
+    key = _key_text(record.key)
     raw = record.value or b""
     try:
         event = models[topic].model_validate_json(raw)

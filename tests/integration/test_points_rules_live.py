@@ -4,6 +4,7 @@ redelivery or the order of arrival; redemptions that race; rules changed while r
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from services.points import handlers
 from services.points.app import create_app
 from services.points.explain import explain
 from shared import topics
+from shared.events import CheckIn
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for
@@ -221,6 +223,35 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
         await conn.close()
     samples = await scrape(points.http_port)
     assert metric(samples, "gamify_points_released_total") == 10
+
+
+async def test_the_first_batch_after_a_start_releases_events_left_held(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    """A check-in left held although its camp is known (a follow-up pass that failed, or a
+    crash between passes) is released by the first batch after the service starts."""
+    left = CheckIn.model_validate_json(json.dumps(checkin("c9", "left", 1)))
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO points.camps (camp_id, starts_on, days, timezone, occurred_at)"
+            " VALUES ('c9', '2026-11-20', 21, 'Asia/Shanghai', now())"
+        )
+        await conn.execute(
+            "INSERT INTO points.held (topic, event_id, camp_id, payload) VALUES ($1, $2, $3, $4)",
+            topics.CHECKINS,
+            left.event_id,
+            "c9",
+            left.model_dump_json(),
+        )
+    finally:
+        await conn.close()
+    await bus.send(topics.CHECKINS, checkin("c9", "new", 1))
+
+    async def both_paid() -> bool:
+        return sorted(e["student_id"] for e in await ledger(settings)) == ["left", "new"]
+
+    await wait_for(both_paid, 20, "the check-in left held paid beside the new one")
 
 
 async def test_a_checkin_beyond_the_camps_days_is_dead_lettered(
