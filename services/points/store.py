@@ -237,9 +237,13 @@ async def hold(conn: asyncpg.Connection, items: Sequence[Received]) -> None:
 
 
 async def releasable_camps(conn: asyncpg.Connection) -> set[str]:
-    """The camps now defined that still have events held for them."""
+    """The camps now defined that still have events held for them.
+
+    One index probe per camp, not a scan of what is held: a follow-up pass asks this each
+    time, and scanning 100,000 held events 200 times made PostgreSQL the bottleneck."""
     rows = await conn.fetch(
-        "SELECT DISTINCT h.camp_id FROM held h JOIN camps c ON c.camp_id = h.camp_id"
+        "SELECT c.camp_id FROM camps c"
+        " WHERE EXISTS (SELECT 1 FROM held h WHERE h.camp_id = c.camp_id)"
     )
     return {r[0] for r in rows}
 
