@@ -54,7 +54,7 @@ class PointsHandler:
     def __init__(self, current_rules: RulesSource, metrics: PointsMetrics) -> None:
         self._rules = current_rules
         self._metrics = metrics
-        self._check_held = True  # until the first batch looked for events left held
+        self._check_held = True  # until a follow-up pass looked for events left held
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
@@ -76,13 +76,14 @@ class PointsHandler:
         """Save camp definitions; hold events whose camp is unknown; release those now known,
         RELEASE_CHUNK at a time (with True: more may be waiting, ask for another pass).
 
-        Events held for a camp are released when it arrives, and then by follow-up passes
-        (called with no events), and by the first batch after a start (a pass that failed or
-        a crash may have left some): a transaction never grows with the number held."""
+        Events held for a camp are released when it arrives, then by follow-up passes (called
+        with no events), which look for every camp with held events. The first batch after a
+        start asks for such a pass (a pass that failed, or a crash, may have left some): a
+        transaction never grows with the number held."""
         new_camps = [i.event for i in events if isinstance(i.event, Camp)]
         needing = [i for i in events if isinstance(i.event, NEEDS_CAMP)]
         releasing = {c.camp_id for c in new_camps}
-        if not events or self._check_held:
+        if not events:
             releasing |= await store.releasable_camps(conn)
             self._check_held = False
         await lock_keys(  # a camp and the events held for it: never two replicas at once
@@ -100,7 +101,7 @@ class PointsHandler:
         self._metrics.released.inc(len(released))
         waiting_ids = {id(i) for i in waiting}
         ready = [i for i in events if id(i) not in waiting_ids] + released
-        return ready, camps, len(released) == RELEASE_CHUNK
+        return ready, camps, len(released) == RELEASE_CHUNK or self._check_held
 
     async def _checkins(
         self,

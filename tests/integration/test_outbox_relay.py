@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
@@ -32,6 +35,27 @@ def gift(n: int) -> OutMessage:
     return OutMessage(topics.GIFTS, f"s{n}", event)
 
 
+@contextlib.asynccontextmanager
+async def relay_parts(
+    settings: Settings, schema: str
+) -> AsyncIterator[tuple[asyncpg.Pool, AIOKafkaProducer]]:
+    """A pool on a schema with the outbox, the gifts topic (3 partitions) and a producer."""
+    pool = await create_pool(settings.database_url, schema, 4)
+    await apply_migrations(pool, schema, [("plumbing", PLUMBING_MIGRATIONS)])
+    await topics.ensure_topics(
+        settings.kafka_bootstrap, [topics.physical(settings.topic_prefix, topics.GIFTS)], 3
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        yield pool, producer
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
 def test_derived_event_ids_are_deterministic_and_distinct() -> None:
     assert derived_event_id("a", 1) == derived_event_id("a", 1)
     assert derived_event_id("a", 1) != derived_event_id("a", 2)
@@ -50,35 +74,25 @@ def test_derived_event_ids_are_the_uuid5_of_their_parts(parts: tuple[object, ...
 async def test_two_relays_publish_every_row_and_empty_the_outbox(
     settings: Settings, bus: Bus
 ) -> None:
-    pool = await create_pool(settings.database_url, "relaytest", 4)
-    await apply_migrations(pool, "relaytest", [("plumbing", PLUMBING_MIGRATIONS)])
-    await topics.ensure_topics(
-        settings.kafka_bootstrap, [topics.physical(settings.topic_prefix, topics.GIFTS)], 3
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
-    )
-    await producer.start()
-    metrics = ServiceMetrics("relaytest")
-    relays = [
-        OutboxRelay("relaytest", pool, producer, metrics, settings.topic_prefix, batch=50)
-        for _ in range(2)
-    ]
-    async with pool.acquire() as conn, conn.transaction():
-        await enqueue(conn, [gift(n) for n in range(300)])
-    tasks = [asyncio.create_task(r.run()) for r in relays]
-    try:
-        out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 300)
-        assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(300))
-        assert len({m["event_id"] for m in out}) == 300
-        assert all(m["key"] == m["student_id"] for m in out)
-        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+    async with relay_parts(settings, "relaytest") as (pool, producer):
+        metrics = ServiceMetrics("relaytest")
+        relays = [
+            OutboxRelay("relaytest", pool, producer, metrics, settings.topic_prefix, batch=50)
+            for _ in range(2)
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, [gift(n) for n in range(300)])
+        tasks = [asyncio.create_task(r.run()) for r in relays]
+        try:
+            out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 300)
+            assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(300))
+            assert len({m["event_id"] for m in out}) == 300
+            assert all(m["key"] == m["student_id"] for m in out)
+            assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(settings: Settings) -> None:
@@ -98,14 +112,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(settings: Settings) -
 async def test_the_relay_keeps_each_key_on_its_partition_and_in_order(settings: Settings) -> None:
     """Rows leave as one record batch per partition: keys must still land where the producer's
     own partitioner puts them (as Java clients would) and keep their order."""
-    pool = await create_pool(settings.database_url, "relayorder", 4)
-    await apply_migrations(pool, "relayorder", [("plumbing", PLUMBING_MIGRATIONS)])
     topic = topics.physical(settings.topic_prefix, topics.GIFTS)
-    await topics.ensure_topics(settings.kafka_bootstrap, [topic], 3)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
-    )
-    await producer.start()
     messages = []
     for seq in range(200):
         n = seq % 20  # 20 students, 10 events each, interleaved
@@ -118,36 +125,35 @@ async def test_the_relay_keeps_each_key_on_its_partition_and_in_order(settings: 
             reason=str(seq),
         )
         messages.append(OutMessage(topics.GIFTS, f"s{n}", event))
-    async with pool.acquire() as conn, conn.transaction():
-        await enqueue(conn, messages)
-    relay = OutboxRelay(
-        "relayorder", pool, producer, ServiceMetrics("relayorder"), settings.topic_prefix, 64
-    )
-    while await relay.publish_once():
-        pass
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        seen: list[tuple[int, str, int]] = []
-        while len(seen) < 200:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for r in records:
-                    body = json.loads(r.value)
-                    seen.append((r.partition, r.key.decode(), int(body["reason"])))
-        partitioner = DefaultPartitioner()
-        everyone = sorted(await producer.partitions_for(topic))
-        for partition, key, _ in seen:
-            assert partition == partitioner(key.encode(), everyone, everyone)
-        for n in range(20):
-            order = [seq for _, key, seq in seen if key == f"s{n}"]
-            assert order == sorted(order) and len(order) == 10
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await pool.close()
+    async with relay_parts(settings, "relayorder") as (pool, producer):
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, messages)
+        relay = OutboxRelay(
+            "relayorder", pool, producer, ServiceMetrics("relayorder"), settings.topic_prefix, 64
+        )
+        while await relay.publish_once():
+            pass
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            seen: list[tuple[int, str, int]] = []
+            while len(seen) < 200:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for r in records:
+                        body = json.loads(r.value)
+                        seen.append((r.partition, r.key.decode(), int(body["reason"])))
+            partitioner = DefaultPartitioner()
+            everyone = sorted(await producer.partitions_for(topic))
+            for partition, key, _ in seen:
+                assert partition == partitioner(key.encode(), everyone, everyone)
+            for n in range(20):
+                order = [seq for _, key, seq in seen if key == f"s{n}"]
+                assert order == sorted(order) and len(order) == 10
+        finally:
+            await consumer.stop()
 
 
 class _RefusingProducer:
@@ -176,16 +182,7 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
 ) -> None:
     """Rows are deleted in the transaction that waits for the broker's acknowledgements: a
     failed acknowledgement rolls the deletion back, and nothing is lost."""
-    pool = await create_pool(settings.database_url, "relayfail", 2)
-    await apply_migrations(pool, "relayfail", [("plumbing", PLUMBING_MIGRATIONS)])
-    await topics.ensure_topics(
-        settings.kafka_bootstrap, [topics.physical(settings.topic_prefix, topics.GIFTS)], 3
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False
-    )
-    await producer.start()
-    try:
+    async with relay_parts(settings, "relayfail") as (pool, producer):
         async with pool.acquire() as conn, conn.transaction():
             await enqueue(conn, [gift(n) for n in range(30)])
         refusing = OutboxRelay(
@@ -207,6 +204,3 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
         out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 30)
         assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(30))
-    finally:
-        await producer.stop()
-        await pool.close()
