@@ -241,12 +241,17 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
     pids = [p.pid for p in replicas.procs]
     async with aiohttp.ClientSession() as http:
         first: tuple[float, float, dict[str, float]] | None = None
+        # the poll before: a drain shorter than one poll interval is timed from it, an upper
+        # bound on its duration (so a lower bound on its rate) rather than a rate of zero
+        before = (time.perf_counter(), 0.0, cpu_seconds(pids))
         last_report = time.monotonic()
         while True:
             seen = await replicas.taken_in(http)
             now = time.perf_counter()
             if first is None and seen > 0:
-                first = (now, seen, cpu_seconds(pids))
+                first = before if seen >= expected else (now, seen, cpu_seconds(pids))
+            elif first is None:
+                before = (now, seen, cpu_seconds(pids))
             if seen >= expected:
                 break
             if not quiet and time.monotonic() - last_report > 5:
