@@ -164,6 +164,11 @@ class Replicas:
         )
         return sum(totals.values())
 
+    async def held(self, http: aiohttp.ClientSession) -> int:
+        """Events parked until their camp arrived (points), over all replicas."""
+        totals = await self._sum_metrics(http, {"gamify_points_held_total"})
+        return int(totals.get("gamify_points_held_total", 0))
+
     async def batches(self, http: aiohttp.ClientSession) -> tuple[float, float, float]:
         """Batches taken so far over all replicas: how many, their records, their seconds."""
         totals = await self._sum_metrics(
@@ -233,6 +238,7 @@ class Drained:
     # Share of the drain the consumers spent inside batches (summed over replicas): near 1
     # per replica, the consumer loop is the limit; lower, it waited for records.
     batch_busy: float
+    held: int  # events parked until their camp was taken in (points)
 
 
 async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) -> Drained:
@@ -259,6 +265,7 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
                 last_report = time.monotonic()
             await asyncio.sleep(POLL_S)
         count, records, seconds = await replicas.batches(http)
+        held = await replicas.held(http)
     assert first is not None
     left = await replicas.outbox_rows()
     if left and not quiet:
@@ -276,6 +283,7 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
         batch_records=round(records / max(count, 1), 1),
         batch_ms=round(seconds / max(count, 1) * 1000, 1),
         batch_busy=round(seconds / elapsed, 2),
+        held=held,
     )
 
 
@@ -587,6 +595,7 @@ async def bench_service(
         say(
             f"  batches: {drained.batch_records:,.0f} records, {drained.batch_ms:,.0f} ms each;"
             f" inside a batch {drained.batch_busy:.0%} of the time"
+            + (f"; {drained.held:,} held for their camp" if drained.held else "")
         )
     finally:
         replicas.stop()
@@ -622,6 +631,7 @@ async def bench_service(
             "ms": drained.batch_ms,
             "busy": drained.batch_busy,
         },
+        "held_for_camp": drained.held,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "latency_samples": len(latencies),

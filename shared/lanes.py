@@ -17,6 +17,12 @@ Safety rests on three rules:
   disjoint students, exactly as replicas owning different partitions do, and what two lanes
   can share (a camp, an event_id reused on two partitions) is guarded as between replicas.
 
+Records of the `first_topics` (definitions others depend on, e.g. camps) go ahead of what
+already waits in their lane: the consumer fetches and queues a backlog's check-ins in
+thousands before it reaches their camp's partition, and each of those would be parked until
+the camp is applied. A topic's partitions are always first or never, so jumping the queue
+keeps every partition in order.
+
 A crash loses nothing: what was not committed is redelivered and the inbox makes it a no-op.
 """
 
@@ -25,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from itertools import count as counter
 
 from aiokafka import ConsumerRecord, TopicPartition
 
@@ -69,14 +76,18 @@ class Lanes:
         depth: int = 1,
         max_records: int = 500,
         on_failure: Callable[[BaseException], None] = lambda _exc: None,
+        first_topics: Collection[str] = (),
     ) -> None:
         self._apply = apply
         self._commit = commit
         self._max_records = max_records
         self._on_failure = on_failure
-        self._queues: list[asyncio.Queue[list[ConsumerRecord]]] = [
-            asyncio.Queue(maxsize=depth) for _ in range(count)
+        self._first_topics = frozenset(first_topics)
+        # (0 for first topics else 1, arrival number, records): first topics, then arrival
+        self._queues: list[asyncio.PriorityQueue[tuple[int, int, list[ConsumerRecord]]]] = [
+            asyncio.PriorityQueue(maxsize=depth) for _ in range(count)
         ]
+        self._arrivals = counter()
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
         self._failed = False
@@ -91,9 +102,14 @@ class Lanes:
 
         After close() nothing is taken: those records were not committed and come again."""
         for lane, part in split_by_lane(records, len(self._queues)).items():
-            if not self._accepting:
-                return
-            await self._queues[lane].put(part)
+            first = [r for r in part if r.topic in self._first_topics]
+            rest = [r for r in part if r.topic not in self._first_topics] if first else part
+            for rank, records_of_rank in ((0, first), (1, rest)):
+                if not records_of_rank:
+                    continue
+                if not self._accepting:
+                    return
+                await self._queues[lane].put((rank, next(self._arrivals), records_of_rank))
 
     async def close(self, grace_s: float) -> None:
         """Take nothing more, finish what is queued (offsets committed) for at most `grace_s`
@@ -105,14 +121,16 @@ class Lanes:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    async def _work(self, queue: asyncio.Queue[list[ConsumerRecord]]) -> None:
+    async def _work(
+        self, queue: asyncio.PriorityQueue[tuple[int, int, list[ConsumerRecord]]]
+    ) -> None:
         carried: list[ConsumerRecord] | None = None  # taken, but too many for the last round
         while True:
-            records = carried if carried is not None else await queue.get()
+            records = carried if carried is not None else (await queue.get())[2]
             carried = None
             taken = 1
             while not queue.empty():
-                more = queue.get_nowait()
+                more = queue.get_nowait()[2]
                 if len(records) + len(more) > self._max_records:
                     carried = more
                     break

@@ -225,6 +225,34 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
     assert metric(samples, "gamify_points_released_total") == 10
 
 
+async def test_a_backlog_takes_its_camp_before_the_checkins_that_need_it(
+    bus: Bus, settings: Settings
+) -> None:
+    """A service starting on a backlog (a new camp and its check-ins after an outage) applies
+    the camp ahead of the check-ins fetched with it, instead of parking each check-in it
+    reaches before the camp's partition: at most the batches already in hand are held."""
+    # one camp on every partition of the camps topic: the consumer's order of partitions
+    # (a hash order) cannot happen to put them all first
+    camps = [f"cb{p}" for p in range(settings.topic_partitions)]
+    students = 6_000 // (2 * len(camps))
+    for day in (1, 2):
+        await bus.send_many(
+            topics.CHECKINS, [checkin(c, f"b{n}", day) for c in camps for n in range(students)]
+        )
+    for p, camp_id in enumerate(camps):  # last in time too
+        await bus.send(topics.CAMPS, camp(camp_id), partition=p)
+    runtime = create_app(settings)
+    await runtime.start()
+    try:
+        await settled(runtime, bus, 2 * students * len(camps) + len(camps))
+        samples = await scrape(runtime.http_port)
+    finally:
+        await runtime.stop()
+    in_hand = settings.batch_lanes * settings.batch_max_records
+    assert metric(samples, "gamify_points_held_total") <= in_hand
+    assert len(await ledger(settings)) == 2 * students * len(camps)
+
+
 async def test_the_first_batch_after_a_start_releases_events_left_held(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:

@@ -125,3 +125,39 @@ async def test_every_record_is_committed_once_applied(count: int) -> None:
         assert [o for q, o in applied if q == p] == list(range(30))
     final = {p: o for kind, what in journal.events if kind == "commit" for p, o in what.items()}  # type: ignore[union-attr]
     assert final == dict.fromkeys(range(6), 30)
+
+
+async def test_first_topics_go_ahead_of_what_waits_and_every_partition_stays_in_order() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(
+        journal.apply, journal.commit, count=2, depth=8, max_records=2, first_topics={"camps"}
+    )
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)  # taken, and held: what follows waits in lane 0
+    for offset in range(1, 5):
+        await lanes.submit([rec(0, offset)])
+    # one batch of both kinds: its camps record jumps the queue, its check-in does not
+    await lanes.submit([rec(0, 5), rec(2, 0, topic="camps"), rec(2, 1, topic="camps")])
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    applied = [what for kind, what in journal.events if kind == "applied"]
+    assert applied == [[(0, 0)], [(2, 0), (2, 1)], [(0, 1), (0, 2)], [(0, 3), (0, 4)], [(0, 5)]]
+    final = {p: o for kind, what in journal.events if kind == "commit" for p, o in what.items()}  # type: ignore[union-attr]
+    assert final == {0: 6, 2: 2}
+
+
+async def test_without_first_topics_a_lane_keeps_arrival_order() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=1, depth=8, max_records=1)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)
+    await lanes.submit([rec(0, 1)])
+    await lanes.submit([rec(2, 0, topic="camps")])
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    applied = [what for kind, what in journal.events if kind == "applied"]
+    assert applied == [[(0, 0)], [(0, 1)], [(2, 0)]]
