@@ -112,7 +112,7 @@ class PointsHandler:
         results: list[Result],
     ) -> list[Award]:
         counted: dict[tuple[str, str], CheckIn] = {}
-        facts: list[tuple[str, str, int, str]] = []
+        facts: list[tuple[str, str, int]] = []
         awards: list[Award] = []
         for item in ready:
             c = item.event
@@ -125,11 +125,10 @@ class PointsHandler:
             elif isinstance(verdict, Ignored):
                 self._metrics.ignored.labels(verdict.reason).inc()
             else:
-                facts.append((c.camp_id, c.student_id, c.day, c.event_id))
+                facts.append((c.camp_id, c.student_id, c.day))
                 counted[(c.camp_id, c.student_id)] = c
                 awards += rules.checkin_awards(c, camp_rules)
-        await store.add_checkin_days(conn, facts)
-        days = await store.checkin_days(conn, set(counted)) if counted else {}
+        days = await store.record_checkin_days(conn, facts)
         for (camp_id, student_id), latest in counted.items():
             awards += rules.streak_awards(
                 camp_id,

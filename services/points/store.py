@@ -135,13 +135,12 @@ async def _move_balances(
     if gains:
         rows += await conn.fetch(
             "INSERT INTO balances (camp_id, student_id, balance)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
+            " SELECT r->>0, r->>1, (r->>2)::int FROM json_array_elements($1::json)"
+            " WITH ORDINALITY AS u(r, n) ORDER BY n"
             " ON CONFLICT (camp_id, student_id) DO UPDATE"
             " SET balance = balances.balance + excluded.balance, updated_at = now()"
             " RETURNING camp_id, student_id, balance",
-            [k[0] for k in gains],
-            [k[1] for k in gains],
-            [sums[k] for k in gains],
+            json_rows((c, s, sums[(c, s)]) for c, s in gains),
         )
     if losses:
         rows += await conn.fetch(
@@ -273,33 +272,24 @@ async def release(
     ]
 
 
-async def add_checkin_days(
-    conn: asyncpg.Connection, days: Sequence[tuple[str, str, int, str]]
-) -> None:
-    """Record (camp, student, day, event_id) facts; a day already recorded keeps its first."""
-    if not days:
-        return
-    await conn.execute(
-        "INSERT INTO checkin_days (camp_id, student_id, day, event_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])"
-        " ON CONFLICT DO NOTHING",
-        [d[0] for d in days],
-        [d[1] for d in days],
-        [d[2] for d in days],
-        [d[3] for d in days],
-    )
-
-
-async def checkin_days(
-    conn: asyncpg.Connection, pairs: set[tuple[str, str]]
+async def record_checkin_days(
+    conn: asyncpg.Connection, days: Sequence[tuple[str, str, int]]
 ) -> dict[tuple[str, str], set[int]]:
-    ordered = sorted(pairs)
+    """Add (camp, student, day) facts to the students' calendars and return each of those
+    students' checked-in days, this batch's included. A day already there stays once."""
+    if not days:
+        return {}
+    new: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for camp_id, student_id, day in days:
+        new[(camp_id, student_id)].add(day)
     rows = await conn.fetch(
-        "SELECT d.camp_id, d.student_id, array_agg(d.day) AS days FROM checkin_days d"
-        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON d.camp_id = p.c AND d.student_id = p.s"
-        " GROUP BY d.camp_id, d.student_id",
-        [p[0] for p in ordered],
-        [p[1] for p in ordered],
+        "INSERT INTO checkin_calendar AS c (camp_id, student_id, days)"
+        " SELECT r->>0, r->>1, ARRAY(SELECT json_array_elements_text(r->2)::int)"
+        " FROM json_array_elements($1::json) AS u(r) ORDER BY 1, 2"  # locks in key order
+        " ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
+        "   SELECT DISTINCT d FROM unnest(c.days || EXCLUDED.days) AS d ORDER BY d)"
+        " RETURNING camp_id, student_id, days",
+        json_rows((c, s, sorted(d)) for (c, s), d in sorted(new.items())),
     )
     return {(r["camp_id"], r["student_id"]): set(r["days"]) for r in rows}
 

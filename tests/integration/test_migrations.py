@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +17,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
     tracks = [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
     try:
         results = await asyncio.gather(*(apply_migrations(p, "points", tracks) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 5]
+        assert sorted(len(r) for r in results) == [0, 6]
         assert await apply_migrations(pools[0], "points", tracks) == []
         rows = await pools[0].fetch("SELECT track, version FROM schema_migrations ORDER BY 1, 2")
         assert [(r["track"], r["version"]) for r in rows] == [
@@ -25,6 +26,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
             ("points", 1),
             ("points", 2),
             ("points", 3),
+            ("points", 4),
         ]
     finally:
         for p in pools:
@@ -45,3 +47,32 @@ async def test_each_service_keeps_its_tables_in_its_own_schema(database_url: str
         assert {"inbox", "outbox", "schema_migrations"} <= {t["table_name"] for t in tables}
     finally:
         await conn.close()
+
+
+async def test_checkin_days_move_into_one_calendar_row_per_student(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migration 004 keeps every day recorded before it: a deployment upgraded mid-camp
+    computes its streaks from the same days."""
+    before = tmp_path / "points"
+    before.mkdir()
+    for f in sorted(POINTS.glob("00[123]_*.sql")):
+        shutil.copy(f, before / f.name)
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(pool, "points", [("points", before)])
+        await pool.execute(
+            "INSERT INTO checkin_days (camp_id, student_id, day, event_id) VALUES"
+            " ('c', 'a', 3, 'e1'), ('c', 'a', 1, 'e2'), ('c', 'b', 2, 'e3'), ('d', 'a', 7, 'e4')"
+        )
+        assert [m for m in await apply_migrations(pool, "points", [("points", POINTS)])] == [
+            "points/004_checkin_calendar.sql"
+        ]
+        rows = await pool.fetch("SELECT * FROM checkin_calendar ORDER BY 1, 2")
+        assert [(r["camp_id"], r["student_id"], r["days"]) for r in rows] == [
+            ("c", "a", [1, 3]),
+            ("c", "b", [2]),
+            ("d", "a", [7]),
+        ]
+    finally:
+        await pool.close()
