@@ -57,7 +57,12 @@ def progress(
     criteria: Criteria, facts: StudentFacts, camp: CampFacts | None
 ) -> tuple[Progress, ...]:
     """How far the student is along each criterion of a badge."""
-    days = counted_days(facts, camp)
+    return _progress(criteria, facts, camp, counted_days(facts, camp))
+
+
+def _progress(
+    criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int]
+) -> tuple[Progress, ...]:
     steps: list[Progress] = []
     if criteria.streak_days is not None:
         steps.append(Progress("streak_days", longest_run(days), criteria.streak_days))
@@ -98,8 +103,11 @@ def new_badges(
     badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | None, held: set[str]
 ) -> list[str]:
     """The badges earned now and not held yet, in the book's order."""
+    days = counted_days(facts, camp)  # once per student, not once per badge
     return [
-        s.badge_id for s in statuses(badges, facts, camp) if s.earned and s.badge_id not in held
+        b.id
+        for b in badges
+        if b.id not in held and all(p.met for p in _progress(b.criteria, facts, camp, days))
     ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
+from shared.db import json_rows
 from shared.events import Camp, CheckIn, LessonProgress, Review
 
 Pair = tuple[str, str]
@@ -68,12 +69,17 @@ async def add_facts(
             students,
         )
     if checkins:
+        days: dict[Pair, set[int]] = defaultdict(set)
+        for c in checkins:
+            days[(c.camp_id, c.student_id)].add(c.day)
         await conn.execute(
-            "INSERT INTO checkin_days SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
-            " ON CONFLICT DO NOTHING",
-            [c.camp_id for c in checkins],
-            [c.student_id for c in checkins],
-            [c.day for c in checkins],
+            "INSERT INTO checkin_calendar AS c (camp_id, student_id, days)"
+            " SELECT r->>0, r->>1, ARRAY(SELECT json_array_elements_text(r->2)::int)"
+            " FROM json_array_elements($1::json) AS u(r) ORDER BY 1, 2"  # locks in key order
+            " ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
+            "   SELECT DISTINCT d FROM unnest(c.days || EXCLUDED.days) AS d ORDER BY d)"
+            " WHERE NOT EXCLUDED.days <@ c.days",
+            json_rows((c, s, sorted(d)) for (c, s), d in sorted(days.items())),
         )
     if lessons:
         best: dict[tuple[str, str, str], float] = {}
@@ -129,11 +135,11 @@ async def load_facts(
     join = (
         "JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s"
     )
-    days: dict[Pair, set[int]] = defaultdict(set)
+    days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
     for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.day FROM checkin_days t {join}", camps, students
+        f"SELECT t.camp_id, t.student_id, t.days FROM checkin_calendar t {join}", camps, students
     ):
-        days[(r["camp_id"], r["student_id"])].add(r["day"])
+        days[(r["camp_id"], r["student_id"])] = frozenset(r["days"])
     works: dict[Pair, set[str]] = defaultdict(set)
     for r in await conn.fetch(
         f"SELECT t.camp_id, t.student_id, t.submission_id FROM excellent_works t {join}",
@@ -148,7 +154,7 @@ async def load_facts(
         students,
     ):
         ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
-    return {p: StudentFacts(frozenset(days[p]), frozenset(works[p]), ratios[p]) for p in pairs}
+    return {p: StudentFacts(days[p], frozenset(works[p]), ratios[p]) for p in pairs}
 
 
 async def held_badges(
@@ -210,8 +216,8 @@ async def seed_students(pool: asyncpg.Pool, camp_id: str, badge_id: str) -> list
     """Holders of the seed badge with their evidence: excellent works and checked-in days."""
     rows = await pool.fetch(
         "SELECT a.student_id, a.awarded_at,"
-        " (SELECT count(*) FROM checkin_days d WHERE d.camp_id = a.camp_id"
-        "   AND d.student_id = a.student_id) AS checkin_days,"
+        " coalesce((SELECT cardinality(d.days) FROM checkin_calendar d"
+        "   WHERE d.camp_id = a.camp_id AND d.student_id = a.student_id), 0) AS checkin_days,"
         " (SELECT coalesce(json_agg(json_build_object('submission_id', w.submission_id,"
         "   'score', w.score) ORDER BY w.score DESC, w.submission_id), '[]')"
         "   FROM excellent_works w WHERE w.camp_id = a.camp_id AND w.student_id = a.student_id)"

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from shared.db import apply_migrations, create_pool
 from shared.service import PLUMBING_MIGRATIONS
@@ -49,25 +50,39 @@ async def test_each_service_keeps_its_tables_in_its_own_schema(database_url: str
         await conn.close()
 
 
-async def test_checkin_days_move_into_one_calendar_row_per_student(
-    database_url: str, tmp_path: Path
-) -> None:
-    """Migration 004 keeps every day recorded before it: a deployment upgraded mid-camp
-    computes its streaks from the same days."""
-    before = tmp_path / "points"
-    before.mkdir()
-    for f in sorted(POINTS.glob("00[123]_*.sql")):
-        shutil.copy(f, before / f.name)
-    pool = await create_pool(database_url, "points", 1)
-    try:
-        await apply_migrations(pool, "points", [("points", before)])
-        await pool.execute(
+@pytest.mark.parametrize(
+    ("service", "before_calendar", "insert"),
+    [
+        (
+            "points",
+            "00[123]_*.sql",
             "INSERT INTO checkin_days (camp_id, student_id, day, event_id) VALUES"
-            " ('c', 'a', 3, 'e1'), ('c', 'a', 1, 'e2'), ('c', 'b', 2, 'e3'), ('d', 'a', 7, 'e4')"
-        )
-        assert [m for m in await apply_migrations(pool, "points", [("points", POINTS)])] == [
-            "points/004_checkin_calendar.sql"
-        ]
+            " ('c', 'a', 3, 'e1'), ('c', 'a', 1, 'e2'), ('c', 'b', 2, 'e3'), ('d', 'a', 7, 'e4')",
+        ),
+        (
+            "badges",
+            "001_*.sql",
+            "INSERT INTO checkin_days (camp_id, student_id, day) VALUES"
+            " ('c', 'a', 3), ('c', 'a', 1), ('c', 'b', 2), ('d', 'a', 7)",
+        ),
+    ],
+)
+async def test_checkin_days_move_into_one_calendar_row_per_student(
+    database_url: str, tmp_path: Path, service: str, before_calendar: str, insert: str
+) -> None:
+    """The calendar migration keeps every day recorded before it: a deployment upgraded
+    mid-camp computes its streaks and badges from the same days."""
+    migrations = POINTS.parent.parent / service / "migrations"
+    before = tmp_path / service
+    before.mkdir()
+    for f in sorted(migrations.glob(before_calendar)):
+        shutil.copy(f, before / f.name)
+    pool = await create_pool(database_url, service, 1)
+    try:
+        await apply_migrations(pool, service, [(service, before)])
+        await pool.execute(insert)
+        applied = await apply_migrations(pool, service, [(service, migrations)])
+        assert [a.split("/")[1].split("_", 1)[1] for a in applied] == ["checkin_calendar.sql"]
         rows = await pool.fetch("SELECT * FROM checkin_calendar ORDER BY 1, 2")
         assert [(r["camp_id"], r["student_id"], r["days"]) for r in rows] == [
             ("c", "a", [1, 3]),

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
@@ -202,3 +204,23 @@ def test_a_badge_exports_as_an_open_badges_3_credential() -> None:
     assert "80%" in achievement["criteria"]["narrative"]
     assert achievement["image"] == {"id": badge.image, "type": "Image"}
     assert cred == open_badge(badge, BOOK.issuer, "c", "stu-1", at)  # stable id
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    days=st.frozensets(st.integers(1, 30)),
+    works=st.frozensets(st.sampled_from([f"w{n}" for n in range(8)])),
+    ratios=st.dictionaries(st.sampled_from([f"l{n}" for n in range(12)]), st.floats(0, 1)),
+    camp=st.none() | st.builds(CampFacts, st.just("c"), st.integers(1, 30), st.integers(0, 12)),
+    held=st.sets(st.sampled_from([b.id for b in BOOK.badges])),
+)
+def test_new_badges_are_exactly_the_earned_statuses_not_held(
+    days: frozenset[int],
+    works: frozenset[str],
+    ratios: dict[str, float],
+    camp: CampFacts | None,
+    held: set[str],
+) -> None:
+    facts = StudentFacts(days, works, ratios)
+    expected = [s.badge_id for s in statuses(BOOK.badges, facts, camp) if s.earned]
+    assert new_badges(BOOK.badges, facts, camp, held) == [b for b in expected if b not in held]
