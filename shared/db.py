@@ -73,9 +73,19 @@ async def create_pool(url: str, schema: str, size: int, **connect: Any) -> async
             "jit": "off",
         },
         command_timeout=60,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool: nothing beyond what asyncpg does
+    anyway (roll back a transaction left open). asyncpg's default also sends a reset query
+    (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): a round trip for every
+    transaction, for session state the services never make. Their advisory locks are
+    transaction-scoped, they never LISTEN or SET, and their cursors live in a transaction
+    (tests/unit/test_sql_session_state.py holds the code to that)."""
 
 
 async def lock_keys(
