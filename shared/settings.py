@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     # Connections per process: each consumer's lanes, the outbox relay, the read API and any
     # scheduler take one each at once.
     db_pool_size: int = Field(6, ge=1, le=100)
-    # Allocations between collections of Python's youngest generation (Python's default: 700);
-    # 0 leaves the collector as Python sets it. See shared.main.tune_gc.
-    gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000)
+    # Allocations between collections of Python's youngest generation; 0 (the default) leaves
+    # the collector as Python sets it (700). See shared.main.tune_gc for the trade.
+    gc_gen0_threshold: int = Field(0, ge=0, le=10_000_000)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     rules_file: Path | None = None  # points rules (YAML)

@@ -83,7 +83,7 @@ async def test_checkin_days_move_into_one_calendar_row_per_student(
         await apply_migrations(pool, service, [(service, before)])
         await pool.execute(insert)
         applied = await apply_migrations(pool, service, [(service, migrations)])
-        assert [a.split("/")[1].split("_", 1)[1] for a in applied][0] == "checkin_calendar.sql"
+        assert applied[0].split("/")[1].split("_", 1)[1] == "checkin_calendar.sql"
         rows = await pool.fetch("SELECT * FROM checkin_calendar ORDER BY 1, 2")
         assert [(r["camp_id"], r["student_id"], r["days"]) for r in rows] == [
             ("c", "a", [1, 3]),

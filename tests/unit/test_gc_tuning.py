@@ -36,7 +36,7 @@ def test_zero_leaves_the_collector_as_python_set_it(python_gc: None) -> None:
 
 def test_the_threshold_is_a_setting_with_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GAMIFY_GC_GEN0_THRESHOLD", raising=False)
-    assert load_settings().gc_gen0_threshold == 50_000
+    assert load_settings().gc_gen0_threshold == 0  # memory stays flat by default
     monkeypatch.setenv("GAMIFY_GC_GEN0_THRESHOLD", "-1")
     with pytest.raises(SettingsError, match="GAMIFY_GC_GEN0_THRESHOLD='-1'"):
         load_settings()
