@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
+from services.badges.config import DEFAULT_BADGES_FILE, Badge, BadgeBook
 from services.badges.credential import open_badge
 from services.badges.rules import CampFacts, StudentFacts, new_badges, statuses, watch_ratio
 from shared.config import ConfigError, load_yaml
@@ -224,3 +224,44 @@ def test_new_badges_are_exactly_the_earned_statuses_not_held(
     facts = StudentFacts(days, works, ratios)
     expected = [s.badge_id for s in statuses(BOOK.badges, facts, camp) if s.earned]
     assert new_badges(BOOK.badges, facts, camp, held) == [b for b in expected if b not in held]
+
+
+_CRITERIA = st.fixed_dictionaries(
+    {},
+    optional={
+        "streak_days": st.integers(1, 30),
+        "checkin_days": st.integers(1, 30),
+        "checkin_share": st.floats(0.01, 1),
+        "excellent_works": st.integers(1, 8),
+        "lessons": st.fixed_dictionaries(
+            {"watched_ratio": st.floats(0.01, 1), "share": st.floats(0.01, 1)}
+        ),
+    },
+).filter(bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    criteria=st.lists(_CRITERIA, min_size=1, max_size=6),
+    days=st.frozensets(st.integers(1, 30)),
+    works=st.frozensets(st.sampled_from([f"w{n}" for n in range(8)])),
+    ratios=st.dictionaries(st.sampled_from([f"l{n}" for n in range(12)]), st.floats(0, 1)),
+    camp=st.none() | st.builds(CampFacts, st.just("c"), st.integers(1, 30), st.integers(0, 12)),
+)
+def test_any_book_awards_exactly_the_badges_whose_every_step_is_met(
+    criteria: list[dict[str, object]],
+    days: frozenset[int],
+    works: frozenset[str],
+    ratios: dict[str, float],
+    camp: CampFacts | None,
+) -> None:
+    """new_badges judges without building the progress steps; it must agree with them."""
+    book = [
+        Badge.model_validate(
+            {"id": f"b{i}", "name": "n", "description": "d", "image": "i", "criteria": c}
+        )
+        for i, c in enumerate(criteria)
+    ]
+    facts = StudentFacts(days, works, ratios)
+    expected = [s.badge_id for s in statuses(book, facts, camp) if s.earned]
+    assert new_badges(book, facts, camp, set()) == expected
