@@ -4,7 +4,7 @@ No I/O, no clock, no globals."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.badges.config import Badge, Criteria
@@ -34,7 +34,7 @@ class Progress:
     target: int | None  # None: cannot be known before the camp's definition arrives
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool:  # as new_badges judges a step
         return self.target is not None and self.current >= self.target
 
 
@@ -63,31 +63,37 @@ def progress(
 def _progress(
     criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int]
 ) -> tuple[Progress, ...]:
-    steps: list[Progress] = []
+    return tuple(Progress(*step) for step in _steps(criteria, facts, camp, days, longest_run(days)))
+
+
+Step = tuple[str, int, int | None]  # criterion, current, target (None: not known yet)
+
+
+def _steps(
+    criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int], run: int
+) -> Iterator[Step]:
+    """Each criterion's progress, one at a time: `new_badges` stops at the first unmet one and
+    builds no Progress objects (it runs for every badge of every student a batch touches)."""
     if criteria.streak_days is not None:
-        steps.append(Progress("streak_days", longest_run(days), criteria.streak_days))
+        yield "streak_days", run, criteria.streak_days
     if criteria.checkin_days is not None:
-        steps.append(Progress("checkin_days", len(days), criteria.checkin_days))
+        yield "checkin_days", len(days), criteria.checkin_days
     if criteria.checkin_share is not None:
         target = _share_of(criteria.checkin_share, camp.days) if camp else None
-        steps.append(Progress("checkin_share", len(days), target))
+        yield "checkin_share", len(days), target
     if criteria.excellent_works is not None:
-        steps.append(Progress("excellent_works", len(facts.excellent), criteria.excellent_works))
+        yield "excellent_works", len(facts.excellent), criteria.excellent_works
     if criteria.lessons is not None:
-        watched = sum(
-            1 for r in facts.lesson_ratios.values() if r >= criteria.lessons.watched_ratio - 1e-9
-        )
+        floor = criteria.lessons.watched_ratio - 1e-9
+        watched = sum(1 for r in facts.lesson_ratios.values() if r >= floor)
         if camp is None:
-            steps.append(Progress("lessons", watched, None))
+            yield "lessons", watched, None
         else:
-            steps.append(
-                Progress(
-                    "lessons",
-                    min(watched, camp.lessons),
-                    _share_of(criteria.lessons.share, camp.lessons),
-                )
+            yield (
+                "lessons",
+                min(watched, camp.lessons),
+                _share_of(criteria.lessons.share, camp.lessons),
             )
-    return tuple(steps)
 
 
 def _share_of(share: float, total: int) -> int:
@@ -105,33 +111,15 @@ def new_badges(
     """The badges earned now and not held yet, in the book's order."""
     days = counted_days(facts, camp)  # once per student, not once per badge
     run = longest_run(days)
-    return [b.id for b in badges if b.id not in held and _meets(b.criteria, facts, camp, days, run)]
-
-
-def _meets(
-    criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int], run: int
-) -> bool:
-    """Whether every step of `_progress` is met, without building the steps and stopping at
-    the first unmet one (this runs for every badge of every student a batch touches; a
-    property test holds it to `_progress`)."""
-    if criteria.streak_days is not None and run < criteria.streak_days:
-        return False
-    if criteria.checkin_days is not None and len(days) < criteria.checkin_days:
-        return False
-    if criteria.checkin_share is not None and (
-        camp is None or len(days) < _share_of(criteria.checkin_share, camp.days)
-    ):
-        return False
-    if criteria.excellent_works is not None and len(facts.excellent) < criteria.excellent_works:
-        return False
-    if criteria.lessons is not None:
-        if camp is None:
-            return False
-        need = _share_of(criteria.lessons.share, camp.lessons)
-        floor = criteria.lessons.watched_ratio - 1e-9
-        watched = sum(1 for r in facts.lesson_ratios.values() if r >= floor)
-        return min(watched, camp.lessons) >= need
-    return True
+    return [
+        b.id
+        for b in badges
+        if b.id not in held
+        and all(
+            target is not None and current >= target
+            for _, current, target in _steps(b.criteria, facts, camp, days, run)
+        )
+    ]
 
 
 def watch_ratio(watched_seconds: int, duration_seconds: int) -> float:
