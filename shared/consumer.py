@@ -321,7 +321,7 @@ async def _claim(
     digests = [content_digest(r.event) for r in received]
     rows = await conn.fetch(
         "INSERT INTO inbox (topic, event_id, digest)"
-        " SELECT r->>0, r->>1, decode(r->>2, 'hex') FROM json_array_elements($1::json) AS u(r)"
+        " SELECT r->>0, r->>1, decode(r->>2, 'hex') FROM jsonb_array_elements($1::jsonb) AS u(r)"
         " ON CONFLICT DO NOTHING RETURNING topic, event_id",
         json_rows(
             (r.topic, r.event.event_id, d.hex()) for r, d in zip(received, digests, strict=True)

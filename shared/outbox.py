@@ -77,7 +77,7 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> N
         return
     await conn.execute(
         "INSERT INTO outbox (topic, key, event_id, payload)"
-        " SELECT r->>0, r->>1, r->>2, r->>3 FROM json_array_elements($1::json) WITH ORDINALITY"
+        " SELECT r->>0, r->>1, r->>2, r->>3 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
         " AS u(r, n) ORDER BY n",
         json_rows((m.topic, m.key, m.event.event_id, m.event.model_dump_json()) for m in messages),
     )

@@ -74,8 +74,8 @@ async def add_facts(
             days[(c.camp_id, c.student_id)].add(c.day)
         await conn.execute(
             "INSERT INTO checkin_calendar AS c (camp_id, student_id, days)"
-            " SELECT r->>0, r->>1, ARRAY(SELECT json_array_elements_text(r->2)::int)"
-            " FROM json_array_elements($1::json) AS u(r) ORDER BY 1, 2"  # locks in key order
+            " SELECT r->>0, r->>1, ARRAY(SELECT jsonb_array_elements_text(r->2)::int)"
+            " FROM jsonb_array_elements($1::jsonb) AS u(r) ORDER BY 1, 2"  # locks in key order
             " ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
             "   SELECT DISTINCT d FROM unnest(c.days || EXCLUDED.days) AS d ORDER BY d)"
             " WHERE NOT EXCLUDED.days <@ c.days",

@@ -128,14 +128,23 @@ class PointsHandler:
                 facts.append((c.camp_id, c.student_id, c.day))
                 counted[(c.camp_id, c.student_id)] = c
                 awards += rules.checkin_awards(c, camp_rules)
-        days = await store.record_checkin_days(conn, facts)
+        fingerprints = {
+            camp_id: rules.streak_fingerprint(all_rules.for_camp(camp_id))
+            for camp_id, _student in counted
+        }
+        calendars = await store.record_checkin_days(conn, facts, fingerprints)
         for (camp_id, student_id), latest in counted.items():
+            calendar = calendars[(camp_id, student_id)]
             awards += rules.streak_awards(
                 camp_id,
                 student_id,
-                days.get((camp_id, student_id), set()),
+                calendar.days,
                 all_rules.for_camp(camp_id),
                 latest,
+                # paid under these milestones before; otherwise every reached one again
+                judged=calendar.days_before
+                if calendar.streak_rules_before == fingerprints[camp_id]
+                else (),
             )
         return awards
 

@@ -95,17 +95,26 @@ def checkin_awards(checkin: CheckIn, rules: RuleSet) -> list[Award]:
 
 
 def streak_awards(
-    camp_id: str, student_id: str, days: Iterable[int], rules: RuleSet, source: CheckIn
+    camp_id: str,
+    student_id: str,
+    days: Iterable[int],
+    rules: RuleSet,
+    source: CheckIn,
+    judged: Iterable[int] = (),
 ) -> list[Award]:
     """One bonus per milestone that the longest run of checked-in days has reached.
 
     Computed from the set of days, not from arrival order: a make-up check-in that closes a gap
-    completes the streak it belongs to.
+    completes the streak it belongs to. `judged` are days whose milestones were paid before
+    under these same milestones (see streak_fingerprint): only milestones beyond their run are
+    proposed, so a check-in late in a camp does not propose every milestone again. Judged days
+    fewer than those really paid only propose more, which the ledger refuses (safe).
     """
     rule = rules.streak
     if not rule.enabled or rule.points <= 0:
         return []
     run = longest_run(days)
+    done = longest_run(judged)
     return [
         Award(
             camp_id,
@@ -117,8 +126,21 @@ def streak_awards(
             source.occurred_at,
         )
         for m in rule.milestones
-        if run >= m
+        if done < m <= run
     ]
+
+
+def streak_fingerprint(rules: RuleSet) -> str:
+    """The milestones that pay under these rules, as stored beside a student's calendar.
+
+    A calendar written under the same fingerprint had every milestone its run reached paid, so
+    only new ones need proposing; under another (ops added a milestone or enabled streaks),
+    every reached milestone is proposed again and the ledger pays those never paid.
+    """
+    rule = rules.streak
+    if not rule.enabled or rule.points <= 0:
+        return ""
+    return ",".join(map(str, rule.milestones))
 
 
 def submission_awards(submission: Submission, rules: RuleSet) -> list[Award]:

@@ -68,7 +68,8 @@ async def record_awards(
         "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
         " rules_version, occurred_at, camp_day, balance_after)"
         " SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::int, r->>5, $2, (r->>6)::timestamptz,"
-        " (r->>7)::int, (r->>8)::int FROM json_array_elements($1::json) WITH ORDINALITY AS u(r, n)"
+        " (r->>7)::int, (r->>8)::int"
+        " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS u(r, n)"
         " ORDER BY n ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
         " RETURNING id",
         json_rows(
@@ -114,7 +115,7 @@ async def _paid_causes(
     rows = await conn.fetch(
         "SELECT l.camp_id, l.student_id, l.rule_id, l.cause FROM ledger l"
         " JOIN (SELECT r->>0 AS c, r->>1 AS s, r->>2 AS r, r->>3 AS x"
-        " FROM json_array_elements($1::json) AS u(r)) AS k"
+        " FROM jsonb_array_elements($1::jsonb) AS u(r)) AS k"
         " ON l.camp_id = k.c AND l.student_id = k.s AND l.rule_id = k.r AND l.cause = k.x",
         json_rows(keys),
     )
@@ -135,7 +136,7 @@ async def _move_balances(
     if gains:
         rows += await conn.fetch(
             "INSERT INTO balances (camp_id, student_id, balance)"
-            " SELECT r->>0, r->>1, (r->>2)::int FROM json_array_elements($1::json)"
+            " SELECT r->>0, r->>1, (r->>2)::int FROM jsonb_array_elements($1::jsonb)"
             " WITH ORDINALITY AS u(r, n) ORDER BY n"
             " ON CONFLICT (camp_id, student_id) DO UPDATE"
             " SET balance = balances.balance + excluded.balance, updated_at = now()"
@@ -272,26 +273,63 @@ async def release(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """A student's checked-in days of a camp after a batch, and as they stood before it."""
+
+    days: set[int]
+    days_before: list[int]
+    streak_rules_before: str | None  # None: no row, or one written before streaks were noted
+
+
 async def record_checkin_days(
-    conn: asyncpg.Connection, days: Sequence[tuple[str, str, int]]
-) -> dict[tuple[str, str], set[int]]:
-    """Add (camp, student, day) facts to the students' calendars and return each of those
-    students' checked-in days, this batch's included. A day already there stays once."""
+    conn: asyncpg.Connection,
+    days: Sequence[tuple[str, str, int]],
+    streak_rules: dict[str, str],
+) -> dict[tuple[str, str], Calendar]:
+    """Add (camp, student, day) facts to the students' calendars, noting each camp's streak
+    fingerprint (`streak_rules`), and return those students' calendars after and before.
+    A day already there stays once.
+
+    "Before" is read in the statement's snapshot: a racing writer's days may be missing
+    from it, which only makes the caller propose more milestones (the ledger refuses
+    repeats); its fingerprint goes with the days it read."""
     if not days:
         return {}
     new: dict[tuple[str, str], set[int]] = defaultdict(set)
     for camp_id, student_id, day in days:
         new[(camp_id, student_id)].add(day)
     rows = await conn.fetch(
-        "INSERT INTO checkin_calendar AS c (camp_id, student_id, days)"
-        " SELECT r->>0, r->>1, ARRAY(SELECT json_array_elements_text(r->2)::int)"
-        " FROM json_array_elements($1::json) AS u(r) ORDER BY 1, 2"  # locks in key order
-        " ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
-        "   SELECT DISTINCT d FROM unnest(c.days || EXCLUDED.days) AS d ORDER BY d)"
-        " RETURNING camp_id, student_id, days",
-        json_rows((c, s, sorted(d)) for (c, s), d in sorted(new.items())),
+        "WITH k AS (SELECT r->>0 AS camp_id, r->>1 AS student_id, (r->>2)::int[] AS days,"
+        "   r->>3 AS streak_rules FROM jsonb_array_elements($1::jsonb) AS u(r)),"
+        " old AS (SELECT c.camp_id, c.student_id, c.days, c.streak_rules"
+        "   FROM checkin_calendar c JOIN k USING (camp_id, student_id)),"
+        " new AS (INSERT INTO checkin_calendar AS c (camp_id, student_id, days, streak_rules)"
+        "   SELECT * FROM k ORDER BY 1, 2"  # locks in key order
+        "   ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
+        "     SELECT DISTINCT d FROM unnest(c.days || EXCLUDED.days) AS d ORDER BY d),"
+        "   streak_rules = EXCLUDED.streak_rules"
+        "   RETURNING camp_id, student_id, days)"
+        # each side scanned once (a join of the two was planned as a loop over both)
+        " SELECT true AS after, camp_id, student_id, days, NULL AS streak_rules FROM new"
+        " UNION ALL SELECT false, camp_id, student_id, days, streak_rules FROM old",
+        json_rows(
+            (c, s, "{" + ",".join(map(str, sorted(d))) + "}", streak_rules[c])
+            for (c, s), d in sorted(new.items())
+        ),
     )
-    return {(r["camp_id"], r["student_id"]): set(r["days"]) for r in rows}
+    before = {(r["camp_id"], r["student_id"]): r for r in rows if not r["after"]}
+    calendars = {}
+    for r in rows:
+        if r["after"]:
+            key = (r["camp_id"], r["student_id"])
+            old_row = before.get(key)
+            calendars[key] = Calendar(
+                set(r["days"]),
+                old_row["days"] if old_row else [],
+                old_row["streak_rules"] if old_row else None,
+            )
+    return calendars
 
 
 async def share_state(

@@ -381,6 +381,47 @@ async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
         await runtime.stop()
 
 
+async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
+    settings: Settings, bus: Bus, tmp_path: Path
+) -> None:
+    """A check-in proposes only the milestones its day newly reaches, unless the milestones
+    changed since the student's calendar was last written: then every reached one again."""
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text('version: "v1"\nstreak:\n  milestones: [3]\n', encoding="utf-8")
+    runtime = create_app(settings.model_copy(update={"rules_file": rules_file}))
+    await runtime.start()
+    try:
+        await bus.send(topics.CAMPS, camp("c6"))
+        await settled(runtime, bus, 1)
+        for day in range(1, 6):
+            await bus.send(topics.CHECKINS, checkin("c6", "s1", day))
+            await settled(runtime, bus, 1 + day)
+
+        rules_file.write_text('version: "v2"\nstreak:\n  milestones: [3, 4]\n', encoding="utf-8")
+        os.utime(rules_file, (1_000, 1_000))
+        await bus.send(topics.CHECKINS, checkin("c6", "s1", 6))
+        await settled(runtime, bus, 7)
+        await bus.send(topics.CHECKINS, checkin("c6", "s1", 7))
+        await settled(runtime, bus, 8)
+
+        streaks = [
+            (e["cause"], e["rules_version"])
+            for e in await ledger(settings)
+            if e["rule_id"] == "streak"
+        ]
+        assert streaks == [("run:3", "v1"), ("run:4", "v2")]
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            noted = await conn.fetchval(
+                "SELECT streak_rules FROM points.checkin_calendar WHERE camp_id = 'c6'"
+            )
+        finally:
+            await conn.close()
+        assert noted == "3,4"
+    finally:
+        await runtime.stop()
+
+
 async def test_read_side_and_explain_answer_from_the_ledger(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from services.points import rules
 from services.points.config import CheckinRule, PointsRules, RuleSet, ShareRule
@@ -139,6 +141,53 @@ def test_a_90_day_camp_can_pay_streaks_at_30_60_90() -> None:
     assert [
         a.cause for a in rules.streak_awards("c", "s", range(1, 61), r.for_camp("c"), checkin(1))
     ] == ["run:7", "run:14", "run:21"]
+
+
+@given(
+    days=st.sets(st.integers(1, 40), max_size=40),
+    later=st.sets(st.integers(1, 40), max_size=40),
+)
+@example(days=set(range(1, 8)), later=set())  # judged exactly up to a milestone
+@example(days=set(range(1, 7)), later={7, 8})
+def test_judged_days_propose_only_the_milestones_they_had_not_reached(
+    days: set[int], later: set[int]
+) -> None:
+    """Paying in two steps, the second told what the first judged, pays exactly what one step
+    over all the days pays, each milestone once."""
+    first = rules.streak_awards("c", "s", days, DEFAULTS, checkin(1))
+    second = rules.streak_awards("c", "s", days | later, DEFAULTS, checkin(2), judged=days)
+    causes = [a.cause for a in first + second]
+    whole = rules.streak_awards("c", "s", days | later, DEFAULTS, checkin(2))
+    assert sorted(causes) == sorted(a.cause for a in whole)
+    assert len(causes) == len(set(causes))
+
+
+def test_judged_days_that_undercount_only_propose_more() -> None:
+    all_days = set(range(1, 16))
+    assert [
+        a.cause
+        for a in rules.streak_awards("c", "s", all_days, DEFAULTS, checkin(15), judged=range(1, 14))
+    ] == ["run:14"]
+    assert [
+        a.cause
+        for a in rules.streak_awards("c", "s", all_days, DEFAULTS, checkin(15), judged=range(1, 3))
+    ] == ["run:7", "run:14"]
+
+
+@pytest.mark.parametrize(
+    ("streak", "fingerprint"),
+    [
+        ({}, "7,14,21"),
+        ({"milestones": [30, 60, 90]}, "30,60,90"),
+        ({"enabled": False}, ""),
+        ({"points": 0}, ""),
+    ],
+)
+def test_streak_fingerprint_names_the_milestones_that_pay(
+    streak: dict[str, object], fingerprint: str
+) -> None:
+    r = PointsRules.model_validate({"streak": streak})
+    assert rules.streak_fingerprint(r.for_camp("c")) == fingerprint
 
 
 # ---- homework, reviews, shares ----

