@@ -128,3 +128,31 @@ async def test_the_ledger_keeps_one_row_per_cause_with_two_indexes(database_url:
         assert "ledger_cause" in plan
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("service", ["points", "badges"])
+async def test_calendars_leave_room_for_hot_updates(database_url: str, service: str) -> None:
+    """A batch updates its students' calendar rows: with room left in each page the new
+    version goes beside the old one, a HOT update (no index entry, pruned without vacuum).
+    Without the room (fillfactor 100) almost none of these would be HOT."""
+    migrations = POINTS.parent.parent / service / "migrations"
+    pool = await create_pool(database_url, service, 1)
+    try:
+        await apply_migrations(pool, service, [(service, migrations)])
+        await pool.execute(
+            "INSERT INTO checkin_calendar (camp_id, student_id, days)"
+            " SELECT 'c', 's' || i, '{1}' FROM generate_series(1, 2000) AS i"
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            for batch in range(3):  # three batches, each a tenth of the students
+                await conn.execute(
+                    "UPDATE checkin_calendar SET days = days || 2"
+                    " WHERE substr(student_id, 2)::int % 10 = $1",
+                    batch,
+                )
+            hot = await conn.fetchval(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('checkin_calendar'::regclass)"
+            )
+        assert hot >= 0.9 * 600
+    finally:
+        await pool.close()

@@ -1,7 +1,7 @@
 -- The streak milestones in force when each calendar row was last written (rules.py,
 -- streak_fingerprint): every milestone its run reached then was paid in that transaction, so
 -- a check-in under the same milestones proposes only the ones its day newly reaches. Rows
--- written before this column know nothing: '' proposes every reached milestone once more,
+-- written before this column have NULL: every reached milestone is proposed once more,
 -- as before (the ledger refuses those paid).
 ALTER TABLE checkin_calendar ADD COLUMN streak_rules text;
 
