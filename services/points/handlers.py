@@ -130,7 +130,7 @@ class PointsHandler:
                 awards += rules.checkin_awards(c, camp_rules)
         fingerprints = {
             camp_id: rules.streak_fingerprint(all_rules.for_camp(camp_id))
-            for camp_id, _student in counted
+            for camp_id in {camp_id for camp_id, _student in counted}
         }
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
         for (camp_id, student_id), latest in counted.items():
