@@ -113,10 +113,13 @@ async def _paid_causes(
 ) -> set[tuple[str, str, str, str]]:
     keys = sorted({(a.camp_id, a.student_id, a.rule_id, a.cause) for a in awards})
     rows = await conn.fetch(
-        "SELECT l.camp_id, l.student_id, l.rule_id, l.cause FROM ledger l"
-        " JOIN (SELECT r->>0 AS c, r->>1 AS s, r->>2 AS r, r->>3 AS x"
+        "SELECT k.c, k.s, k.r, k.x FROM (SELECT r->>0 AS c, r->>1 AS s, r->>2 AS r, r->>3 AS x"
         " FROM jsonb_array_elements($1::jsonb) AS u(r)) AS k"
-        " ON l.camp_id = k.c AND l.student_id = k.s AND l.rule_id = k.r AND l.cause = k.x",
+        # LATERAL ... LIMIT 1: one probe of the cause's index per key, whatever the planner
+        # thinks of the batch (it assumes 100 rows of any jsonb array, so against a ledger of
+        # some 10,000 rows it read the whole ledger for a handful of keys)
+        " CROSS JOIN LATERAL (SELECT 1 FROM ledger l WHERE l.student_id = k.s"
+        " AND l.camp_id = k.c AND l.rule_id = k.r AND l.cause = k.x LIMIT 1) AS paid",
         json_rows(keys),
     )
     return {(r[0], r[1], r[2], r[3]) for r in rows}
@@ -302,8 +305,9 @@ async def record_checkin_days(
     rows = await conn.fetch(
         "WITH k AS (SELECT r->>0 AS camp_id, r->>1 AS student_id, (r->>2)::int[] AS days,"
         "   r->>3 AS streak_rules FROM jsonb_array_elements($1::jsonb) AS u(r)),"
-        " old AS (SELECT c.camp_id, c.student_id, c.days, c.streak_rules"
-        "   FROM checkin_calendar c JOIN k USING (camp_id, student_id)),"
+        " old AS (SELECT c.* FROM k CROSS JOIN LATERAL (SELECT camp_id, student_id, days,"
+        "   streak_rules FROM checkin_calendar c WHERE c.camp_id = k.camp_id"
+        "   AND c.student_id = k.student_id LIMIT 1) AS c),"  # an index probe each, as above
         " new AS (INSERT INTO checkin_calendar AS c (camp_id, student_id, days, streak_rules)"
         "   SELECT * FROM k ORDER BY 1, 2"  # locks in key order
         "   ON CONFLICT (camp_id, student_id) DO UPDATE SET days = ARRAY("
