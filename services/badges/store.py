@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
-from shared.db import json_rows
+from shared.db import json_rows, students_rows
 from shared.events import Camp, CheckIn, LessonProgress, Review
 
 Pair = tuple[str, str]
@@ -132,24 +132,24 @@ async def load_facts(
 ) -> dict[Pair, StudentFacts]:
     """Every fact of these students, in three queries whatever their number."""
     camps, students = _columns(pairs)
-    join = (
-        "JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s"
-    )
     days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
     for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.days FROM checkin_calendar t {join}", camps, students
+        f"SELECT t.camp_id, t.student_id, t.days FROM {students_rows('checkin_calendar')}",
+        camps,
+        students,
     ):
         days[(r["camp_id"], r["student_id"])] = frozenset(r["days"])
     works: dict[Pair, set[str]] = defaultdict(set)
     for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.submission_id FROM excellent_works t {join}",
+        f"SELECT t.camp_id, t.student_id, t.submission_id FROM {students_rows('excellent_works')}",
         camps,
         students,
     ):
         works[(r["camp_id"], r["student_id"])].add(r["submission_id"])
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
     for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio FROM lesson_progress t {join}",
+        "SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio"
+        f" FROM {students_rows('lesson_progress')}",
         camps,
         students,
     ):
@@ -162,8 +162,7 @@ async def held_badges(
 ) -> dict[Pair, set[str]]:
     camps, students = _columns(pairs)
     rows = await conn.fetch(
-        "SELECT t.camp_id, t.student_id, t.badge_id FROM awards t"
-        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s",
+        f"SELECT t.camp_id, t.student_id, t.badge_id FROM {students_rows('awards')}",
         camps,
         students,
     )

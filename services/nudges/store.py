@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from shared.db import students_rows
 from shared.events import Camp, CheckIn, Enrollment, Event, Preference, Submission
 
 Pair = tuple[str, str]
@@ -53,11 +54,6 @@ def _latest(events: Sequence[E], key: Any) -> list[E]:
 def _cols(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
     ordered = sorted(pairs)
     return [p[0] for p in ordered], [p[1] for p in ordered]
-
-
-PAIR_JOIN = (
-    "JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON t.camp_id = p.c AND t.student_id = p.s"
-)
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
@@ -164,7 +160,7 @@ async def days_of(
     """Checked-in days (with when each was reported) of these students."""
     camps, students = _cols(pairs)
     rows = await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.day, t.occurred_at FROM checkins t {PAIR_JOIN}",
+        f"SELECT t.camp_id, t.student_id, t.day, t.occurred_at FROM {students_rows('checkins')}",
         camps,
         students,
     )
@@ -179,7 +175,7 @@ async def stored_segments(
 ) -> dict[Pair, tuple[int, str]]:
     camps, students = _cols(pairs)
     rows = await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.day, t.segment FROM segments t {PAIR_JOIN}",
+        f"SELECT t.camp_id, t.student_id, t.day, t.segment FROM {students_rows('segments')}",
         camps,
         students,
     )
@@ -290,11 +286,15 @@ class History:
     last_template: dict[str, str]  # kind -> template id
 
 
+SENT_NUDGES = students_rows("nudges", " AND t.status = 'sent'")
+
+
 async def histories(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, History]:
     camps, students_ = _cols(pairs)
     rows = await conn.fetch(
-        "SELECT t.camp_id, t.student_id, t.kind, t.day, t.template_id, t.decided_at FROM nudges t"
-        f" {PAIR_JOIN} WHERE t.status = 'sent' ORDER BY t.decided_at, t.id",
+        "SELECT t.camp_id, t.student_id, t.kind, t.day, t.template_id, t.decided_at"
+        f" FROM {SENT_NUDGES}"
+        " ORDER BY t.decided_at, t.id",
         camps,
         students_,
     )
@@ -314,7 +314,7 @@ async def last_works(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pa
     camps, students_ = _cols(pairs)
     rows = await conn.fetch(
         "SELECT DISTINCT ON (t.camp_id, t.student_id) t.camp_id, t.student_id, t.title"
-        f" FROM works t {PAIR_JOIN} ORDER BY t.camp_id, t.student_id, t.occurred_at DESC",
+        f" FROM {students_rows('works')} ORDER BY t.camp_id, t.student_id, t.occurred_at DESC",
         camps,
         students_,
     )

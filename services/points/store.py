@@ -12,7 +12,7 @@ import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared.consumer import Received
-from shared.db import Contended, json_rows
+from shared.db import Contended, json_rows, students_rows
 from shared.events import Camp, Event
 
 
@@ -336,15 +336,16 @@ async def record_checkin_days(
     return calendars
 
 
+PAID_SHARES = students_rows("ledger", " AND t.rule_id = 'share'")
+
+
 async def share_state(
     conn: asyncpg.Connection, pairs: set[tuple[str, str]]
 ) -> tuple[set[tuple[str, str, str]], dict[tuple[str, str, int], int]]:
     """Shares already paid to these students, and share points paid per camp day."""
     ordered = sorted(pairs)
     rows = await conn.fetch(
-        "SELECT l.camp_id, l.student_id, l.cause, l.camp_day, l.delta FROM ledger l"
-        " JOIN unnest($1::text[], $2::text[]) AS p(c, s) ON l.camp_id = p.c AND l.student_id = p.s"
-        " WHERE l.rule_id = 'share'",
+        f"SELECT t.camp_id, t.student_id, t.cause, t.camp_day, t.delta FROM {PAID_SHARES}",
         [p[0] for p in ordered],
         [p[1] for p in ordered],
     )
