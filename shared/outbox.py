@@ -83,6 +83,23 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> N
     )
 
 
+async def claim(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows.
+
+    Through the primary key's index whatever the statistics say. A queue table's statistics
+    are taken when autovacuum happens to pass, often while it holds a few live rows among
+    thousands of pages of dead ones; estimating a handful of rows, the planner read and sorted
+    the whole table for each claim, which slowed the relay as its backlog grew and so grew the
+    backlog (57,414 outputs left behind in a benchmark drain, PostgreSQL at 0.9 cores)."""
+    await conn.execute("SET LOCAL enable_seqscan = off")
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1"
+        " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, payload",
+        limit,
+    )
+    return rows
+
+
 class OutboxRelay:
     """Publishes outbox rows in id order and deletes them once the broker acknowledged them.
 
@@ -138,11 +155,7 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             # Deleted now, gone at commit, which waits for the broker's acknowledgements: if
             # they fail, the rollback leaves the rows for the next attempt.
-            rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1"
-                " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, payload",
-                self._batch,
-            )
+            rows = await claim(conn, self._batch)
             if not rows:
                 return 0
             rows.sort(key=lambda r: r["id"])

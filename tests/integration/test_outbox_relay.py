@@ -204,3 +204,45 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
         out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 30)
         assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(30))
+
+
+class Explaining:
+    """A connection whose fetch explains the statement instead of running it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.plan = ""
+
+    async def execute(self, sql: str, *args: object) -> str:
+        return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        rows = await self.conn.fetch(f"EXPLAIN {sql}", *args)
+        self.plan = "\n".join(r[0] for r in rows)
+        return []
+
+
+async def test_the_claim_reads_the_index_even_when_statistics_say_the_outbox_is_empty(
+    settings: Settings,
+) -> None:
+    """Autovacuum took the outbox's statistics with 2 live rows among thousands of dead ones;
+    a burst then fills it. The claim must still walk the primary key, not read the table."""
+    schema = f"claim_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(settings.database_url, schema, 1)
+    try:
+        await apply_migrations(pool, schema, [("plumbing", PLUMBING_MIGRATIONS)])
+        fill = (
+            "INSERT INTO outbox (topic, key, event_id, payload)"
+            " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
+        )
+        await pool.execute(fill)
+        await pool.execute("DELETE FROM outbox WHERE id > (SELECT min(id) + 1 FROM outbox)")
+        await pool.execute("ANALYZE outbox")
+        await pool.execute(fill)
+        async with pool.acquire() as conn, conn.transaction():
+            explaining = Explaining(conn)
+            await outbox.claim(explaining, 500)  # type: ignore[arg-type]
+        assert "Seq Scan" not in explaining.plan, explaining.plan
+        assert "Index Scan using outbox_pkey" in explaining.plan
+    finally:
+        await pool.close()
