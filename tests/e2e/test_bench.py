@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import workload
 from bench.__main__ import main
+from bench.handler import measure
 
 
 def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
@@ -25,3 +27,13 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert set(points["cores_used"]) == {"service", "postgres", "broker", "bench"}
     assert all(v >= 0 for v in points["cores_used"].values())
     assert doc["machine"]["cpus"] >= 1
+
+
+async def test_the_handler_benchmark_pays_every_checkin_and_reports_both_cpus(
+    pg_admin_url: str,
+) -> None:
+    figures = await measure(pg_admin_url, 2_000, 100)
+    assert figures["events"] == workload.expected_inputs("points", 2_000) - 1  # but the camp
+    assert figures["ledger_rows"] >= 2_000  # a check-in pays once each (2,000 students, day 1)
+    assert figures["events_per_s"] > 0 and figures["python_us_per_event"] > 0
+    assert figures.get("postgres_us_per_event", 1) > 0  # measured when the server is local

@@ -1,0 +1,131 @@
+"""python -m bench.handler: the points service's batch step alone, without the broker.
+
+The bench backlog's records go through the points BatchProcessor (decode, inbox, handler,
+outbox) one batch at a time against PostgreSQL, so the Python CPU and the database CPU per
+event are measured without the broker, the relay or the machine's other load: the tool for
+comparing two versions of the SQL or the rules within minutes. `--batch 5` is a trickle (the
+latency phase's batches), `--batch 500` a backlog's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import ConsumerRecord
+
+from bench.workload import backlog
+from services.points.app import MIGRATIONS, _make_handler
+from services.points.handlers import INPUTS, MODELS
+from shared import topics
+from shared.clock import WallClock
+from shared.consumer import BatchProcessor
+from shared.db import apply_migrations, create_pool
+from shared.embedded import EmbeddedPostgres, create_database
+from shared.metrics import ServiceMetrics
+from shared.service import PLUMBING_MIGRATIONS, ServiceContext
+from shared.settings import Settings
+
+
+def _records(checkins: int) -> tuple[list[ConsumerRecord], list[ConsumerRecord]]:
+    """The backlog's camp records and the rest of points' inputs, as the consumer hands them."""
+    offsets: dict[str, int] = {}
+    records = []
+    for topic, key, value in backlog(checkins):
+        if topic not in INPUTS:
+            continue
+        offset = offsets.get(topic, 0)
+        offsets[topic] = offset + 1
+        records.append(
+            ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value), [])
+        )
+    camps = [r for r in records if r.topic == topics.CAMPS]
+    return camps, [r for r in records if r.topic != topics.CAMPS]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a local process (the database backend), None if not local."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(admin_url: str, checkins: int, batch: int) -> dict[str, float]:
+    url = await create_database(admin_url, f"bench_handler_{uuid.uuid4().hex[:12]}")
+    pool = await create_pool(url, "points", 1)
+    try:
+        await apply_migrations(
+            pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", MIGRATIONS)]
+        )
+        metrics = ServiceMetrics("points")
+        handler = _make_handler(
+            ServiceContext(Settings(), pool, metrics, WallClock(), lambda: None)
+        )
+        processor = BatchProcessor("points", pool, MODELS, handler, metrics)
+        camps, rest = _records(checkins)
+        await processor.process(camps)
+        backend = await pool.fetchval("SELECT pg_backend_pid()")
+        db_before = _cpu_seconds(backend)
+        started, cpu_before = time.perf_counter(), time.process_time()
+        for i in range(0, len(rest), batch):
+            await processor.process(rest[i : i + batch])
+            if i // batch % max(1, 20_000 // batch) == 0:
+                print(f"  {i:,} / {len(rest):,}", flush=True)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        db_after = _cpu_seconds(backend)
+        n = len(rest)
+        figures = {
+            "events": n,
+            "events_per_s": round(n / wall),
+            "python_us_per_event": round(cpu / n * 1e6, 1),
+            "wall_us_per_event": round(wall / n * 1e6, 1),
+        }
+        if db_before is not None and db_after is not None:
+            figures["postgres_us_per_event"] = round((db_after - db_before) / n * 1e6, 1)
+        figures["ledger_rows"] = await pool.fetchval("SELECT count(*) FROM ledger")
+        return figures
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.handler", description=__doc__)
+    parser.add_argument("--checkins", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500, help="records per batch")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL to use (a database is created on it); default: an embedded one",
+    )
+    args = parser.parse_args(argv)
+    server = None
+    admin_url = args.database_url
+    with tempfile.TemporaryDirectory(prefix="gamify-bench-handler-") as tmp:
+        if admin_url is None:
+            server = EmbeddedPostgres(Path(tmp) / "pg")
+            admin_url = server.start()
+        try:
+            print(f"points handler: {args.checkins:,} check-ins, batches of {args.batch} ...")
+            figures = asyncio.run(measure(admin_url, args.checkins, args.batch))
+        finally:
+            if server is not None:
+                server.stop()
+    line = (
+        f"{figures['events']:,} events: {figures['events_per_s']:,}/s, one batch at a time;"
+        f" Python {figures['python_us_per_event']} us/event"
+    )
+    if "postgres_us_per_event" in figures:
+        line += f", PostgreSQL {figures['postgres_us_per_event']} us/event"
+    print(line + f"; {figures['ledger_rows']:,} ledger rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
