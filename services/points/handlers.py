@@ -128,10 +128,8 @@ class PointsHandler:
                 facts.append((c.camp_id, c.student_id, c.day))
                 counted[(c.camp_id, c.student_id)] = c
                 awards += rules.checkin_awards(c, camp_rules)
-        fingerprints = {
-            camp_id: rules.streak_fingerprint(all_rules.for_camp(camp_id))
-            for camp_id in {camp_id for camp_id, _student in counted}
-        }
+        camp_ids = {camp_id for camp_id, _student in counted}
+        fingerprints = {c: rules.streak_fingerprint(all_rules.for_camp(c)) for c in camp_ids}
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
         for (camp_id, student_id), latest in counted.items():
             calendar = calendars[(camp_id, student_id)]

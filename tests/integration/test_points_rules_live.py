@@ -4,8 +4,10 @@ redelivery or the order of arrival; redemptions that race; rules changed while r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -341,25 +343,45 @@ async def test_redemptions_racing_on_two_replicas_never_overspend(
         await asyncio.gather(*(r.stop() for r in replicas))
 
 
+@contextlib.asynccontextmanager
+async def points_with_rules(
+    settings: Settings, rules_file: Path, text: str
+) -> AsyncIterator[ServiceRuntime]:
+    """A points service started on a rules file holding `text`."""
+    write_rules(rules_file, text)
+    runtime = create_app(settings.model_copy(update={"rules_file": rules_file}))
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def write_rules(rules_file: Path, text: str) -> None:
+    rules_file.write_text(text, encoding="utf-8")
+
+
+def change_rules(rules_file: Path, text: str, mtime: int) -> None:
+    """Ops edit the file (a new modification time: the service takes it at its next batch)."""
+    write_rules(rules_file, text)
+    os.utime(rules_file, (mtime, mtime))
+
+
 async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
     settings: Settings, bus: Bus, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text('version: "v1"\ncheckin:\n  points: 10\n', encoding="utf-8")
-    runtime = create_app(settings.model_copy(update={"rules_file": rules_file}))
-    await runtime.start()
-    try:
+    v1 = 'version: "v1"\ncheckin:\n  points: 10\n'
+    async with points_with_rules(settings, rules_file, v1) as runtime:
         await bus.send(topics.CAMPS, camp("c5"))
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 1))
         await settled(runtime, bus, 2)
 
-        rules_file.write_text('version: "v2"\ncheckin:\n  points: 15\n', encoding="utf-8")
-        os.utime(rules_file, (1_000, 1_000))
+        change_rules(rules_file, 'version: "v2"\ncheckin:\n  points: 15\n', 1_000)
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 2))
         await settled(runtime, bus, 3)
 
-        rules_file.write_text('version: "v3"\ncheckin:\n  points: many\n', encoding="utf-8")
-        os.utime(rules_file, (2_000, 2_000))
+        change_rules(rules_file, 'version: "v3"\ncheckin:\n  points: many\n', 2_000)
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 3))
         await settled(runtime, bus, 4)
 
@@ -377,8 +399,6 @@ async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
             "rejected changed configuration" in r.message and "checkin.points" in r.message
             for r in caplog.records
         )
-    finally:
-        await runtime.stop()
 
 
 async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
@@ -387,18 +407,15 @@ async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
     """A check-in proposes only the milestones its day newly reaches, unless the milestones
     changed since the student's calendar was last written: then every reached one again."""
     rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text('version: "v1"\nstreak:\n  milestones: [3]\n', encoding="utf-8")
-    runtime = create_app(settings.model_copy(update={"rules_file": rules_file}))
-    await runtime.start()
-    try:
+    v1 = 'version: "v1"\nstreak:\n  milestones: [3]\n'
+    async with points_with_rules(settings, rules_file, v1) as runtime:
         await bus.send(topics.CAMPS, camp("c6"))
         await settled(runtime, bus, 1)
         for day in range(1, 6):
             await bus.send(topics.CHECKINS, checkin("c6", "s1", day))
             await settled(runtime, bus, 1 + day)
 
-        rules_file.write_text('version: "v2"\nstreak:\n  milestones: [3, 4]\n', encoding="utf-8")
-        os.utime(rules_file, (1_000, 1_000))
+        change_rules(rules_file, 'version: "v2"\nstreak:\n  milestones: [3, 4]\n', 1_000)
         await bus.send(topics.CHECKINS, checkin("c6", "s1", 6))
         await settled(runtime, bus, 7)
         await bus.send(topics.CHECKINS, checkin("c6", "s1", 7))
@@ -418,8 +435,6 @@ async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
         finally:
             await conn.close()
         assert noted == "3,4"
-    finally:
-        await runtime.stop()
 
 
 async def test_read_side_and_explain_answer_from_the_ledger(
