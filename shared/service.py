@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -77,6 +77,21 @@ class ServiceSpec:
     # happens to reach the camp's partition. Only an order of preference: correctness never
     # rests on it.
     first_inputs: Sequence[str] = (topics.CAMPS,)
+
+
+# A stop step that has not finished by then is abandoned: a stop must end (a test teardown
+# once waited forever in one), and what it held is closed with the process.
+STOP_STEP_S = 10.0
+
+
+async def _within(seconds: float, what: str, step: Awaitable[object]) -> bool:
+    """Await `step` for at most `seconds`; False (logged) when it had to be abandoned."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("%s did not finish within %.0f s; stopping without it", what, seconds)
+        return False
+    return True
 
 
 async def _as_is(msg: StreamMessage[Any]) -> StreamMessage[Any]:
@@ -294,11 +309,11 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop consuming first, then relay what is left briefly, then close everything."""
         if self._http:
-            await self._http.stop()
+            await _within(STOP_STEP_S, "the HTTP server's stop", self._http.stop())
         for lanes in self._lanes:  # finish the batches in hand and commit their offsets
             await lanes.close(grace_s=10.0)
         if self._broker:
-            await self._broker.stop()
+            await _within(STOP_STEP_S, "the consumer's stop", self._broker.stop())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -307,10 +322,10 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
         if self._producer:
-            await self._producer.stop()
-        await self._clock.stop()
-        if self._pool:
-            await self._pool.close()
+            await _within(STOP_STEP_S, "the producer's stop", self._producer.stop())
+        await _within(STOP_STEP_S, "the clock's stop", self._clock.stop())
+        if self._pool and not await _within(STOP_STEP_S, "the pool's close", self._pool.close()):
+            self._pool.terminate()
         log.info("%s stopped", self.spec.name)
 
     async def run_until_signalled(self) -> None:
