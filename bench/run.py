@@ -149,11 +149,18 @@ class Replicas:
                 log = self._log_dir / f"bench-{self.name}-{i}.log"
                 await wait_ready(http, self.name, port, proc, deadline, log)
 
-    async def outbox_rows(self) -> int:
-        """Output events committed but not yet published."""
+    async def wait_published(self, quiet: bool) -> None:
+        """Until every output event committed so far has been published (on one connection:
+        a connection per poll costs PostgreSQL a backend start each time)."""
         conn = await asyncpg.connect(self._database_url)
         try:
-            return int(await conn.fetchval(f"SELECT count(*) FROM {self.name}.outbox"))
+            count = f"SELECT count(*) FROM {self.name}.outbox"
+            left = int(await conn.fetchval(count))
+            if left and not quiet:
+                say(f"  {self.name}: all taken in; {left:,} output events still to publish ...")
+            while left:
+                await asyncio.sleep(0.05)
+                left = int(await conn.fetchval(count))
         finally:
             await conn.close()
 
@@ -267,12 +274,7 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
         count, records, seconds = await replicas.batches(http)
         held = await replicas.held(http)
     assert first is not None
-    left = await replicas.outbox_rows()
-    if left and not quiet:
-        say(f"  {replicas.name}: all taken in; {left:,} output events still to publish ...")
-    while left:
-        await asyncio.sleep(0.05)
-        left = await replicas.outbox_rows()
+    await replicas.wait_published(quiet)
     now = time.perf_counter()
     elapsed = max(now - first[0], 1e-3)
     cores = cpu_share(first[2], cpu_seconds(pids), elapsed)

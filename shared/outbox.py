@@ -83,21 +83,41 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> N
     )
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows.
+async def claim(
+    conn: asyncpg.Connection, limit: int, after: int | None = None
+) -> list[asyncpg.Record]:
+    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows, or
+    the oldest with an id above `after`.
 
     Through the primary key's index whatever the statistics say. A queue table's statistics
     are taken when autovacuum happens to pass, often while it holds a few live rows among
     thousands of pages of dead ones; estimating a handful of rows, the planner read and sorted
     the whole table for each claim, which slowed the relay as its backlog grew and so grew the
-    backlog (57,414 outputs left behind in a benchmark drain, PostgreSQL at 0.9 cores)."""
+    backlog (57,414 outputs left behind in a benchmark drain, PostgreSQL at 0.9 cores).
+
+    `after` starts the walk past the index's head, where the rows already claimed leave
+    entries until vacuum removes them (see OutboxRelay). The rows are deleted where the walk
+    found and locked them (by ctid, which a locked row keeps), not looked up again in the index
+    one by one: half the statement's time for 500 rows."""
     await conn.execute("SET LOCAL enable_seqscan = off")
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1"
-        " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, payload",
-        limit,
-    )
+    if after is None:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox ORDER BY id"
+            " LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
+            limit,
+            after,
+        )
     return rows
+
+
+# While behind, how often the relay still claims from the outbox's head (see OutboxRelay).
+SWEEP_EVERY_S = 1.0
 
 
 class OutboxRelay:
@@ -105,6 +125,17 @@ class OutboxRelay:
 
     Replicas share the table safely: rows are claimed with FOR UPDATE SKIP LOCKED. A crash
     after publishing but before deleting republishes the same events with the same event_ids.
+
+    While behind (its last claim was full), the relay claims past the highest id it has
+    published, not from the head. Every row it deleted leaves an index entry at the head until
+    vacuum removes it, and while any transaction in the database holds a snapshot older than
+    the deletion (a report, a backup, a long batch), each claim from the head must visit every
+    such row in the table to learn that it is gone. Claims then cost more with every row
+    published, the relay falls behind and its backlog grows (measured: 22 -> 97 ms a claim of
+    500 within 30 s, with the relay at half the writers' rate). Rows committed late with lower
+    ids (a transaction that drew its ids first and committed last) are not lost: the relay
+    claims from the head again once caught up, after a failure, and at least every
+    SWEEP_EVERY_S while behind.
     """
 
     def __init__(
@@ -127,6 +158,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._last_backlog_check = 0.0
         self._partitioner = DefaultPartitioner()
+        self._published_up_to: int | None = None  # the highest id this relay has published
+        self._behind = False  # the last claim was full
+        self._swept_at = 0.0  # the last claim from the head
+        self._last_claim_from_head = True
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so they leave without waiting a poll."""
@@ -145,24 +180,40 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if published < self._batch:
+            # Rest only after a claim from the head came back short: a short claim past the
+            # floor says nothing of rows committed late below it.
+            if published < self._batch and self._last_claim_from_head:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
 
     async def publish_once(self) -> int:
         """Publish up to one batch; returns how many events left."""
+        after = self._claim_floor()
+        self._last_claim_from_head = after is None
+        self._behind = False  # until this claim is published: a failed one sweeps next
         async with self._pool.acquire() as conn, conn.transaction():
             # Deleted now, gone at commit, which waits for the broker's acknowledgements: if
             # they fail, the rollback leaves the rows for the next attempt.
-            rows = await claim(conn, self._batch)
+            rows = await claim(conn, self._batch, after)
             if not rows:
                 return 0
             rows.sort(key=lambda r: r["id"])
             await asyncio.gather(*await self._send(rows))
+        self._behind = len(rows) == self._batch
+        self._published_up_to = max(self._published_up_to or 0, rows[-1]["id"])
         for topic, count in Counter(r["topic"] for r in rows).items():
             self._metrics.published.labels(self._service, topic).inc(count)
         return len(rows)
+
+    def _claim_floor(self) -> int | None:
+        """The id to claim past, or None to claim from the head."""
+        now = time.monotonic()
+        floor = self._published_up_to
+        if self._behind and floor is not None and now - self._swept_at < SWEEP_EVERY_S:
+            return floor
+        self._swept_at = now
+        return None
 
     async def _send(self, rows: Sequence[asyncpg.Record]) -> list[asyncio.Future[object]]:
         """Hand the rows to the producer as one record batch per partition, in id order within

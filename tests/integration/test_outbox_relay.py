@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -245,4 +246,93 @@ async def test_the_claim_reads_the_index_even_when_statistics_say_the_outbox_is_
         assert "Seq Scan" not in explaining.plan, explaining.plan
         assert "Index Scan using outbox_pkey" in explaining.plan
     finally:
+        await pool.close()
+
+
+async def test_rows_committed_late_below_the_relays_floor_are_still_published(
+    settings: Settings, bus: Bus
+) -> None:
+    """A transaction draws its ids first and commits last. While behind, the relay claims past
+    the highest id it published; once a claim comes back short it claims from the head again,
+    and finds the late rows."""
+    async with relay_parts(settings, "relaylate") as (pool, producer):
+        async with pool.acquire() as late:
+            committing = late.transaction()
+            await committing.start()
+            await enqueue(late, [gift(n) for n in range(10)])  # ids 1-10, not yet committed
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [gift(n) for n in range(10, 110)])  # ids 11-110
+            relay = OutboxRelay(
+                "relaylate", pool, producer, ServiceMetrics("relaylate"), settings.topic_prefix, 50
+            )
+            assert await relay.publish_once() == 50  # 11-60, from the head
+            assert await relay.publish_once() == 50  # 61-110, past 60
+            await committing.commit()
+        assert await relay.publish_once() == 0  # past 110: the late rows are below it
+        assert await relay.publish_once() == 10  # short, so from the head: 1-10
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 110)
+        assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(110))
+
+
+class Measuring:
+    """A connection whose fetch runs the claim under EXPLAIN ANALYZE and keeps how many pages
+    its walk of the index (the scan under the row locks) touched."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.pages = 0
+
+    async def execute(self, sql: str, *args: object) -> str:
+        return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        explained = await self.conn.fetchval(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args
+        )
+        walk = _node(json.loads(explained)[0]["Plan"], "LockRows")["Plans"][0]
+        self.pages = walk["Shared Hit Blocks"] + walk["Shared Read Blocks"]
+        return []
+
+
+def _node(plan: dict[str, Any], node_type: str) -> dict[str, Any]:
+    if plan["Node Type"] == node_type:
+        return plan
+    for child in plan.get("Plans", []):
+        with contextlib.suppress(LookupError):
+            return _node(child, node_type)
+    raise LookupError(node_type)
+
+
+async def test_a_claim_past_the_floor_skips_the_rows_an_old_snapshot_keeps_at_the_head(
+    settings: Settings,
+) -> None:
+    """While a transaction holds an old snapshot, the index entries of rows deleted since stay
+    live, and a claim from the head visits each of their rows. A claim past the floor starts
+    after them."""
+    schema = f"floor_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(settings.database_url, schema, 2)
+    old = await asyncpg.connect(settings.database_url)
+    try:
+        await apply_migrations(pool, schema, [("plumbing", PLUMBING_MIGRATIONS)])
+        await pool.execute(
+            "INSERT INTO outbox (topic, key, event_id, payload)"
+            " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
+        )
+        await old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        await old.fetchval("SELECT 1")  # the snapshot, taken before the deletion
+        first = await pool.fetchval("SELECT min(id) FROM outbox")
+        await pool.execute("DELETE FROM outbox WHERE id < $1", first + 20000)  # published
+        pages = {}
+        for after in (None, first + 19999):
+            async with pool.acquire() as conn:
+                claiming = conn.transaction()
+                await claiming.start()
+                measuring = Measuring(conn)
+                await outbox.claim(measuring, 500, after)  # type: ignore[arg-type]
+                await claiming.rollback()
+            pages[after] = measuring.pages
+        assert pages[first + 19999] * 10 < pages[None], pages
+    finally:
+        await old.close()
         await pool.close()
