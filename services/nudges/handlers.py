@@ -127,7 +127,7 @@ class NudgesHandler:
         camp: store.CampRow,
         day: int,
         moment: datetime,
-        days: dict[store.Pair, dict[int, datetime]],
+        days: dict[store.Pair, dict[int, int]],
         new_days: set[tuple[str, str, int]],
         book: NudgeBook,
     ) -> list[OutMessage]:
@@ -138,7 +138,7 @@ class NudgesHandler:
                 fresh[(c, s)].add(d)
         lapses: dict[store.Pair, tuple[str, int]] = {}
         for pair in sorted(fresh):
-            reported = [at for d, at in days.get(pair, {}).items() if d not in fresh[pair]]
+            reported = [us for d, us in days.get(pair, {}).items() if d not in fresh[pair]]
             returning = rules.returning_from_lapse(reported, day, camp.starts_on, camp.timezone)
             if returning is not None:
                 lapses[pair] = returning
@@ -175,7 +175,7 @@ class NudgesHandler:
         camp: store.CampRow,
         day: int,
         moment: datetime,
-        days: dict[store.Pair, dict[int, datetime]],
+        days: dict[store.Pair, dict[int, int]],
         group: list[StudentEvent],
         book: NudgeBook,
     ) -> None:

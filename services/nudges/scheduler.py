@@ -154,7 +154,7 @@ class Scheduler:
         conn: asyncpg.Connection,
         row: asyncpg.Record,
         camp: store.CampRow,
-        days: dict[int, datetime],
+        days: dict[int, int],
         student: store.StudentRow,
         history: store.History,
         last_work: str | None,
@@ -171,7 +171,9 @@ class Scheduler:
                 opted_out=student.opt_out,
                 enrolled=student.display_name is not None,
                 last_reminder_day=history.last_reminder_day,
-                ignored_in_row=rules.ignored_in_row(history.reminders_sent_at, list(days.values())),
+                ignored_in_row=rules.ignored_in_row(
+                    history.reminders_sent_at, [rules.instant(us) for us in days.values()]
+                ),
             )
             skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
             if skip is not None:

@@ -21,7 +21,7 @@ async def refresh(
     day: int,
     at: datetime,
     metrics: NudgesMetrics,
-    days: dict[store.Pair, dict[int, datetime]] | None = None,
+    days: dict[store.Pair, dict[int, int]] | None = None,
 ) -> list[OutMessage]:
     """Recompute the segment of `students` on camp day `day`; publish those that moved."""
     pairs = [(camp.camp_id, s) for s in students]

@@ -154,20 +154,21 @@ async def load_camps(
     return {r["camp_id"]: _camp(r) for r in rows}
 
 
-async def days_of(
-    conn: asyncpg.Connection, pairs: Sequence[Pair]
-) -> dict[Pair, dict[int, datetime]]:
-    """Checked-in days (with when each was reported) of these students."""
+async def days_of(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, dict[int, int]]:
+    """Checked-in days of these students, each with when it was reported (microseconds since
+    the epoch, `rules.micros`): one row per student, its days and times as two aligned arrays
+    (aggregated over the same rows), not a row and a datetime per check-in."""
     camps, students = _cols(pairs)
     rows = await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.day, t.occurred_at FROM {students_rows('checkins')}",
+        "SELECT p.c, p.s, a.days, a.reported FROM unnest($1::text[], $2::text[]) AS p(c, s)"
+        " CROSS JOIN LATERAL (SELECT array_agg(t.day) AS days,"
+        "   array_agg((extract(epoch FROM t.occurred_at) * 1000000)::int8) AS reported"
+        "   FROM checkins t WHERE t.camp_id = p.c AND t.student_id = p.s) AS a"
+        " WHERE a.days IS NOT NULL",
         camps,
         students,
     )
-    out: dict[Pair, dict[int, datetime]] = defaultdict(dict)
-    for r in rows:
-        out[(r["camp_id"], r["student_id"])][r["day"]] = r["occurred_at"]
-    return out
+    return {(r[0], r[1]): dict(zip(r[2], r[3], strict=True)) for r in rows}
 
 
 async def stored_segments(

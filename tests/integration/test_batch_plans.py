@@ -7,12 +7,14 @@ check-ins: 25-40 ms a batch instead of 2-3)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from services.nudges import rules as nudges_rules
+from services.nudges import store as nudges_store
 from services.points import store
 from services.points.rules import Award
 from shared.db import apply_migrations, create_pool, students_rows
@@ -89,5 +91,50 @@ async def test_a_batchs_students_are_read_by_index_probes(database_url: str) -> 
         assert "Seq Scan" not in plan and "Nested Loop" in plan
         rows = await pool.fetch(sql + " ORDER BY 1, 2", *args)
         assert [(r[0], r[1]) for r in rows] == [(s, d) for s in students for d in (1, 2)]
+    finally:
+        await pool.close()
+
+
+NUDGES = Path(__file__).resolve().parents[2] / "services" / "nudges" / "migrations"
+
+
+async def test_nudges_reads_a_batchs_check_in_histories_exactly_by_index_probes(
+    database_url: str,
+) -> None:
+    """One row per student, days and report times as integer arrays: the times come back to
+    the microsecond, and each student's rows are found through the primary key."""
+    pool = await create_pool(database_url, "nudges_days", 2)
+    try:
+        await apply_migrations(
+            pool, "nudges_days", [("plumbing", PLUMBING_MIGRATIONS), ("nudges", NUDGES)]
+        )
+        await pool.execute(
+            "INSERT INTO checkins (camp_id, student_id, day, occurred_at)"
+            " SELECT 'c', 's' || lpad(i::text, 5, '0'), d, timestamptz '2026-11-01 00:00:00+00'"
+            "   + make_interval(days => d, secs => i * 0.000001)"
+            " FROM generate_series(1, 10000) AS i, generate_series(1, 3) AS d"
+            " ON CONFLICT DO NOTHING"
+        )
+        await pool.execute("ANALYZE checkins")
+        students = [f"s{i:05d}" for i in range(1, 8000, 20)] + ["nobody"]  # 400 of 10,000
+        pairs = [("c", s) for s in students]
+        async with pool.acquire() as conn:
+            recorder = Recorder()
+            await nudges_store.days_of(recorder, pairs)  # type: ignore[arg-type]
+            [(sql, args)] = recorder.calls
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
+            assert "Seq Scan on checkins" not in plan and "checkins_pkey" in plan, plan
+            got = await nudges_store.days_of(conn, pairs)
+        first = datetime(2026, 11, 1, tzinfo=UTC)
+        assert got == {
+            ("c", s): {
+                d: nudges_rules.micros(first + timedelta(days=d, microseconds=int(s[1:])))
+                for d in (1, 2, 3)
+            }
+            for s in students[:-1]
+        }
+        assert nudges_rules.instant(got[("c", "s00021")][2]) == first + timedelta(
+            days=2, microseconds=21
+        )
     finally:
         await pool.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.nudges import rules
 from services.nudges.config import DEFAULT_NUDGES_FILE, Backoff, NudgeBook, Template
@@ -271,10 +273,11 @@ def test_a_reminder_time_in_the_morning_quiet_hours_waits_for_their_end(
 LAPSE_CAMP_START = date(2026, 11, 1)  # camp day N is November N, Shanghai time
 
 
-def reported_on(day: int, hhmm: str = "09:00") -> datetime:
+def reported_on(day: int, hhmm: str = "09:00") -> int:
+    """When a check-in was reported, as the rules read it (microseconds since the epoch)."""
     hour, minute = (int(p) for p in hhmm.split(":"))
     local = datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai"))
-    return local.astimezone(UTC)
+    return rules.micros(local)
 
 
 @pytest.mark.parametrize(
@@ -311,3 +314,29 @@ def test_make_up_check_ins_reported_late_are_one_return_not_several() -> None:
         [reported_on(1), reported_on(20, "10:00")], 21, LAPSE_CAMP_START, "Asia/Shanghai"
     )
     assert next_day is None  # active yesterday
+
+
+def test_a_check_in_reported_at_midnight_belongs_to_the_new_day_to_the_microsecond() -> None:
+    """Day 6 begins at 00:00 Shanghai time: a report one microsecond before is the last
+    activity before a lapse (days 2-5 missed); one at 00:00 is day 6's own."""
+    midnight = reported_on(6, "00:00")
+    last_of_day_5 = rules.returning_from_lapse(
+        [reported_on(1), midnight - 1], 6, LAPSE_CAMP_START, "Asia/Shanghai"
+    )
+    assert last_of_day_5 is None  # day 5 was active: no lapse
+    first_of_day_6 = rules.returning_from_lapse(
+        [reported_on(1), midnight], 6, LAPSE_CAMP_START, "Asia/Shanghai"
+    )
+    assert first_of_day_6 == ("after-day-1", 4)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from([UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")]),
+)
+def test_micros_are_exact_both_ways(at: datetime, zone: tzinfo) -> None:
+    us = rules.micros(at.astimezone(zone))  # the same instant, whatever the zone
+    assert rules.instant(us) == at
+    assert rules.micros(at + timedelta(microseconds=1)) == us + 1
