@@ -110,6 +110,7 @@ async def every_pass(
         if isinstance(clock, TopicClock):
             clock.ticked.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clock.ticked.wait(), interval_s)
+                async with asyncio.timeout(interval_s):  # not wait_for: see OutboxRelay.run
+                    await clock.ticked.wait()
         else:
             await asyncio.sleep(interval_s)

@@ -116,7 +116,8 @@ class Lanes:
         seconds, then stop."""
         self._accepting = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), grace_s)
+            async with asyncio.timeout(grace_s):  # not wait_for: see OutboxRelay.run
+                await asyncio.gather(*(q.join() for q in self._queues))
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)

@@ -184,8 +184,11 @@ class OutboxRelay:
             # floor says nothing of rows committed late below it.
             if published < self._batch and self._last_claim_from_head:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation
+                # that arrives as the wait ends, and the relay would then never stop
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                    async with asyncio.timeout(self._idle_poll_s):
+                        await self._wake.wait()
 
     async def publish_once(self) -> int:
         """Publish up to one batch; returns how many events left."""

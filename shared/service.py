@@ -87,7 +87,8 @@ STOP_STEP_S = 10.0
 async def _within(seconds: float, what: str, step: Awaitable[object]) -> bool:
     """Await `step` for at most `seconds`; False (logged) when it had to be abandoned."""
     try:
-        await asyncio.wait_for(step, seconds)
+        async with asyncio.timeout(seconds):  # not wait_for: see OutboxRelay.run
+            await step
     except TimeoutError:
         log.warning("%s did not finish within %.0f s; stopping without it", what, seconds)
         return False
@@ -301,7 +302,8 @@ class ServiceRuntime:
         database = False
         if self._pool is not None:
             with contextlib.suppress(Exception):
-                database = await asyncio.wait_for(self._pool.fetchval("SELECT true"), 1.0) is True
+                async with asyncio.timeout(1.0):  # not wait_for: see OutboxRelay.run
+                    database = await self._pool.fetchval("SELECT true") is True
         consumers = [getattr(sub, "consumer", None) for sub in self._subscribers]
         assigned = any(c is not None and c.assignment() for c in consumers)
         return {"database": database, "partitions_assigned": assigned}
@@ -316,11 +318,12 @@ class ServiceRuntime:
             await _within(STOP_STEP_S, "the consumer's stop", self._broker.stop())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = asyncio.gather(*self._tasks, return_exceptions=True)
+        await _within(STOP_STEP_S, "the service's tasks", tasks)
         if self._relay_task:
             self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+            relay = asyncio.gather(self._relay_task, return_exceptions=True)
+            await _within(STOP_STEP_S, "the outbox relay's stop", relay)
         if self._producer:
             await _within(STOP_STEP_S, "the producer's stop", self._producer.stop())
         await _within(STOP_STEP_S, "the clock's stop", self._clock.stop())

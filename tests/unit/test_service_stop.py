@@ -7,7 +7,12 @@ import time
 
 import pytest
 
+from services.points.app import create_app
+from shared.clock import TopicClock, every_pass
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutboxRelay
 from shared.service import _within
+from shared.settings import load_settings
 
 
 async def test_a_step_that_never_finishes_is_abandoned_within_its_bound(
@@ -28,3 +33,72 @@ async def test_a_step_that_finishes_is_awaited_to_its_end() -> None:
 
     assert await _within(1.0, "a quick step", step()) is True
     assert done == [True]
+
+
+async def test_the_relay_stops_when_cancelled_as_its_idle_wait_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11's wait_for drops a cancellation that arrives as the awaited thing finishes
+    (here: a commit wakes the relay in the same turn as the stop cancels it); the relay then
+    went on forever and the service's stop with it."""
+    relay = OutboxRelay("t", None, None, ServiceMetrics("t"))  # type: ignore[arg-type]
+
+    async def nothing_to_publish() -> int:
+        return 0
+
+    async def no_backlog(force: bool) -> None:
+        return None
+
+    monkeypatch.setattr(relay, "publish_once", nothing_to_publish)
+    monkeypatch.setattr(relay, "_refresh_backlog", no_backlog)
+    for _ in range(20):  # the race, each time
+        task = asyncio.create_task(relay.run())
+        await asyncio.sleep(0.01)  # resting until woken
+        relay.wake()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        assert done == {task}, "the relay did not stop"
+        assert task.cancelled()
+
+
+async def test_a_clock_driven_loop_stops_when_cancelled_as_its_tick_arrives() -> None:
+    clock = TopicClock.__new__(TopicClock)  # only its tick event, no consumer
+    clock.ticked = asyncio.Event()
+
+    async def work() -> None:
+        return None
+
+    for _ in range(20):
+        task = asyncio.create_task(every_pass(work, clock, 5.0, "test work"))
+        await asyncio.sleep(0.01)
+        clock.ticked.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        assert done == {task}, "the loop did not stop"
+
+
+class _AnsweringPool:
+    """Answers the readiness query when the test says so."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+
+    async def fetchval(self, sql: str) -> bool:
+        await self.answer.wait()
+        self.answer.clear()
+        return True
+
+
+async def test_the_readiness_watch_stops_when_cancelled_as_the_database_answers() -> None:
+    """The hang seen in CI: a service's stop waited forever for this watch, which had taken
+    the database's answer instead of its cancellation."""
+    runtime = create_app(load_settings())
+    pool = _AnsweringPool()
+    runtime._pool = pool  # type: ignore[assignment]
+    for _ in range(20):
+        task = asyncio.create_task(runtime._watch_readiness(every_s=0.01))
+        await asyncio.sleep(0.01)  # asking the database
+        pool.answer.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        assert done == {task}, "the readiness watch did not stop"
