@@ -100,19 +100,12 @@ async def claim(
     found and locked them (by ctid, which a locked row keeps), not looked up again in the index
     one by one: half the statement's time for 500 rows."""
     await conn.execute("SET LOCAL enable_seqscan = off")
-    if after is None:
-        rows: list[asyncpg.Record] = await conn.fetch(
-            "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox ORDER BY id"
-            " LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
-            limit,
-        )
-    else:
-        rows = await conn.fetch(
-            "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
-            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
-            limit,
-            after,
-        )
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
+        " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
+        limit,
+        0 if after is None else after,  # ids start at 1: past 0 is the head
+    )
     return rows
 
 

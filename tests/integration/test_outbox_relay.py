@@ -207,6 +207,12 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
         assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(30))
 
 
+FILL_30000 = (  # 30,000 outbox rows of about 300 bytes
+    "INSERT INTO outbox (topic, key, event_id, payload)"
+    " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
+)
+
+
 class Explaining:
     """A connection whose fetch explains the statement instead of running it."""
 
@@ -232,14 +238,10 @@ async def test_the_claim_reads_the_index_even_when_statistics_say_the_outbox_is_
     pool = await create_pool(settings.database_url, schema, 1)
     try:
         await apply_migrations(pool, schema, [("plumbing", PLUMBING_MIGRATIONS)])
-        fill = (
-            "INSERT INTO outbox (topic, key, event_id, payload)"
-            " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
-        )
-        await pool.execute(fill)
+        await pool.execute(FILL_30000)
         await pool.execute("DELETE FROM outbox WHERE id > (SELECT min(id) + 1 FROM outbox)")
         await pool.execute("ANALYZE outbox")
-        await pool.execute(fill)
+        await pool.execute(FILL_30000)
         async with pool.acquire() as conn, conn.transaction():
             explaining = Explaining(conn)
             await outbox.claim(explaining, 500)  # type: ignore[arg-type]
@@ -275,16 +277,11 @@ async def test_rows_committed_late_below_the_relays_floor_are_still_published(
         assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(110))
 
 
-class Measuring:
+class Measuring(Explaining):
     """A connection whose fetch runs the claim under EXPLAIN ANALYZE and keeps how many pages
     its walk of the index (the scan under the row locks) touched."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-        self.pages = 0
-
-    async def execute(self, sql: str, *args: object) -> str:
-        return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
+    pages = 0
 
     async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
         explained = await self.conn.fetchval(
@@ -315,10 +312,7 @@ async def test_a_claim_past_the_floor_skips_the_rows_an_old_snapshot_keeps_at_th
     old = await asyncpg.connect(settings.database_url)
     try:
         await apply_migrations(pool, schema, [("plumbing", PLUMBING_MIGRATIONS)])
-        await pool.execute(
-            "INSERT INTO outbox (topic, key, event_id, payload)"
-            " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
-        )
+        await pool.execute(FILL_30000)
         await old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         await old.fetchval("SELECT 1")  # the snapshot, taken before the deletion
         first = await pool.fetchval("SELECT min(id) FROM outbox")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -51,14 +53,25 @@ async def test_the_relay_stops_when_cancelled_as_its_idle_wait_ends(
 
     monkeypatch.setattr(relay, "publish_once", nothing_to_publish)
     monkeypatch.setattr(relay, "_refresh_backlog", no_backlog)
-    for _ in range(20):  # the race, each time
-        task = asyncio.create_task(relay.run())
-        await asyncio.sleep(0.01)  # resting until woken
-        relay.wake()
+    for task in await _cancelled_as_the_wait_ends(relay.run, relay.wake):
+        assert task.cancelled()
+
+
+async def _cancelled_as_the_wait_ends(
+    loop: Callable[[], Coroutine[Any, Any, None]], end_the_wait: Callable[[], None]
+) -> list[asyncio.Task[None]]:
+    """20 times: start `loop`, let it wait, end its wait and cancel it in the same turn; each
+    time it must stop within a second. Returns the stopped tasks."""
+    stopped = []
+    for _ in range(20):
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(0.01)  # waiting
+        end_the_wait()
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=1.0)
-        assert done == {task}, "the relay did not stop"
-        assert task.cancelled()
+        assert done == {task}, "the loop did not stop"
+        stopped.append(task)
+    return stopped
 
 
 async def test_a_clock_driven_loop_stops_when_cancelled_as_its_tick_arrives() -> None:
@@ -68,13 +81,9 @@ async def test_a_clock_driven_loop_stops_when_cancelled_as_its_tick_arrives() ->
     async def work() -> None:
         return None
 
-    for _ in range(20):
-        task = asyncio.create_task(every_pass(work, clock, 5.0, "test work"))
-        await asyncio.sleep(0.01)
-        clock.ticked.set()
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=1.0)
-        assert done == {task}, "the loop did not stop"
+    await _cancelled_as_the_wait_ends(
+        lambda: every_pass(work, clock, 5.0, "test work"), clock.ticked.set
+    )
 
 
 class _AnsweringPool:
@@ -95,10 +104,6 @@ async def test_the_readiness_watch_stops_when_cancelled_as_the_database_answers(
     runtime = create_app(load_settings())
     pool = _AnsweringPool()
     runtime._pool = pool  # type: ignore[assignment]
-    for _ in range(20):
-        task = asyncio.create_task(runtime._watch_readiness(every_s=0.01))
-        await asyncio.sleep(0.01)  # asking the database
-        pool.answer.set()
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=1.0)
-        assert done == {task}, "the readiness watch did not stop"
+    await _cancelled_as_the_wait_ends(
+        lambda: runtime._watch_readiness(every_s=0.01), pool.answer.set
+    )
