@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench.run import SERVICES, py_spy, run, summary
+from bench.run import SERVICES, SOAK_CHECKINS, SOAK_SECONDS, Steady, py_spy, run, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,15 +14,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkins",
         type=int,
-        default=200_000,
-        help="check-ins in the backlog (as many contest events are added)",
+        help="check-ins in the backlog (as many contest events are added);"
+        f" 200,000, or {SOAK_CHECKINS:,} with --soak",
     )
     parser.add_argument("--rate", type=int, default=1000, help="events/s of the latency phase")
     parser.add_argument(
         "--steady",
         type=float,
-        default=30.0,
-        help="seconds of the latency phase (600 for the memory soak)",
+        help=f"seconds of the latency phase; 30, or {SOAK_SECONDS:.0f} with --soak",
+    )
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="the memory soak: a 10-minute latency phase for each service, probes batched"
+        " (100 ms linger) so that the embedded broker can carry it; no scaling run;"
+        " writes bench/soak-results.json",
     )
     parser.add_argument("--services", nargs="*", choices=SERVICES, default=list(SERVICES))
     parser.add_argument(
@@ -34,18 +40,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="record each service with py-spy (collapsed stacks, DIR/NAME-0.txt)",
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
+    parser.add_argument(
+        "--out", type=Path, help="results.json, or soak-results.json with --soak (beside this)"
+    )
     args = parser.parse_args(argv)
     if args.profile is not None and py_spy() is None:
         parser.error("--profile needs py-spy: pip install py-spy (beside this Python or on PATH)")
+    if args.soak:
+        load = Steady.soak(args.rate, args.steady or SOAK_SECONDS)
+        checkins = args.checkins or SOAK_CHECKINS
+    else:
+        load = Steady(args.rate, args.steady or 30.0)
+        checkins = args.checkins or 200_000
+    out = args.out or Path(__file__).parent / ("soak-results.json" if args.soak else "results.json")
     figures = asyncio.run(
         run(
-            args.checkins,
-            args.rate,
-            args.steady,
+            checkins,
+            load,
             args.services,
-            args.out,
-            not args.no_scaling,
+            out,
+            not (args.no_scaling or args.soak),
             args.profile,
         )
     )

@@ -43,10 +43,38 @@ WARMUP_S = 2.0  # probes at the steady rate before the measured ones (a fresh pr
 # spent 0.88-0.90 cores on the bus alone at 1,000 events/s, against 0.55 with 5 (p99 of the
 # bus alone 91-272 ms against 28).
 PROBE_LINGER_MS = 5
+# The memory soak (`--soak`): 1,000 events/s for 10 minutes. The embedded broker stores each
+# record batch a producer sends as an object and lists every object of a partition on each
+# fetch that finds records (tansu 0.6, `dynostore.rs` `fetch`), so its CPU grows with the
+# batches stored. With probes sent as the latency phase sends them (about one batch per probe)
+# it could not carry 10 minutes (first session: 233,000 of 600,000 probes taken in). With a
+# 100 ms linger a batch holds about 17 probes (1,000/s over 6 partitions), the bus alone took
+# 0.1 cores instead of 0.55, and points' soak took in every probe. The readers wait as long.
+SOAK_PROBE_LINGER_MS = 100
+SOAK_READER_WAIT_MS = 100
+SOAK_SECONDS = 600.0
+SOAK_CHECKINS = 20_000
 
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+@dataclass(frozen=True)
+class Steady:
+    """The latency phase's load: `rate` probes/s for `seconds`, sent by a producer that lingers
+    `probe_linger_ms`, read back by readers that wait at most `reader_wait_ms` per fetch (the
+    bus alone: `bus_reader_wait_ms`, the services' own wait, as one hop of theirs)."""
+
+    rate: int = 1000
+    seconds: float = 30.0
+    probe_linger_ms: int = PROBE_LINGER_MS
+    reader_wait_ms: int = 5
+    bus_reader_wait_ms: int = 20
+
+    @classmethod
+    def soak(cls, rate: int = 1000, seconds: float = SOAK_SECONDS) -> Steady:
+        return cls(rate, seconds, SOAK_PROBE_LINGER_MS, SOAK_READER_WAIT_MS, SOAK_READER_WAIT_MS)
 
 
 @dataclass
@@ -351,15 +379,16 @@ async def round_trips(
     seconds: float,
     fetch_wait_ms: int = 5,
     warmup_s: float = 0.0,
+    linger_ms: int = PROBE_LINGER_MS,
 ) -> list[tuple[float, float]]:
     """Send `probe(n)` at `rate`/s for `warmup_s + seconds`, read `read_topic` from its end;
     for each probe whose key came back, (seconds after the warm-up it was sent, milliseconds
     until it was read). Probes of the warm-up are not returned. Readers wait at most
-    `fetch_wait_ms` per fetch: the embedded broker holds an empty fetch for all of it."""
+    `fetch_wait_ms` per fetch: the embedded broker holds every fetch for all of it."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=PROBE_LINGER_MS, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
     await consumer.start()
     await producer.start()
     sent: dict[str, tuple[int, float]] = {}
@@ -408,30 +437,58 @@ async def round_trips(
     return [(at - measured_from, ms) for n, at, ms in latencies if n >= warmup]
 
 
-async def steady_latency(
-    place: RunPlace, service: str, rate: int, seconds: float
-) -> list[tuple[float, float]]:
-    """Probes of `service` at `rate`/s, each until its output is readable."""
+async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tuple[float, float]]:
+    """Probes of `service` at the load's rate, each until its output is readable."""
 
     def probe(n: int) -> Probe:
         topic, key, value = workload.probe(service, n)
         return topics.physical(place.prefix, topic), key, value
 
     output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
-    return await round_trips(place.bootstrap, output, probe, rate, seconds, warmup_s=WARMUP_S)
+    return await round_trips(
+        place.bootstrap,
+        output,
+        probe,
+        load.rate,
+        load.seconds,
+        fetch_wait_ms=load.reader_wait_ms,
+        warmup_s=WARMUP_S,
+        linger_ms=load.probe_linger_ms,
+    )
 
 
-async def bus_latency(place: RunPlace, rate: int, seconds: float) -> list[float]:
-    """The bus alone: records sent at `rate`/s to a fresh 6-partition topic and read back by a
-    consumer waiting as the services' do; the milliseconds from send to read."""
+async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[float]:
+    """The bus alone: records sent at the load's rate to a fresh 6-partition topic and read
+    back by a consumer waiting as the services' do; the milliseconds from send to read."""
     name = topics.physical(place.prefix, "bench.bus-latency")
     await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
 
     def probe(n: int) -> Probe:
         return name, f"bus-{n}", b'{"probe": true}'
 
-    samples = await round_trips(place.bootstrap, name, probe, rate, seconds, fetch_wait_ms=20)
+    samples = await round_trips(
+        place.bootstrap,
+        name,
+        probe,
+        load.rate,
+        seconds,
+        fetch_wait_ms=load.bus_reader_wait_ms,
+        linger_ms=load.probe_linger_ms,
+    )
     return [ms for _, ms in samples]
+
+
+def memory_over_time(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """RSS at the end of each whole minute of a phase, and its lowest and highest over the
+    phase's second half: what a memory soak is judged by (empty for phases under 2 minutes)."""
+    if len(windows) < 24:
+        return {"rss_mb_by_minute": [], "rss_mb_last_half": []}
+    rss = [w["rss_mb"] for w in windows]
+    second_half = rss[len(rss) // 2 :]
+    return {
+        "rss_mb_by_minute": rss[11::12],
+        "rss_mb_last_half": [min(second_half), max(second_half)],
+    }
 
 
 def timeline(samples: list[tuple[float, float]], window_s: float = 5.0) -> list[list[float]]:
@@ -532,8 +589,7 @@ async def ceiling(place: RunPlace) -> float:
 
 async def run(
     checkins: int,
-    rate: int,
-    steady_s: float,
+    load: Steady,
     only: list[str],
     out: Path,
     scale: bool,
@@ -556,10 +612,10 @@ async def run(
             say("baseline: the ceiling loop (batch 500, inbox + aggregate, one transaction) ...")
             figures.baselines["ceiling_per_s"] = round(await ceiling(place))
             say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
-            bus_s = min(steady_s, BUS_BASELINE_MAX_S)
-            say(f"baseline: the bus alone at {rate:,} events/s for {bus_s:.0f} s ...")
+            bus_s = min(load.seconds, BUS_BASELINE_MAX_S)
+            say(f"baseline: the bus alone at {load.rate:,} events/s for {bus_s:.0f} s ...")
             async with Sampler(None) as sampled:
-                bus = await bus_latency(place, rate, bus_s)
+                bus = await bus_latency(place, load, bus_s)
             figures.baselines["bus_p50_ms"] = percentile(bus, 50)
             figures.baselines["bus_p99_ms"] = percentile(bus, 99)
             figures.bus_cores = sampled.mean_cores()
@@ -570,14 +626,14 @@ async def run(
             )
             for name in only:
                 figures.services[name] = await bench_service(
-                    name, place, logs, checkins, rate, steady_s, profile
+                    name, place, logs, checkins, load, profile
                 )
                 _print_service(name, figures)
             if scale:
                 figures.scaling = await bench_scaling(infra, logs, checkins, figures)
         finally:
             infra.stop()
-    _write(figures, out, checkins, rate, steady_s)
+    _write(figures, out, checkins, load)
     return figures
 
 
@@ -586,8 +642,7 @@ async def bench_service(
     place: RunPlace,
     logs: Path,
     checkins: int,
-    rate: int,
-    steady_s: float,
+    load: Steady,
     profile: Path | None = None,
 ) -> dict[str, Any]:
     expected = workload.expected_inputs(name, checkins)
@@ -616,10 +671,11 @@ async def bench_service(
     try:
         await replicas.wait_ready()
         rss_start = replicas.rss_mb()
-        say(f"{name}: latency at {rate:,} events/s for {steady_s:.0f} s ...")
+        say(f"{name}: latency at {load.rate:,} events/s for {load.seconds:.0f} s ...")
         async with Sampler(replicas) as sampled:
-            samples = await steady_latency(steady, name, rate, steady_s)
+            samples = await steady_latency(steady, name, load)
         rss_end = replicas.rss_mb()
+        memory = memory_over_time(sampled.windows)
         say(
             "  cores used meanwhile: "
             + ", ".join(f"{k} {v}" for k, v in sampled.mean_cores().items())
@@ -627,6 +683,13 @@ async def bench_service(
             + " ".join(f"{w['rss_mb']:.0f}" for w in sampled.windows[:24])
             + (" ..." if len(sampled.windows) > 24 else "")
         )
+        if memory["rss_mb_by_minute"]:
+            low, high = memory["rss_mb_last_half"]
+            say(
+                "  RSS at the end of each minute: "
+                + " ".join(f"{mb:.1f}" for mb in memory["rss_mb_by_minute"])
+                + f" MB; second half of the phase within {low:.1f}-{high:.1f} MB"
+            )
     finally:
         replicas.stop()
     latencies = [ms for _, ms in samples]
@@ -647,6 +710,7 @@ async def bench_service(
         "latency_path": "dead-letter" if workload.PROBE_OUTPUT[name] == topics.DLQ else "output",
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
+        **memory,
         "steady_cores_used": sampled.mean_cores(),
         # every 5 s of the latency phase: RSS and the cores each role used
         "steady_timeline": sampled.windows,
@@ -708,7 +772,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _write(f: Figures, out: Path, checkins: int, rate: int, steady_s: float) -> None:
+def _write(f: Figures, out: Path, checkins: int, load: Steady) -> None:
     doc = {
         "services": f.services,
         "baselines": f.baselines,
@@ -717,10 +781,12 @@ def _write(f: Figures, out: Path, checkins: int, rate: int, steady_s: float) -> 
         "machine": machine(),
         "run": {
             "checkins": checkins,
-            "rate_per_s": rate,
-            "steady_s": steady_s,
+            "rate_per_s": load.rate,
+            "steady_s": load.seconds,
             "partitions": PARTITIONS,
-            "probe_linger_ms": PROBE_LINGER_MS,
+            "probe_linger_ms": load.probe_linger_ms,
+            "reader_wait_ms": load.reader_wait_ms,
+            "bus_reader_wait_ms": load.bus_reader_wait_ms,
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
@@ -742,6 +808,14 @@ def summary(f: Figures) -> str:
         f"raw consume {b['raw_consume_per_s']:,.0f}/s; ceiling {b['ceiling_per_s']:,.0f}/s;"
         f" the bus alone: p50 {b.get('bus_p50_ms')} ms, p99 {b.get('bus_p99_ms')} ms"
     )
+    for name, s in f.services.items():
+        if s.get("rss_mb_by_minute"):
+            low, high = s["rss_mb_last_half"]
+            lines.append(
+                f"{name} RSS by minute: "
+                + " ".join(f"{mb:.1f}" for mb in s["rss_mb_by_minute"])
+                + f" MB (second half {low:.1f}-{high:.1f})"
+            )
     if f.scaling:
         lines.append(
             "points scaling (6 partitions): "

@@ -1,0 +1,91 @@
+"""The benchmark's command line: what `--soak` changes, and how a soak's memory is summed up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.__main__ as bench_main
+from bench.run import (
+    PROBE_LINGER_MS,
+    SOAK_CHECKINS,
+    SOAK_PROBE_LINGER_MS,
+    SOAK_READER_WAIT_MS,
+    Figures,
+    Steady,
+    memory_over_time,
+)
+
+
+def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    async def fake_run(
+        checkins: int,
+        load: Steady,
+        only: list[str],
+        out: Path,
+        scale: bool,
+        profile: Path | None = None,
+    ) -> Figures:
+        seen.update(checkins=checkins, load=load, only=only, out=out, scale=scale)
+        return Figures(baselines={"raw_consume_per_s": 1.0, "ceiling_per_s": 1.0})
+
+    monkeypatch.setattr(bench_main, "run", fake_run)
+    assert bench_main.main(argv) == 0
+    return seen
+
+
+def test_the_default_run_is_the_30_second_phase_with_unbatched_probes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = _run_with(monkeypatch, [])
+    assert seen["checkins"] == 200_000 and seen["scale"] is True
+    assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 5, 20)
+    assert seen["out"].name == "results.json"
+
+
+def test_soak_is_ten_minutes_of_batched_probes_with_its_own_results_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = _run_with(monkeypatch, ["--soak", "--services", "points"])
+    load = seen["load"]
+    assert (load.rate, load.seconds) == (1000, 600.0)
+    assert load.probe_linger_ms == SOAK_PROBE_LINGER_MS > PROBE_LINGER_MS
+    assert load.reader_wait_ms == load.bus_reader_wait_ms == SOAK_READER_WAIT_MS
+    assert seen["checkins"] == SOAK_CHECKINS and seen["scale"] is False
+    assert seen["out"].name == "soak-results.json" and seen["only"] == ["points"]
+
+
+def test_soak_keeps_what_is_given_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _run_with(monkeypatch, ["--soak", "--steady", "120", "--rate", "500", "--checkins", "7"])
+    assert (seen["load"].rate, seen["load"].seconds, seen["checkins"]) == (500, 120.0, 7)
+
+
+def test_memory_over_time_takes_each_minutes_last_window_and_the_second_halfs_range() -> None:
+    rss = [60.0 + min(i, 40) * 0.25 for i in range(120)]  # 10 minutes: grows, then flat at 70
+    windows = [{"t_s": 5.0 * i, "rss_mb": mb} for i, mb in enumerate(rss)]
+    memory = memory_over_time(windows)
+    assert memory["rss_mb_by_minute"] == [
+        62.75,
+        65.75,
+        68.75,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+    ]
+    assert memory["rss_mb_last_half"] == [70.0, 70.0]
+    rss[100] = 75.0  # a bump late in the soak shows in the range
+    memory = memory_over_time([{"t_s": 5.0 * i, "rss_mb": mb} for i, mb in enumerate(rss)])
+    assert memory["rss_mb_last_half"] == [70.0, 75.0]
+
+
+def test_a_phase_under_two_minutes_has_no_memory_verdict() -> None:
+    windows = [{"t_s": 5.0 * i, "rss_mb": 70.0} for i in range(6)]
+    assert memory_over_time(windows) == {"rss_mb_by_minute": [], "rss_mb_last_half": []}
