@@ -11,12 +11,15 @@ from collections.abc import Callable
 from shared import logs
 from shared.config import ConfigError
 from shared.embedded import InfrastructureError
+from shared.reach import Unreachable
 from shared.service import ServiceRuntime
 from shared.settings import Settings, SettingsError, load_settings
 
 
 def run_service(name: str, create_app: Callable[[Settings], ServiceRuntime]) -> None:
-    """Read settings, configure logs, run until SIGINT/SIGTERM; exit 2 on a configuration error."""
+    """Read settings, configure logs, run until SIGINT/SIGTERM. Exit 2 on a configuration
+    error (a restart cannot help), 1 when the broker or the database cannot be reached at
+    start (a supervisor's restart can)."""
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -29,6 +32,9 @@ def run_service(name: str, create_app: Callable[[Settings], ServiceRuntime]) -> 
     except (ConfigError, InfrastructureError) as exc:
         logging.getLogger(name).error("cannot start: %s", exc)
         raise SystemExit(2) from None
+    except Unreachable as exc:
+        logging.getLogger(name).error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         pass
 

@@ -30,6 +30,7 @@ from shared.http import HttpServer, build_app
 from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
+from shared.reach import reaching_database, reaching_kafka
 from shared.security import (
     consumer_options,
     database_options,
@@ -132,15 +133,19 @@ class ServiceRuntime:
     async def start(self) -> None:
         s = self.settings
         prefix = s.topic_prefix
-        await topics.ensure_topics(
+        await reaching_kafka(
             s.kafka_bootstrap,
-            [topics.physical(prefix, t) for t in topics.ALL],
-            s.topic_partitions,
-            s.topic_replication,
-            **kafka_options(s),
+            topics.ensure_topics(
+                s.kafka_bootstrap,
+                [topics.physical(prefix, t) for t in topics.ALL],
+                s.topic_partitions,
+                s.topic_replication,
+                **kafka_options(s),
+            ),
         )
-        self._pool = await create_pool(
-            s.database_url, self.spec.name, s.db_pool_size, **database_options(s)
+        self._pool = await reaching_database(
+            s.database_url,
+            create_pool(s.database_url, self.spec.name, s.db_pool_size, **database_options(s)),
         )
         await apply_migrations(
             self._pool,
@@ -151,7 +156,7 @@ class ServiceRuntime:
             self._clock = TopicClock(
                 s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **consumer_options(s)
             )
-        await self._clock.start()
+        await reaching_kafka(s.kafka_bootstrap, self._clock.start())
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
             acks="all",
@@ -161,7 +166,7 @@ class ServiceRuntime:
             enable_idempotence=False,
             **kafka_options(s),
         )
-        await self._producer.start()
+        await reaching_kafka(s.kafka_bootstrap, self._producer.start())
         relay = OutboxRelay(
             self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
         )
@@ -209,7 +214,7 @@ class ServiceRuntime:
         await self._http.start()
         for lanes in self._lanes:
             lanes.start()
-        await self._broker.start()
+        await reaching_kafka(s.kafka_bootstrap, self._broker.start())
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")
