@@ -79,6 +79,12 @@ class ServiceMetrics:
             ["service", "topic"],
             registry=r,
         )
+        self.inbox_pruned = Counter(
+            "gamify_inbox_pruned",
+            "Inbox rows deleted for being older than the inbox retention.",
+            ["service"],
+            registry=r,
+        )
         self.up = Gauge(
             "gamify_ready",
             "1 while the service has its database and its partitions.",
@@ -92,6 +98,7 @@ class ServiceMetrics:
             self.retries.labels(service, stage)
         self.commit_failures.labels(service)
         self.outbox_backlog.labels(service)
+        self.inbox_pruned.labels(service)
 
     def render(self) -> bytes:
         """The text exposition format, for /metrics."""

@@ -31,6 +31,7 @@ from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.reach import reaching_database, reaching_kafka
+from shared.retention import prune_inbox_forever
 from shared.security import (
     consumer_options,
     database_options,
@@ -218,7 +219,11 @@ class ServiceRuntime:
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")
-            for work in [*self.spec.make_tasks(self.context), self._watch_readiness()]
+            for work in [
+                *self.spec.make_tasks(self.context),
+                self._watch_readiness(),
+                *self._retention(),
+            ]
         ]
         log.info(
             "%s started: group %s, topics %s, http :%d",
@@ -289,6 +294,14 @@ class ServiceRuntime:
         _take_first(subscriber, first, s.batch_max_records)
         self._subscribers.append(subscriber)
         self._lanes.append(lanes)
+
+    def _retention(self) -> list[Coroutine[Any, Any, None]]:
+        s = self.settings
+        if s.inbox_retention_days == 0:
+            return []
+        assert self._pool is not None
+        days, every_s = s.inbox_retention_days, s.inbox_prune_every_s
+        return [prune_inbox_forever(self._pool, self.metrics, days, every_s)]
 
     def _failed(self, exc: BaseException) -> None:
         log.critical("%s: stopping after an unexpected failure: %r", self.spec.name, exc)

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Connections per process: each consumer's lanes, the outbox relay, the read API and any
     # scheduler take one each at once.
     db_pool_size: int = Field(6, ge=1, le=100)
+    # Inbox rows older than this are deleted (shared.retention); keep it above the input
+    # topics' retention. 0 keeps them forever.
+    inbox_retention_days: int = Field(30, ge=0, le=36_500)
+    inbox_prune_every_s: float = Field(600.0, gt=0, le=86_400)
     # Allocations between collections of Python's youngest generation; 0 (the default) leaves
     # the collector as Python sets it (700). See shared.main.tune_gc for the trade.
     gc_gen0_threshold: int = Field(0, ge=0, le=10_000_000)
