@@ -31,8 +31,11 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
     kafka_heartbeat_ms: int = Field(3_000, ge=100, le=100_000)
     # How long the broker may hold a fetch that finds nothing new. Apache Kafka answers as soon
-    # as data arrives; the embedded broker only when this wait ends, so it bounds latency there.
-    kafka_fetch_max_wait_ms: int = Field(20, ge=0, le=60_000)
+    # as data arrives. The embedded broker re-reads at half the time left, so an empty fetch
+    # can add up to half of it; and it must list every stored batch of each partition within
+    # this wait, or it answers without the partitions it did not reach (see README,
+    # Performance): 40 ms halved the p99 at 1,000 events/s against 20.
+    kafka_fetch_max_wait_ms: int = Field(40, ge=0, le=60_000)
     clock: Literal["wall", "topic"] = "wall"
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)

@@ -43,7 +43,7 @@ def test_the_default_run_is_the_30_second_phase_with_unbatched_probes(
 ) -> None:
     seen = _run_with(monkeypatch, [])
     assert seen["checkins"] == 200_000 and seen["scale"] is True
-    assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 5, 20)
+    assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 20, 20)
     assert seen["out"].name == "results.json"
 
 
