@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError
@@ -28,10 +28,12 @@ class Unreachable(RuntimeError):
 
 
 def database_address(url: str) -> str:
-    """host:port/database of a PostgreSQL URL, without the user or password."""
+    """host:port/database of a PostgreSQL URL, without the user or password; the host may be
+    given as `?host=` (a socket directory) and the port as `?port=`, as libpq allows."""
     parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = parts.port or 5432
+    query = parse_qs(parts.query)
+    host = parts.hostname or query.get("host", ["localhost"])[0]
+    port = parts.port or query.get("port", ["5432"])[0]
     return f"{host}:{port}/{parts.path.lstrip('/')}"
 
 

@@ -4,6 +4,7 @@ younger rows stay; a running service prunes on its own and counts what it pruned
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,7 +13,7 @@ import pytest_asyncio
 from services.points.app import create_app
 from shared.db import apply_migrations, create_pool
 from shared.retention import prune_inbox
-from shared.service import PLUMBING_MIGRATIONS
+from shared.service import PLUMBING_MIGRATIONS, ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import metric, scrape, wait_for
 
@@ -68,14 +69,25 @@ async def test_a_replica_skips_the_round_while_another_prunes(pool: asyncpg.Pool
     assert await prune_inbox(pool, 30) == 100
 
 
-async def test_a_running_service_prunes_its_inbox_and_counts_the_rows(settings: Settings) -> None:
-    runtime = create_app(
-        settings.model_copy(update={"inbox_retention_days": 30, "inbox_prune_every_s": 0.2})
-    )
+@contextlib.asynccontextmanager
+async def points_with(
+    settings: Settings, days: int, every_s: float
+) -> AsyncIterator[ServiceRuntime]:
+    """Points running with this retention; yields the runtime (its pool holds the inbox)."""
+    update = {"inbox_retention_days": days, "inbox_prune_every_s": every_s}
+    runtime = create_app(settings.model_copy(update=update))
     await runtime.start()
     try:
         assert runtime._pool is not None
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def test_a_running_service_prunes_its_inbox_and_counts_the_rows(settings: Settings) -> None:
+    async with points_with(settings, 30, 0.2) as runtime:
         service_pool = runtime._pool
+        assert service_pool is not None
         await _fill(service_pool, 1_234, 31, "old-")
         await _fill(service_pool, 10, 1, "new-")
 
@@ -86,21 +98,13 @@ async def test_a_running_service_prunes_its_inbox_and_counts_the_rows(settings: 
         samples = await scrape(runtime.http_port)
         assert metric(samples, "gamify_inbox_pruned_total", service="points") == 1_234
         assert await _count(service_pool, "new-") == 10
-    finally:
-        await runtime.stop()
 
 
 async def test_retention_0_keeps_the_inbox_forever(settings: Settings) -> None:
-    runtime = create_app(
-        settings.model_copy(update={"inbox_retention_days": 0, "inbox_prune_every_s": 0.1})
-    )
-    await runtime.start()
-    try:
+    async with points_with(settings, 0, 0.1) as runtime:
         assert runtime._pool is not None
         await _fill(runtime._pool, 50, 3_650, "old-")
         await asyncio.sleep(1.0)  # ten rounds had retention been on (the test above: 0.2 s)
         assert await _count(runtime._pool, "old-") == 50
         samples = await scrape(runtime.http_port)
         assert metric(samples, "gamify_inbox_pruned_total", service="points") == 0
-    finally:
-        await runtime.stop()

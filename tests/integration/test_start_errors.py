@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from shared.embedded import EmbeddedKafka, free_port
 from shared.reach import database_address
@@ -45,15 +45,17 @@ def test_a_missing_database_is_named_without_the_password_and_exit_1(
 ) -> None:
     admin = urlsplit(pg_admin_url)
     missing = f"missing_{uuid.uuid4().hex[:8]}"
-    login = f"{admin.username or 'postgres'}:s3cret-word@{admin.hostname}:{admin.port or 5432}"
-    url = urlunsplit((admin.scheme, login, f"/{missing}", "", ""))
+    server = admin.netloc.rpartition("@")[2]  # host:port, or empty with ?host=<socket dir>
+    login = f"{admin.username or 'postgres'}:s3cret-word@{server}"
+    url = urlunsplit((admin.scheme, login, f"/{missing}", admin.query, ""))
     done = _start(
         kafka_bootstrap=kafka.bootstrap,
         database_url=url,
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
     )
     assert done.returncode == 1, done.stderr
-    where = f"{admin.hostname}:{admin.port or 5432}/{missing}"
+    host = admin.hostname or parse_qs(admin.query)["host"][0]
+    where = f"{host}:{admin.port or 5432}/{missing}"
     assert f"cannot connect to PostgreSQL at {where} (GAMIFY_DATABASE_URL)" in done.stderr
     assert f'database "{missing}" does not exist' in done.stderr
     assert "s3cret-word" not in done.stderr and "Traceback" not in done.stderr
@@ -65,3 +67,5 @@ def test_database_address_keeps_host_port_and_name_only() -> None:
     )
     assert database_address("postgresql://u@db/gamify") == "db:5432/gamify"
     assert database_address("postgresql:///gamify") == "localhost:5432/gamify"
+    socket = "postgresql://postgres:@/gamify?host=/run/pg&port=6000"
+    assert database_address(socket) == "/run/pg:6000/gamify"
