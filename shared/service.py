@@ -132,17 +132,19 @@ class ServiceRuntime:
         return self._http.port
 
     async def start(self) -> None:
+        """Start every part; a broker or database that cannot be reached raises Unreachable,
+        which names it (shared.reach)."""
+        await reaching_kafka(self.settings.kafka_bootstrap, self._start())
+
+    async def _start(self) -> None:
         s = self.settings
         prefix = s.topic_prefix
-        await reaching_kafka(
+        await topics.ensure_topics(
             s.kafka_bootstrap,
-            topics.ensure_topics(
-                s.kafka_bootstrap,
-                [topics.physical(prefix, t) for t in topics.ALL],
-                s.topic_partitions,
-                s.topic_replication,
-                **kafka_options(s),
-            ),
+            [topics.physical(prefix, t) for t in topics.ALL],
+            s.topic_partitions,
+            s.topic_replication,
+            **kafka_options(s),
         )
         self._pool = await reaching_database(
             s.database_url,
@@ -157,7 +159,7 @@ class ServiceRuntime:
             self._clock = TopicClock(
                 s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **consumer_options(s)
             )
-        await reaching_kafka(s.kafka_bootstrap, self._clock.start())
+        await self._clock.start()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
             acks="all",
@@ -167,7 +169,7 @@ class ServiceRuntime:
             enable_idempotence=False,
             **kafka_options(s),
         )
-        await reaching_kafka(s.kafka_bootstrap, self._producer.start())
+        await self._producer.start()
         relay = OutboxRelay(
             self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
         )
@@ -215,7 +217,7 @@ class ServiceRuntime:
         await self._http.start()
         for lanes in self._lanes:
             lanes.start()
-        await reaching_kafka(s.kafka_bootstrap, self._broker.start())
+        await self._broker.start()
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")

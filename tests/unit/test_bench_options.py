@@ -15,6 +15,7 @@ from bench.run import (
     SOAK_READER_WAIT_MS,
     Figures,
     Steady,
+    memory_line,
     memory_over_time,
 )
 
@@ -43,7 +44,7 @@ def test_the_default_run_is_the_30_second_phase_with_unbatched_probes(
 ) -> None:
     seen = _run_with(monkeypatch, [])
     assert seen["checkins"] == 200_000 and seen["scale"] is True
-    assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 20, 20)
+    assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 20)
     assert seen["out"].name == "results.json"
 
 
@@ -54,7 +55,7 @@ def test_soak_is_ten_minutes_of_batched_probes_with_its_own_results_file(
     load = seen["load"]
     assert (load.rate, load.seconds) == (1000, 600.0)
     assert load.probe_linger_ms == SOAK_PROBE_LINGER_MS > PROBE_LINGER_MS
-    assert load.reader_wait_ms == load.bus_reader_wait_ms == SOAK_READER_WAIT_MS
+    assert load.reader_wait_ms == SOAK_READER_WAIT_MS  # the bus alone's reader too (one field)
     assert seen["checkins"] == SOAK_CHECKINS and seen["scale"] is False
     assert seen["out"].name == "soak-results.json" and seen["only"] == ["points"]
 
@@ -81,6 +82,10 @@ def test_memory_over_time_takes_each_minutes_last_window_and_the_second_halfs_ra
         70.0,
     ]
     assert memory["rss_mb_last_half"] == [70.0, 70.0]
+    assert memory_line(memory) == (
+        "RSS at the end of each minute: 62.8 65.8 68.8 70.0 70.0 70.0 70.0 70.0 70.0 70.0 MB;"
+        " second half within 70.0-70.0"
+    )
     rss[100] = 75.0  # a bump late in the soak shows in the range
     memory = memory_over_time([{"t_s": 5.0 * i, "rss_mb": mb} for i, mb in enumerate(rss)])
     assert memory["rss_mb_last_half"] == [70.0, 75.0]
@@ -88,4 +93,6 @@ def test_memory_over_time_takes_each_minutes_last_window_and_the_second_halfs_ra
 
 def test_a_phase_under_two_minutes_has_no_memory_verdict() -> None:
     windows = [{"t_s": 5.0 * i, "rss_mb": 70.0} for i in range(6)]
-    assert memory_over_time(windows) == {"rss_mb_by_minute": [], "rss_mb_last_half": []}
+    memory = memory_over_time(windows)
+    assert memory == {"rss_mb_by_minute": [], "rss_mb_last_half": []}
+    assert memory_line(memory) == ""
