@@ -44,7 +44,12 @@ def load_yaml(path: Path, model: type[M]) -> Loaded[M]:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
     if data is None:
-        data = {}
+        # Most often a file caught mid-write or truncated: taking it as "all defaults" would
+        # silently replace every rule ops set.
+        raise ConfigError(
+            f"{path}:1: the file is empty (no settings at all); write the settings to change,"
+            " `{}` to mean every default on purpose, or leave the file unset to use the shipped one"
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1: the file must be a mapping of settings, not a {type(data).__name__}"

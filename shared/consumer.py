@@ -29,6 +29,8 @@ from shared.outbox import OutMessage, derived_event_id, enqueue
 log = logging.getLogger(__name__)
 
 DLQ_VALUE_LIMIT = 64 * 1024
+# Why a message goes to the dead-letter topic (the `reason` label of the metric).
+REASONS = ("json", "schema", "key_mismatch", "domain", "conflict", "handler")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class Rejected:
     offset: int
     key: str | None
     value: str
-    reason: str  # json, schema, domain, conflict or handler
+    reason: str  # one of REASONS
     error: str
     event_id: str | None = None  # when the message was a valid event
 
@@ -109,6 +111,18 @@ def decode(
         reason = "json" if first["type"] in ("json_invalid", "json_type") else "schema"
         return Rejected(
             topic, record.partition, record.offset, key, _text(raw), reason, _summary(exc)
+        )
+    field = topics.KEY_FIELDS.get(topic)
+    if field is not None and key != getattr(event, field):
+        return Rejected(
+            topic,
+            record.partition,
+            record.offset,
+            key,
+            _text(raw),
+            "key_mismatch",
+            f"the key is {key!r}; messages of {topic} are keyed by their {field}"
+            f" ({getattr(event, field)!r})",
         )
     return Received(topic, record.partition, record.offset, key, event)
 

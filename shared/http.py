@@ -31,7 +31,8 @@ def json_response(
     return web.Response(text=body, status=status, content_type=content_type)
 
 
-OPEN_PATHS = ("/metrics", "/health/")  # for scrapers and probes; no per-student data there
+# For scrapers, probes and API clients; no per-student data there.
+OPEN_PATHS = ("/metrics", "/health/", "/openapi.json")
 
 
 def bearer_guard(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -62,6 +63,7 @@ def build_app(
     ready: ReadinessCheck,
     routes: Sequence[web.RouteDef] = (),
     token: str | None = None,
+    document: dict[str, Any] | None = None,
 ) -> web.Application:
     async def metrics_view(_: web.Request) -> web.Response:
         body = metrics.render()
@@ -77,12 +79,16 @@ def build_app(
         body = {"status": "ready" if ok else "not ready", "service": metrics.service, **checks}
         return web.json_response(body, status=200 if ok else 503)
 
+    async def openapi_view(_: web.Request) -> web.Response:
+        return json_response(document or {})
+
     app = web.Application(middlewares=[bearer_guard(token)] if token else [])
     app.add_routes(
         [
             web.get("/metrics", metrics_view),
             web.get("/health/live", live_view),
             web.get("/health/ready", ready_view),
+            web.get("/openapi.json", openapi_view),
             *routes,
         ]
     )

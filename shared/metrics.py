@@ -31,7 +31,8 @@ class ServiceMetrics:
         )
         self.dead_lettered = Counter(
             "gamify_events_dead_lettered",
-            "Messages sent to gamify.dlq, by reason: json, schema, domain, conflict, handler.",
+            "Messages sent to gamify.dlq, by reason: json, schema, key_mismatch, domain, conflict,"
+            " handler.",
             ["service", "topic", "reason"],
             registry=r,
         )

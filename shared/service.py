@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
@@ -23,8 +22,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from shared import topics
+from shared.api import Route, openapi, web_routes
 from shared.clock import Clock, TopicClock, WallClock
-from shared.consumer import BatchHandler, BatchProcessor
+from shared.consumer import REASONS, BatchHandler, BatchProcessor
 from shared.db import apply_migrations, create_pool
 from shared.http import HttpServer, build_app
 from shared.lanes import Lanes
@@ -68,7 +68,7 @@ class ServiceSpec:
     inputs: Sequence[str]
     migrations: Path
     make_handler: Callable[[ServiceContext], BatchHandler]
-    make_routes: Callable[[ServiceContext], Sequence[web.RouteDef]] = field(default=lambda _ctx: ())
+    make_routes: Callable[[ServiceContext], Sequence[Route]] = field(default=lambda _ctx: ())
     # Long-running work besides consuming (a scheduler, a delivery channel), as coroutines.
     make_tasks: Callable[[ServiceContext], Sequence[Coroutine[Any, Any, None]]] = field(
         default=lambda _ctx: ()
@@ -200,7 +200,7 @@ class ServiceRuntime:
         for topic in self.spec.inputs:  # from 0, so that the first one shows in rate()
             for outcome in ("applied", "duplicate"):
                 self.metrics.processed.labels(self.spec.name, topic, outcome)
-            for reason in ("json", "schema", "domain", "conflict", "handler"):
+            for reason in REASONS:
                 self.metrics.dead_lettered.labels(self.spec.name, topic, reason)
         # HTTP first: /metrics answers (from zero) before the first batch is taken.
         routes = self.spec.make_routes(self.context)
@@ -208,8 +208,9 @@ class ServiceRuntime:
             build_app(
                 self.metrics,
                 self.readiness,
-                routes,
+                web_routes(routes, self._pool),
                 s.http_token.get_secret_value() if s.http_token else None,
+                openapi(self.spec.name, routes, token=s.http_token is not None),
             ),
             s.http_host,
             s.port_for(self.spec.name),

@@ -51,6 +51,14 @@ MODELS: dict[str, type[events.Event]] = {
     DLQ: events.DeadLetter,
 }
 
+# The field whose value every message of an input topic is keyed by (contract, "Wire rules"):
+# the lanes and the partitioning rely on one student's events sharing a partition.
+KEY_FIELDS: dict[str, str] = {
+    **{t: "student_id" for t in MODELS if t.startswith("camp.")},
+    CAMPS: "camp_id",
+    VOTES: "camp_id",
+}
+
 ALL = [*MODELS, CLOCK]
 INPUT_TOPICS = [t for t in MODELS if t.startswith("camp.")]
 OUTPUT_TOPICS = [t for t in MODELS if t.startswith("gamify.")]

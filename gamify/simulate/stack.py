@@ -61,7 +61,7 @@ class Infrastructure:
 
     async def new_place(self, label: str, partitions: int = 3, kind: str = "sim") -> RunPlace:
         assert self._bootstrap is not None and self._admin_url is not None
-        tag = f"{kind}_{label}_{uuid.uuid4().hex[:8]}"
+        tag = f"{kind}_{label.lower()}_{uuid.uuid4().hex[:8]}"
         url = await create_database(self._admin_url, tag)
         prefix = f"{tag}."
         await topics.ensure_topics(

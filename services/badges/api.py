@@ -6,75 +6,69 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from aiohttp import web
-
 from services.badges import rules, store
 from services.badges.config import BadgeBook
 from services.badges.credential import open_badge
+from shared.api import Args, Route
 from shared.config import Loaded
 from shared.http import json_response
 from shared.service import ServiceContext
 
 
-def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequence[web.RouteDef]:
+def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequence[Route]:
     pool = ctx.pool
 
-    async def student_badges(request: web.Request) -> web.Response:
-        camp, student = request.match_info["camp_id"], request.match_info["student_id"]
+    async def student_badges(a: Args) -> object:
+        camp, student = a["camp_id"], a["student_id"]
         badges = book().model.badges
         facts = (await store.load_facts(pool, [(camp, student)]))[(camp, student)]
         camp_facts = (await store.load_camps(pool, {camp})).get(camp)
         held = await store.awards_of(pool, camp, student)
         statuses = {s.badge_id: s for s in rules.statuses(badges, facts, camp_facts)}
-        return json_response(
-            {
-                "camp_id": camp,
-                "student_id": student,
-                "camp_known": camp_facts is not None,
-                "badges": [
-                    {
-                        "id": b.id,
-                        "name": b.name,
-                        "description": b.description,
-                        "image": b.image,
-                        "earned": b.id in held,
-                        "awarded_at": held[b.id]["awarded_at"] if b.id in held else None,
-                        "progress": [
-                            {
-                                "criterion": p.criterion,
-                                "current": p.current,
-                                "target": p.target,
-                                "met": p.met,
-                            }
-                            for p in statuses[b.id].progress
-                        ],
-                    }
-                    for b in badges
-                ],
-            }
-        )
+        return {
+            "camp_id": camp,
+            "student_id": student,
+            "camp_known": camp_facts is not None,
+            "badges": [
+                {
+                    "id": b.id,
+                    "name": b.name,
+                    "description": b.description,
+                    "image": b.image,
+                    "earned": b.id in held,
+                    "awarded_at": held[b.id]["awarded_at"] if b.id in held else None,
+                    "progress": [
+                        {
+                            "criterion": p.criterion,
+                            "current": p.current,
+                            "target": p.target,
+                            "met": p.met,
+                        }
+                        for p in statuses[b.id].progress
+                    ],
+                }
+                for b in badges
+            ],
+        }
 
-    async def camp_badges(request: web.Request) -> web.Response:
-        camp = request.match_info["camp_id"]
+    async def camp_badges(a: Args) -> object:
+        camp = a["camp_id"]
         counts = await store.holders_per_badge(pool, camp)
-        return json_response(
-            {
-                "camp_id": camp,
-                "holders": {b.id: counts.get(b.id, 0) for b in book().model.badges},
-            }
-        )
+        return {
+            "camp_id": camp,
+            "holders": {b.id: counts.get(b.id, 0) for b in book().model.badges},
+        }
 
-    async def seeds(request: web.Request) -> web.Response:
-        camp = request.match_info["camp_id"]
+    async def seeds(a: Args) -> object:
+        camp = a["camp_id"]
         seed_badge = book().model.seed_badge
         rows = await store.seed_students(pool, camp, seed_badge) if seed_badge else []
         for r in rows:
             r["excellent_works"] = json.loads(r["excellent_works"])
-        return json_response({"camp_id": camp, "badge_id": seed_badge, "seed_students": rows})
+        return {"camp_id": camp, "badge_id": seed_badge, "seed_students": rows}
 
-    async def credential(request: web.Request) -> web.Response:
-        camp, student = request.match_info["camp_id"], request.match_info["student_id"]
-        badge_id = request.match_info["badge_id"]
+    async def credential(a: Args) -> object:
+        camp, student, badge_id = a["camp_id"], a["student_id"], a["badge_id"]
         loaded = book().model
         badge = loaded.get(badge_id)
         held = await store.awards_of(pool, camp, student)
@@ -86,8 +80,22 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequen
         return json_response(body, content_type="application/ld+json")
 
     return [
-        web.get("/camps/{camp_id}/students/{student_id}/badges", student_badges),
-        web.get("/camps/{camp_id}/students/{student_id}/badges/{badge_id}/credential", credential),
-        web.get("/camps/{camp_id}/badges", camp_badges),
-        web.get("/camps/{camp_id}/seed-students", seeds),
+        Route(
+            "/camps/{camp_id}/students/{student_id}/badges",
+            student_badges,
+            "A student's badges: earned, and progress towards each.",
+        ),
+        Route(
+            "/camps/{camp_id}/students/{student_id}/badges/{badge_id}/credential",
+            credential,
+            "An earned badge as an Open Badges 3.0 credential.",
+            content_type="application/ld+json",
+            not_found="the student holds no such badge",
+        ),
+        Route("/camps/{camp_id}/badges", camp_badges, "How many students hold each badge."),
+        Route(
+            "/camps/{camp_id}/seed-students",
+            seeds,
+            "Students who hold the seed badge, with their evidence.",
+        ),
     ]

@@ -28,6 +28,8 @@ class BadgesMetrics:
     def loaded(self, loaded: Loaded[BadgeBook]) -> None:
         self.version.clear()
         self.version.labels(loaded.version).set(1)
+        for badge in loaded.model.badges:  # at 0 before the first award (see increase())
+            self.awarded.labels(badge.id)
 
     def error(self, _: ConfigError) -> None:
         self.rejected.inc()

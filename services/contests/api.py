@@ -11,21 +11,29 @@ from aiohttp import web
 
 from services.contests import rules, store
 from services.contests.config import ContestBook
+from shared.api import Args, Param, Route, camp_not_known
 from shared.config import Loaded
 from shared.http import json_response
 from shared.service import ServiceContext
 
+MAX_WEEK = 53  # a camp has at most 366 days
 
-def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequence[web.RouteDef]:
+
+class _Answer(Exception):
+    """A response decided before the view's work (an unknown camp or week)."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequence[Route]:
     pool = ctx.pool
 
-    async def camp_weeks(request: web.Request) -> tuple[str, rules.CampWeeks]:
-        camp_id = request.match_info["camp_id"]
+    async def camp_weeks(a: Args) -> tuple[str, rules.CampWeeks]:
+        camp_id = a["camp_id"]
         camps = await store.load_camps(pool, [camp_id])
         if camp_id not in camps:
-            raise web.HTTPNotFound(
-                text=f'{{"error": "camp {camp_id} is not known"}}', content_type="application/json"
-            )
+            raise _Answer(camp_not_known(camp_id))
         return camp_id, camps[camp_id]
 
     def status(weeks: rules.CampWeeks, week: int, settled: set[int]) -> str:
@@ -36,8 +44,8 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
             return "closing"
         return "open" if weeks.opens_at(week) <= now else "upcoming"
 
-    async def weeks_of_camp(request: web.Request) -> web.Response:
-        camp_id, weeks = await camp_weeks(request)
+    async def weeks_of_camp(a: Args) -> object:
+        camp_id, weeks = await camp_weeks(a)
         past = {h["week"]: h for h in await store.history(pool, camp_id)}
         out: list[dict[str, Any]] = []
         for w in range(1, weeks.weeks + 1):
@@ -50,44 +58,38 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
             if w in past:
                 item["ranking"] = past[w]["ranking"]
             out.append(item)
-        return json_response({"camp_id": camp_id, "weeks": out})
+        return {"camp_id": camp_id, "weeks": out}
 
-    async def week_result(request: web.Request) -> tuple[str, int, rules.CampWeeks, Any]:
-        camp_id, weeks = await camp_weeks(request)
-        try:
-            week = int(request.match_info["week"])
-        except ValueError:
-            week = 0
+    async def week_result(a: Args) -> tuple[str, int, rules.CampWeeks, Any]:
+        camp_id, weeks = await camp_weeks(a)
+        week = a["week"]
         if not 1 <= week <= weeks.weeks:
-            raise web.HTTPNotFound(
-                text=f'{{"error": "camp {camp_id} has weeks 1..{weeks.weeks}"}}',
-                content_type="application/json",
+            raise _Answer(
+                json_response({"error": f"camp {camp_id} has weeks 1..{weeks.weeks}"}, status=404)
             )
         facts = await store.camp_facts(pool, camp_id, weeks)
         result = facts.settle(week, weeks, book().model.cap(camp_id))
         return camp_id, week, weeks, result
 
-    async def leaderboard(request: web.Request) -> web.Response:
-        camp_id, week, weeks, result = await week_result(request)
+    async def leaderboard(a: Args) -> object:
+        camp_id, week, weeks, result = await week_result(a)
         settled = {h["week"]: h for h in await store.history(pool, camp_id)}
         ranking = (
             settled[week]["ranking"]
             if week in settled
             else [r.model_dump() for r in result.ranking]
         )
-        return json_response(
-            {
-                "camp_id": camp_id,
-                "week": week,
-                "status": status(weeks, week, set(settled)),
-                "closes_at": weeks.closes_at(week),
-                "ranking": ranking,
-                "votes": dict(Counter(result.outcomes.values())),
-            }
-        )
+        return {
+            "camp_id": camp_id,
+            "week": week,
+            "status": status(weeks, week, set(settled)),
+            "closes_at": weeks.closes_at(week),
+            "ranking": ranking,
+            "votes": dict(Counter(result.outcomes.values())),
+        }
 
-    async def suspicious(request: web.Request) -> web.Response:
-        camp_id, week, _, result = await week_result(request)
+    async def suspicious(a: Args) -> object:
+        camp_id, week, _, result = await week_result(a)
         rule = book().model.suspicion
         cap = book().model.cap(camp_id)
         per_voter = Counter(voter for voter, _ in result.counted)
@@ -95,25 +97,49 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
         for (voter, _), outcome in result.outcomes.items():
             if outcome != rules.COUNTED:
                 rejected.setdefault(voter, Counter())[outcome] += 1
-        return json_response(
-            {
-                "camp_id": camp_id,
-                "week": week,
-                "rings": rules.voting_rings(
-                    result.counted,
-                    rule.min_ring_size,
-                    rule.max_ring_size,
-                    rule.min_votes_per_member,
-                ),
-                "voters_at_cap": sorted(v for v, n in per_voter.items() if n >= cap),
-                "rejected_votes_by_voter": {
-                    v: dict(c) for v, c in sorted(rejected.items(), key=lambda i: i[0])
-                },
-            }
-        )
+        return {
+            "camp_id": camp_id,
+            "week": week,
+            "rings": rules.voting_rings(
+                result.counted,
+                rule.min_ring_size,
+                rule.max_ring_size,
+                rule.min_votes_per_member,
+            ),
+            "voters_at_cap": sorted(v for v, n in per_voter.items() if n >= cap),
+            "rejected_votes_by_voter": {
+                v: dict(c) for v, c in sorted(rejected.items(), key=lambda i: i[0])
+            },
+        }
 
+    def answering(view: Callable[[Args], Any]) -> Callable[[Args], Any]:
+        async def run(a: Args) -> object:
+            try:
+                return await view(a)
+            except _Answer as answer:
+                return answer.response
+
+        return run
+
+    week = (Param("week", "path", "the camp week, from 1", (1, MAX_WEEK)),)
     return [
-        web.get("/camps/{camp_id}/contests", weeks_of_camp),
-        web.get("/camps/{camp_id}/contests/{week}", leaderboard),
-        web.get("/camps/{camp_id}/contests/{week}/suspicious", suspicious),
+        Route(
+            "/camps/{camp_id}/contests",
+            answering(weeks_of_camp),
+            "The contest weeks of a camp, with the results of those settled.",
+        ),
+        Route(
+            "/camps/{camp_id}/contests/{week}",
+            answering(leaderboard),
+            "The ranking of a week: final once settled, live while open.",
+            week,
+            not_found="the camp has no such week",
+        ),
+        Route(
+            "/camps/{camp_id}/contests/{week}/suspicious",
+            answering(suspicious),
+            "Voting rings and voters at the cap in a week.",
+            week,
+            not_found="the camp has no such week",
+        ),
     ]

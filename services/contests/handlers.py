@@ -83,5 +83,6 @@ class ContestsHandler:
                 else:
                     keep.append(v)
         duplicates = await store.save_votes(conn, keep)
+        self._metrics.cast.inc(len(keep) - duplicates)
         if duplicates:
             self._metrics.votes.labels("duplicate").inc(duplicates)

@@ -7,6 +7,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from services.contests.config import ContestBook
 from shared.config import ConfigError, Loaded
 
+ENTRY_OUTCOMES = ("accepted", "late", "outside")
+VOTE_OUTCOMES = (
+    "counted",
+    "unknown_entry",
+    "not_enrolled",
+    "own_work",
+    "week_closed",
+    "over_cap",
+    "duplicate",
+    "late",
+)
+
 
 class ContestsMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -22,6 +34,11 @@ class ContestsMetrics:
             "Votes by outcome: counted, or why not (unknown_entry, not_enrolled, own_work,"
             " week_closed, over_cap at settlement; duplicate, late on arrival).",
             ["outcome"],
+            registry=registry,
+        )
+        self.cast = Counter(
+            "gamify_contest_votes_cast",
+            "Votes taken in as they are cast (each (voter, work) once); judged at the close.",
             registry=registry,
         )
         self.waiting = Gauge(
@@ -57,9 +74,22 @@ class ContestsMetrics:
             registry=registry,
         )
 
+        # Every series exists at 0 from the start, so that increase() sees the first entry,
+        # vote or prize after a start (a series born at 1 has no increase).
+        for outcome in ENTRY_OUTCOMES:
+            self.entries.labels(outcome)
+        for outcome in VOTE_OUTCOMES:
+            self.votes.labels(outcome)
+
     def loaded(self, loaded: Loaded[ContestBook]) -> None:
         self.version.clear()
         self.version.labels(loaded.version).set(1)
+        book = loaded.model
+        gifts = {*book.prize_gifts.values()}
+        for camp in book.camps.values():
+            gifts.update((camp.prize_gifts or {}).values())
+        for gift in gifts:
+            self.prizes.labels(gift)
 
     def error(self, _: ConfigError) -> None:
         self.rejected.inc()

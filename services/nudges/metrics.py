@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.nudges.config import NudgeBook
+from services.nudges.config import KINDS, SEGMENTS, NudgeBook
 from shared.config import ConfigError, Loaded
+
+# Why a due reminder is not sent (rules.decide_reminder, and the scheduler's no_template).
+SKIP_REASONS = (
+    "not_enrolled",
+    "opted_out",
+    "checked_in",
+    "active",
+    "quiet_hours",
+    "expired",
+    "capped",
+    "backoff",
+    "no_template",
+)
 
 
 class NudgesMetrics:
@@ -67,9 +80,23 @@ class NudgesMetrics:
             registry=registry,
         )
 
+        # Every series exists at 0 from the start, so that increase() sees the first nudge,
+        # skip or move after a start (a series born at 1 has no increase).
+        for kind in KINDS:
+            for segment in SEGMENTS:
+                self.sent.labels(kind, segment)
+        for reason in SKIP_REASONS:
+            self.skipped.labels("reminder", reason)
+        for kind in KINDS:
+            self.skipped.labels(kind, "no_template")
+        for before in ("none", *SEGMENTS):
+            for after in SEGMENTS:
+                self.moves.labels(before, after)
+
     def loaded(self, loaded: Loaded[NudgeBook]) -> None:
         self.version.clear()
         self.version.labels(loaded.version).set(1)
+        self.gifts.labels(loaded.model.welcome_back_gift)
 
     def error(self, _: ConfigError) -> None:
         self.rejected.inc()

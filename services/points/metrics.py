@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.points.config import PointsRules
+from services.points.config import SECTIONS, PointsRules
 from services.points.store import Entry
 from shared.config import ConfigError, Loaded
+
+IGNORED_REASONS = ("makeup_window", "share_cap")
 
 
 class PointsMetrics:
@@ -63,6 +65,17 @@ class PointsMetrics:
             ["rule"],
             registry=registry,
         )
+
+        # Every series this service can write exists from the start at 0, so that increase()
+        # sees the first entry, redemption or deduction after a start (a series born at 1
+        # has no increase).
+        for rule in SECTIONS:
+            self.entries.labels(rule)
+            (self.deducted if rule == "redemption" else self.paid).labels(rule)
+        for status in ("accepted", "rejected"):
+            self.redemptions.labels(status)
+        for reason in IGNORED_REASONS:
+            self.ignored.labels(reason)
 
     def count(self, entries: Sequence[Entry]) -> None:
         """Count a batch's entries: one increment per rule, not per entry."""

@@ -224,6 +224,18 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         assert not empty, "panels without data:\n" + "\n".join(empty)
         assert len(queries) >= 30
 
+        # The first event of each label after a start shows in increase(): its series existed
+        # at 0 before it (one redemption of each status, one vote while the week was open).
+        for first in (
+            'gamify_points_redemptions_total{status="accepted"}',
+            'gamify_points_redemptions_total{status="rejected"}',
+            "gamify_contest_votes_cast_total",
+            'gamify_badges_awarded_total{badge="first-excellent"}',
+            'gamify_nudges_sent_total{kind="welcome_back"}',
+        ):
+            seen = await query(port, f"sum(increase({first}[5m]))")
+            assert seen and float(seen[0]["value"][1]) >= 0.9, (first, seen)
+
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"http://127.0.0.1:{port}/api/v1/rules") as r,

@@ -3,6 +3,8 @@ a gamify.points event, exactly once."""
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
 from shared import topics
@@ -111,6 +113,26 @@ async def test_malformed_and_invalid_messages_are_dead_lettered_and_do_not_block
     assert metric(samples, "gamify_events_dead_lettered_total", reason="json") == 1
     assert metric(samples, "gamify_events_dead_lettered_total", reason="schema") == 1
     assert metric(samples, "gamify_events_consumed_total", topic=topics.CHECKINS) == 3
+
+
+async def test_a_message_keyed_otherwise_than_the_contract_says_is_dead_lettered(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    await bus.send(topics.CAMPS, camp("camp-k"))
+    no_key = checkin("camp-k", "kim", day=1)
+    await bus.send(topics.CHECKINS, json.dumps(no_key).encode(), key=None)
+    wrong_key = checkin("camp-k", "kim", day=2)
+    await bus.send(topics.CHECKINS, wrong_key, key="lee")
+    good = checkin("camp-k", "kim", day=3)
+    await bus.send(topics.CHECKINS, good)
+
+    out = await bus.read(topics.POINTS, until=lambda m: len(m) >= 1)
+    assert [m["source_event_id"] for m in out] == [good["event_id"]]
+    dlq = await bus.read(topics.DLQ, until=lambda m: len(m) >= 2)
+    assert sorted(d["error"].split(":")[0] for d in dlq) == ["key_mismatch"] * 2
+    assert {d["key"] for d in dlq} == {None, "lee"}
+    samples = await scrape(points.http_port)
+    assert metric(samples, "gamify_events_dead_lettered_total", reason="key_mismatch") == 2
 
 
 async def test_metrics_report_batches_outbox_and_lag(

@@ -470,6 +470,9 @@ async def test_read_side_and_explain_answer_from_the_ledger(
     assert text.startswith("ann in camp c6: balance 30")
     assert "checkin 3x = +30; total 30" in text
     assert "contract-defaults-1" in text
+    # Times are the camp's local times, and the account says which zone they are in.
+    assert "times in Asia/Shanghai" in text
+    assert "2026-11-22 20:05" in text
 
 
 async def _both_assigned(replicas: list[ServiceRuntime]) -> bool:

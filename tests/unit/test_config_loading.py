@@ -23,8 +23,19 @@ def test_shipped_rules_are_the_contract_defaults() -> None:
     assert loaded.version == "contract-defaults-1"
 
 
-def test_an_empty_file_means_all_defaults_with_a_content_version(tmp_path: Path) -> None:
-    loaded = load_yaml(write(tmp_path, "# nothing\n"), PointsRules)
+@pytest.mark.parametrize("text", ["", "# nothing\n", "\n\n"])
+def test_an_empty_file_is_refused_naming_the_fix(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PointsRules)
+    assert str(err.value).startswith(f"{path}:1: the file is empty")
+    assert "`{}`" in str(err.value)
+
+
+def test_an_explicit_empty_mapping_means_all_defaults_with_a_content_version(
+    tmp_path: Path,
+) -> None:
+    loaded = load_yaml(write(tmp_path, "{}  # every default, on purpose\n"), PointsRules)
     assert loaded.model.checkin.points == 10
     assert len(loaded.version) == 12
 

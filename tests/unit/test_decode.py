@@ -16,7 +16,7 @@ GOOD = {
     "event_id": "e",
     "occurred_at": "2026-11-22T08:05:00+08:00",
     "camp_id": "c",
-    "student_id": "s",
+    "student_id": "stu",
     "day": 1,
 }
 

@@ -44,6 +44,29 @@ def test_invalid_messages_are_rejected_with_reason_and_bounded_value(
 @given(data=st.data(), topic=any_topic)
 def test_strange_but_valid_events_are_taken_in(data: st.DataObject, topic: str) -> None:
     event = data.draw(strange_event(topic))
-    item = decode(record(topic, json.dumps(event).encode()), "p.", topics.MODELS)
+    key = str(event[topics.KEY_FIELDS[topic]]).encode()
+    item = decode(record(topic, json.dumps(event).encode(), key), "p.", topics.MODELS)
     assert isinstance(item, Received), getattr(item, "error", "")
     assert item.event.event_id == event["event_id"]
+
+
+@settings(max_examples=200)
+@given(data=st.data(), topic=any_topic, other=st.none() | st.binary(max_size=20))
+def test_a_valid_event_under_another_key_is_a_key_mismatch(
+    data: st.DataObject, topic: str, other: bytes | None
+) -> None:
+    event = data.draw(strange_event(topic))
+    own = str(event[topics.KEY_FIELDS[topic]])
+    if other is not None and other.decode("utf-8", "replace") == own:
+        other = other + b"x"
+    item = decode(record(topic, json.dumps(event).encode(), other), "p.", topics.MODELS)
+    assert isinstance(item, Rejected) and item.reason == "key_mismatch"
+    assert topics.KEY_FIELDS[topic] in item.error
+
+
+def test_the_key_field_of_every_input_topic_is_the_contracts() -> None:
+    assert {
+        **{t: "student_id" for t in topics.INPUT_TOPICS},
+        topics.CAMPS: "camp_id",
+        topics.VOTES: "camp_id",
+    } == topics.KEY_FIELDS
