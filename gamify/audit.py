@@ -13,7 +13,8 @@ What is compared:
 - redemptions: every request answered exactly once;
 - badges: exactly the badges the facts earn, each published once on `gamify.badges`;
 - nudges: each sent nudge published once, at most one reminder per student and day, one
-  welcome-back gift per lapse;
+  welcome-back gift per lapse, and a welcome-back for exactly the returns from a lapse that
+  the check-ins show (recomputed from their report times);
 - contests: each settled week published once, with the ranking the database holds;
 - dead letters: every input that breaks the contract is on `gamify.dlq`, once per service
   that consumes its topic.
@@ -36,6 +37,7 @@ from pydantic import ValidationError
 
 from services.badges import rules as badge_rules
 from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
+from services.nudges import rules as nudge_rules
 from services.points import rules as point_rules
 from services.points.config import PointsRules
 from shared import topics
@@ -458,6 +460,46 @@ class Auditor:
                     "/".join(pair),
                     f"{lapses[pair]} lapses, {welcome[pair]} welcome-back gifts",
                 )
+        await self._returns(conn)
+
+    async def _returns(self, conn: asyncpg.Connection) -> None:
+        """Every return from a lapse that the check-ins show, and no other, was welcomed back
+        (those whose welcome-back is not due yet aside)."""
+        if not await conn.fetchval("SELECT to_regclass('nudges.lapses') IS NOT NULL"):
+            return  # no nudges service here
+        camps = {c.camp_id: c for c in self._latest_camps()}
+        reports: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for e in self.events[topics.CHECKINS]:
+            assert isinstance(e, CheckIn)
+            if e.camp_id in camps and self.camp in (None, e.camp_id):
+                reports[(e.camp_id, e.student_id)].append(nudge_rules.micros(e.occurred_at))
+        not_due_yet = {
+            (r["camp_id"], r["student_id"], r["day"])
+            for r in await _rows(
+                conn,
+                "SELECT camp_id, student_id, day FROM nudges.nudges"
+                " WHERE kind = 'welcome_back' AND status = 'pending'",
+            )
+        }
+        want = {
+            (c, s, back.lapse)
+            for (c, s), us in reports.items()
+            for back in nudge_rules.returns(us, camps[c].starts_on, camps[c].timezone)
+            if 1 <= back.day <= camps[c].days and (c, s, back.day) not in not_due_yet
+        }
+        have = {
+            (r["camp_id"], r["student_id"], r["lapse"])
+            for r in await _rows(
+                conn,
+                "SELECT camp_id, student_id, lapse FROM nudges.lapses"
+                " WHERE $1::text IS NULL OR camp_id = $1",
+                self.camp,
+            )
+        }
+        for c, s, lapse in sorted(want - have):
+            self.differ("returns", f"{c}/{s}", f"came back {lapse} but was not welcomed back")
+        for c, s, lapse in sorted(have - want):
+            self.differ("returns", f"{c}/{s}", f"welcomed back {lapse}, which no check-in shows")
 
     # ---- contests ----
 

@@ -20,8 +20,9 @@ from shared.camp_days import camp_day
 from shared.clock import Clock
 from shared.config import Loaded
 from shared.consumer import Received
-from shared.events import Camp, CheckIn, Enrollment, Gift, Preference, Review, Submission
-from shared.outbox import OutMessage, derived_event_id
+from shared.db import lock_keys
+from shared.events import Camp, CheckIn, Enrollment, Preference, Review, Submission
+from shared.outbox import OutMessage
 
 INPUTS = [
     topics.CAMPS,
@@ -84,23 +85,51 @@ class NudgesHandler:
     ) -> list[OutMessage]:
         book = self._book().model
         batch = _Batch.of(events)
+        groups = batch.by_camp()
+        arrived = {c.camp_id for c in batch.camps}
+        # A camp and what arrived before it: a lane taking in the camp and another taking in
+        # a check-in or review of it would each miss the other's rows (READ COMMITTED), and
+        # nothing would be proposed. The later one waits and sees the earlier one's.
+        await lock_keys(
+            conn,
+            exclusive=[f"nudges/camp/{c}" for c in arrived],
+            shared=[f"nudges/camp/{c}" for c in groups],
+        )
         await store.save_camps(conn, batch.camps)
         await store.save_enrollments(conn, batch.enrollments)
         await store.save_preferences(conn, batch.preferences)
         await store.save_works(conn, batch.submissions)
+        await store.save_excellent_reviews(conn, batch.reviews)
         new_days = await store.save_checkins(conn, batch.checkins)
-        groups = batch.by_camp()
-        camps = await store.load_camps(conn, set(groups))
+        camps = await store.load_camps(conn, set(groups) | arrived)
+        for camp_id in sorted(arrived):
+            await self._camp_arrived(conn, camps[camp_id], book)
         out: list[OutMessage] = []
         for camp_id, group in groups.items():
             camp = camps.get(camp_id)
             if camp is None:
-                continue  # the camp's first day rollover takes these students in
+                continue  # proposed when the camp arrives; its rollovers take the students in
+            touched = sorted({(c, s) for c, s, _ in new_days if c == camp_id})
+            await self._welcome_backs(conn, camp, touched, book)
+            await self._praise(
+                conn,
+                camp,
+                [store.ExcellentWork.of(r) for r in group if isinstance(r, Review) and r.excellent],
+                book,
+            )
             moment = max([self._clock.now(), *(e.occurred_at for e in group)])
             day = camp_day(camp.starts_on, camp.timezone, moment)
             if 1 <= day <= camp.days:
-                out += await self._camp_day(conn, camp, day, moment, group, new_days, book)
+                out += await self._camp_day(conn, camp, day, moment, group, book)
         return out
+
+    async def _camp_arrived(
+        self, conn: asyncpg.Connection, camp: store.CampRow, book: NudgeBook
+    ) -> None:
+        """Propose what waited for the camp's definition (a camp may come after its events)."""
+        students, works = await store.waiting_for_camp(conn, camp.camp_id)
+        await self._welcome_backs(conn, camp, [(camp.camp_id, s) for s in students], book)
+        await self._praise(conn, camp, works, book)
 
     async def _camp_day(
         self,
@@ -109,15 +138,12 @@ class NudgesHandler:
         day: int,
         moment: datetime,
         group: list[StudentEvent],
-        new_days: set[tuple[str, str, int]],
         book: NudgeBook,
     ) -> list[OutMessage]:
+        """Today's part: segments kept current, reminders of students enrolled today."""
         students = sorted({e.student_id for e in group})
-        pairs = [(camp.camp_id, s) for s in students]
-        days = await store.days_of(conn, pairs)
-        out = await self._welcome_backs(conn, camp, day, moment, days, new_days, book)
-        out += await segmentation.refresh(conn, camp, students, day, moment, self._metrics, days)
-        await self._praise(conn, camp, day, moment, days, group, book)
+        days = await store.days_of(conn, [(camp.camp_id, s) for s in students])
+        out = await segmentation.refresh(conn, camp, students, day, moment, self._metrics, days)
         await self._todays_reminders(conn, camp, day, moment, group, book)
         return out
 
@@ -125,77 +151,56 @@ class NudgesHandler:
         self,
         conn: asyncpg.Connection,
         camp: store.CampRow,
-        day: int,
-        moment: datetime,
-        days: dict[store.Pair, dict[int, int]],
-        new_days: set[tuple[str, str, int]],
+        touched: list[store.Pair],
         book: NudgeBook,
-    ) -> list[OutMessage]:
-        """A lapsed student who checks in again: a welcome-back and a gift, once per lapse."""
-        fresh: dict[store.Pair, set[int]] = defaultdict(set)
-        for c, s, d in new_days:
-            if c == camp.camp_id:
-                fresh[(c, s)].add(d)
-        lapses: dict[store.Pair, tuple[str, int]] = {}
-        for pair in sorted(fresh):
-            reported = [us for d, us in days.get(pair, {}).items() if d not in fresh[pair]]
-            returning = rules.returning_from_lapse(reported, day, camp.starts_on, camp.timezone)
-            if returning is not None:
-                lapses[pair] = returning
-        won = await store.welcome_lapses(
-            conn, [(c, s, lapse) for (c, s), (lapse, _) in lapses.items()]
-        )
-        due = rules.after_quiet_hours(moment, camp.timezone, book.quiet_hours)
-        out: list[OutMessage] = []
-        nudges: list[store.NewNudge] = []
-        for pair, (lapse, missed) in lapses.items():
-            if (pair[0], pair[1], lapse) not in won:
-                continue
-            gift = Gift(
-                event_id=derived_event_id("gift", pair[0], pair[1], lapse),
-                occurred_at=moment,
-                camp_id=pair[0],
-                student_id=pair[1],
-                gift_id=book.welcome_back_gift,
-                reason=f"welcome back after {missed} days away",
+    ) -> None:
+        """Every return from a lapse in the history of a student with new check-ins is a
+        candidate welcome-back, judged again when it comes due (scheduler.py) on everything
+        known by then: a check-in that arrives late, in another batch or out of order,
+        changes neither whether nor when a student is welcomed back."""
+        if not touched:
+            return
+        days = await store.days_of(conn, touched)
+        nudges = [
+            store.NewNudge(
+                "welcome_back",
+                pair[0],
+                pair[1],
+                back.day,
+                f"return:{back.day}",
+                rules.after_quiet_hours(rules.instant(back.at_us), camp.timezone, book.quiet_hours),
+                {"days_missed": back.missed},
             )
-            out.append(OutMessage(topics.GIFTS, pair[1], gift))
-            nudges.append(
-                store.NewNudge(
-                    "welcome_back", pair[0], pair[1], day, lapse, due, {"days_missed": missed}
-                )
-            )
-        self._metrics.gifts.labels(book.welcome_back_gift).inc(len(out))
+            for pair in touched
+            for back in rules.returns(days.get(pair, {}).values(), camp.starts_on, camp.timezone)
+            if 1 <= back.day <= camp.days
+        ]
         await store.schedule(conn, nudges)
-        return out
 
     async def _praise(
         self,
         conn: asyncpg.Connection,
         camp: store.CampRow,
-        day: int,
-        moment: datetime,
-        days: dict[store.Pair, dict[int, int]],
-        group: list[StudentEvent],
+        works: list[store.ExcellentWork],
         book: NudgeBook,
     ) -> None:
-        """Excellent work by an active student is praised (publicly, out of quiet hours)."""
-        due = rules.after_quiet_hours(moment, camp.timezone, book.quiet_hours)
-        praise = [
-            store.NewNudge(
-                "praise",
-                r.camp_id,
-                r.student_id,
-                day,
-                f"submission:{r.submission_id}",
-                due,
-                {"submission_id": r.submission_id, "score": r.score},
-            )
-            for r in group
-            if isinstance(r, Review)
-            and r.excellent
-            and rules.segment_on(days.get((r.camp_id, r.student_id), {}).keys(), day) == "active"
-        ]
+        """Excellent work is praised (publicly, out of quiet hours) if its author was active on
+        the review's day: judged when the praise comes due, on every check-in known by then."""
+        praise = []
+        for w in works:
+            day = camp_day(camp.starts_on, camp.timezone, w.reviewed_at)
+            if 1 <= day <= camp.days:
+                praise.append(
+                    store.NewNudge(
+                        "praise",
+                        w.camp_id,
+                        w.student_id,
+                        day,
+                        f"submission:{w.submission_id}",
+                        rules.after_quiet_hours(w.reviewed_at, camp.timezone, book.quiet_hours),
+                        {"submission_id": w.submission_id, "score": w.score},
+                    )
+                )
         await store.schedule(conn, praise)
 
     async def _todays_reminders(

@@ -32,7 +32,8 @@ class NudgesMetrics:
         self.skipped = Counter(
             "gamify_nudges_skipped",
             "Nudges that came due but were not sent, by kind and reason (checked_in, opted_out,"
-            " active, quiet_hours, capped, backoff, expired, not_enrolled).",
+            " active, quiet_hours, capped, backoff, expired, not_enrolled, no_template; praise:"
+            " not_active; welcome_back: not_lapsed, welcomed).",
             ["kind", "reason"],
             registry=registry,
         )
@@ -89,6 +90,9 @@ class NudgesMetrics:
             self.skipped.labels("reminder", reason)
         for kind in KINDS:
             self.skipped.labels(kind, "no_template")
+        self.skipped.labels("praise", "not_active")
+        for reason in ("not_lapsed", "welcomed"):
+            self.skipped.labels("welcome_back", reason)
         for before in ("none", *SEGMENTS):
             for after in SEGMENTS:
                 self.moves.labels(before, after)

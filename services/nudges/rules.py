@@ -34,25 +34,47 @@ def days_missed(days: Collection[int], day: int) -> int:
     return day - 1 - max(before) if before else max(day - 1, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Return:
+    """A student coming back after a lapse."""
+
+    day: int  # the camp day they came back on (when they reported, not the day checked in for)
+    lapse: str  # the lapse's id, naming the last active day before it: one gift per lapse
+    missed: int  # days without a check-in before the return
+    at_us: int  # the first report of that day (microseconds since the epoch)
+
+
+def returns(reported_us: Iterable[int], starts_on: date, timezone: str) -> list[Return]:
+    """Every return from a lapse in a student's history, from when each check-in was reported
+    (microseconds since the epoch, see `micros`), whatever order or batches they arrived in.
+
+    Judged by when the student was active, not by the day numbers checked in: make-up
+    check-ins for days 2, 3 and 4 all reported on day 31 are one return after one lapse (one
+    welcome-back, one gift), not three.
+    """
+    first_report: dict[int, int] = {}
+    for us in reported_us:
+        d = camp_day(starts_on, timezone, instant(us))
+        first_report[d] = min(us, first_report.get(d, us))
+    out: list[Return] = []
+    last: int | None = None
+    for d in sorted(first_report):
+        if last is not None and segment_on([last], d) == "lapsed":
+            out.append(Return(d, f"after-day-{last}", days_missed([last], d), first_report[d]))
+        last = d
+    return out
+
+
 def returning_from_lapse(
     reported_us: Iterable[int], day: int, starts_on: date, timezone: str
 ) -> tuple[str, int] | None:
     """(the lapse's id, days missed) when a student checking in on camp day `day` was away
-    long enough to be lapsed; None otherwise. `reported_us`: when each of the student's earlier
-    check-ins was reported, in microseconds since the epoch (see `micros`).
-
-    Judged by when the student was last active, not by the day numbers checked in: make-up
-    check-ins for days 2, 3 and 4 all reported on day 31 are one return after one lapse (one
-    welcome-back, one gift), not three. The id names the last active day before the lapse.
-    """
+    long enough to be lapsed; None otherwise. `reported_us`: when each of the student's
+    earlier check-ins was reported (see `returns`)."""
     today = micros(at_local(starts_on, timezone, day, "00:00"))
     earlier = [us for us in reported_us if us < today]
-    if not earlier:
-        return None
-    last = camp_day(starts_on, timezone, instant(max(earlier)))
-    if segment_on([last], day) != "lapsed":
-        return None
-    return f"after-day-{last}", days_missed([last], day)
+    back = next((r for r in returns([*earlier, today], starts_on, timezone) if r.day == day), None)
+    return (back.lapse, back.missed) if back else None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,7 +21,7 @@ from shared import topics
 from shared.camp_days import camp_day
 from shared.clock import Clock, every_pass
 from shared.config import Loaded
-from shared.events import Nudge
+from shared.events import Gift, Nudge
 from shared.outbox import OutMessage, derived_event_id, enqueue
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,7 @@ class Scheduler:
                     book,
                 )
                 outcomes.append(decision[0])
-                if decision[1] is not None:
-                    messages.append(decision[1])
+                messages += decision[1]
             await store.finish(conn, outcomes, now)
             await enqueue(conn, messages)
         if messages:
@@ -160,10 +159,35 @@ class Scheduler:
         last_work: str | None,
         now: datetime,
         book: NudgeBook,
-    ) -> tuple[tuple[int, str, str | None, str | None, str | None], OutMessage | None]:
+    ) -> tuple[tuple[int, str, str | None, str | None, str | None], list[OutMessage]]:
         kind, day = row["kind"], row["day"]
         context = json.loads(row["context"]) if isinstance(row["context"], str) else row["context"]
         segment = rules.segment_on(days.keys(), day)
+        gifts: list[OutMessage] = []
+        # Praise and welcome-backs were proposed when their event arrived; they are judged
+        # here, on every check-in known by now, so arrival order and batching change nothing.
+        if kind == "praise" and segment != "active":
+            self._metrics.skipped.labels(kind, "not_active").inc()
+            return (row["id"], "skipped", "not_active", segment, None), []
+        if kind == "welcome_back":
+            back = next(
+                (
+                    r
+                    for r in rules.returns(days.values(), camp.starts_on, camp.timezone)
+                    if r.day == day
+                ),
+                None,
+            )
+            if back is None:
+                self._metrics.skipped.labels(kind, "not_lapsed").inc()
+                return (row["id"], "skipped", "not_lapsed", segment, None), []
+            if not await store.welcome_lapses(
+                conn, [(camp.camp_id, row["student_id"], back.lapse)]
+            ):
+                self._metrics.skipped.labels(kind, "welcomed").inc()
+                return (row["id"], "skipped", "welcomed", segment, None), []
+            context = {**context, "days_missed": back.missed}
+            gifts.append(self._gift(camp, row["student_id"], back, now, book))
         if kind == "reminder":
             facts = rules.ReminderFacts(
                 segment=segment,
@@ -178,7 +202,7 @@ class Scheduler:
             skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
             if skip is not None:
                 self._metrics.skipped.labels(kind, skip.reason).inc()
-                return (row["id"], "skipped", skip.reason, segment, None), None
+                return (row["id"], "skipped", skip.reason, segment, None), []
         else:
             segment = "active" if kind == "praise" else "lapsed"
         if kind == "praise" and context.get("submission_id"):
@@ -188,7 +212,7 @@ class Scheduler:
         variants = book.variants(kind, segment)
         if not variants:
             self._metrics.skipped.labels(kind, "no_template").inc()
-            return (row["id"], "skipped", "no_template", segment, None), None
+            return (row["id"], "skipped", "no_template", segment, None), gifts
         template = rules.pick_variant(
             variants,
             f"{row['camp_id']}/{row['student_id']}/{kind}/{day}",
@@ -222,9 +246,30 @@ class Scheduler:
             message=message,
             due_at=row["due_at"],
         )
-        return (row["id"], "sent", None, segment, template.id), OutMessage(
-            topics.NUDGES, row["student_id"], nudge
+        return (row["id"], "sent", None, segment, template.id), [
+            *gifts,
+            OutMessage(topics.NUDGES, row["student_id"], nudge),
+        ]
+
+    def _gift(
+        self,
+        camp: store.CampRow,
+        student_id: str,
+        back: rules.Return,
+        now: datetime,
+        book: NudgeBook,
+    ) -> OutMessage:
+        """The welcome-back gift: its id names the lapse, so it is given once per lapse."""
+        self._metrics.gifts.labels(book.welcome_back_gift).inc()
+        gift = Gift(
+            event_id=derived_event_id("gift", camp.camp_id, student_id, back.lapse),
+            occurred_at=now,
+            camp_id=camp.camp_id,
+            student_id=student_id,
+            gift_id=book.welcome_back_gift,
+            reason=f"welcome back after {back.missed} days away",
         )
+        return OutMessage(topics.GIFTS, student_id, gift)
 
     async def refresh_sizes(self) -> None:
         self._last_sizes = time.monotonic()

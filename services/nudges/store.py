@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from shared.db import students_rows
-from shared.events import Camp, CheckIn, Enrollment, Event, Preference, Submission
+from shared.events import Camp, CheckIn, Enrollment, Event, Preference, Review, Submission
 
 Pair = tuple[str, str]
 
@@ -110,18 +110,75 @@ async def save_preferences(conn: asyncpg.Connection, prefs: Sequence[Preference]
 async def save_checkins(
     conn: asyncpg.Connection, checkins: Sequence[CheckIn]
 ) -> set[tuple[str, str, int]]:
-    """Record check-in days (the earliest report of a day wins); return the days new here."""
-    if not checkins:
+    """Record check-in days (the earliest report of a day wins, whatever the arrival order);
+    return the days new here or reported earlier than known."""
+    earliest: dict[tuple[str, str, int], CheckIn] = {}
+    for c in checkins:
+        key = (c.camp_id, c.student_id, c.day)
+        if key not in earliest or c.occurred_at < earliest[key].occurred_at:
+            earliest[key] = c
+    if not earliest:
         return set()
+    keys = sorted(earliest)
     rows = await conn.fetch(
         "INSERT INTO checkins SELECT * FROM unnest($1::text[], $2::text[], $3::int[],"
-        " $4::timestamptz[]) ON CONFLICT DO NOTHING RETURNING camp_id, student_id, day",
-        [c.camp_id for c in checkins],
-        [c.student_id for c in checkins],
-        [c.day for c in checkins],
-        [c.occurred_at for c in checkins],
+        " $4::timestamptz[]) ON CONFLICT (camp_id, student_id, day) DO UPDATE"
+        " SET occurred_at = excluded.occurred_at"
+        " WHERE excluded.occurred_at < checkins.occurred_at"
+        " RETURNING camp_id, student_id, day",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [earliest[k].occurred_at for k in keys],
     )
     return {(r["camp_id"], r["student_id"], r["day"]) for r in rows}
+
+
+async def save_excellent_reviews(conn: asyncpg.Connection, reviews: Sequence[Review]) -> None:
+    """Excellent reviews, kept so that praise can be proposed once their camp is known."""
+    rows = [r for r in reviews if r.excellent]
+    if rows:
+        await conn.execute(
+            "INSERT INTO excellent_reviews SELECT * FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::int[], $5::timestamptz[]) ON CONFLICT DO NOTHING",
+            [r.camp_id for r in rows],
+            [r.student_id for r in rows],
+            [r.submission_id for r in rows],
+            [r.score for r in rows],
+            [r.occurred_at for r in rows],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExcellentWork:
+    camp_id: str
+    student_id: str
+    submission_id: str
+    score: int
+    reviewed_at: datetime
+
+    @classmethod
+    def of(cls, r: Review) -> ExcellentWork:
+        return cls(r.camp_id, r.student_id, r.submission_id, r.score, r.occurred_at)
+
+
+async def waiting_for_camp(
+    conn: asyncpg.Connection, camp_id: str
+) -> tuple[list[str], list[ExcellentWork]]:
+    """What arrived for a camp before it: the students with check-ins, the excellent
+    reviews."""
+    students = await conn.fetch(
+        "SELECT DISTINCT student_id FROM checkins WHERE camp_id = $1 ORDER BY 1", camp_id
+    )
+    reviews = await conn.fetch(
+        "SELECT student_id, submission_id, score, occurred_at FROM excellent_reviews"
+        " WHERE camp_id = $1 ORDER BY submission_id",
+        camp_id,
+    )
+    return [r[0] for r in students], [
+        ExcellentWork(camp_id, r["student_id"], r["submission_id"], r["score"], r["occurred_at"])
+        for r in reviews
+    ]
 
 
 async def save_works(conn: asyncpg.Connection, submissions: Sequence[Submission]) -> None:
