@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where the database and the broker log live (default ~/.gamify)",
     )
     dev.add_argument("--partitions", type=int, default=3)
+    dev.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the embedded database of the last start (default: a fresh one, since the"
+        " embedded broker's topics start empty)",
+    )
     dev.set_defaults(run=_dev)
 
     send = sub.add_parser("send", help="publish one event (event_id and occurred_at are filled in)")
@@ -107,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--admin-database-url", help="use this PostgreSQL (it creates a database per run)"
     )
+    sim.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the simulation's database for `gamify report` (on --admin-database-url's"
+        " server, else on a running `gamify dev`'s)",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress output")
     sim.set_defaults(run=_simulate)
 
@@ -124,6 +136,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("camp")
     report.add_argument("--html", type=Path, help="also write the report as an HTML file")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    where = report.add_mutually_exclusive_group()
+    where.add_argument(
+        "--database-url",
+        help="the database to read (default: GAMIFY_DATABASE_URL, else gamify dev's)",
+    )
+    where.add_argument(
+        "--simulation",
+        nargs="?",
+        const="A",
+        metavar="RUN",
+        help="read the simulation kept by `gamify simulate --keep` on gamify dev's PostgreSQL"
+        " (run A, or B of a comparison)",
+    )
     report.set_defaults(run=_report)
     return p
 
@@ -173,6 +198,18 @@ def _simulate(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 366 or args.students < 1:
         print("--days takes 1..366 and --students at least 1", file=sys.stderr)
         return 2
+    admin_url = args.admin_database_url
+    on_dev = args.keep and admin_url is None
+    if on_dev:
+        admin_url = _dev_admin_url()
+        if admin_url is None:
+            print(
+                "gamify simulate --keep: the database must outlive the run; start `gamify dev`"
+                " (the simulation's database goes on its PostgreSQL) or give"
+                " --admin-database-url",
+                file=sys.stderr,
+            )
+            return 2
     base = RuleSet("A", args.rules, args.badges, args.nudges, args.contests)
     runs = [base]
     if args.compare or args.compare_nudges:
@@ -188,15 +225,42 @@ def _simulate(args: argparse.Namespace) -> int:
     plan = CampPlan(
         students=args.students, days=args.days, lessons=args.days, seed=args.seed, mix=mix
     )
-    simulate(
+    played = simulate(
         plan,
         runs,
         args.html,
         bootstrap=args.bootstrap,
-        admin_url=args.admin_database_url,
+        admin_url=admin_url,
         quiet=args.quiet,
+        keep=args.keep,
     )
+    if args.keep:
+        for rules, (_, url) in zip(runs, played, strict=True):
+            where = f"--simulation {rules.label}" if on_dev else f"--database-url '{url}'"
+            print(f"[{rules.label}] kept; its report: gamify report {plan.camp_id} {where}")
     return 0
+
+
+def _dev_admin_url() -> str | None:
+    """The maintenance database of a running `gamify dev`'s PostgreSQL, if one answers."""
+    from gamify.dev import DEV_DATABASE_FILE
+    from shared.embedded import database_url
+
+    if not DEV_DATABASE_FILE.exists():
+        return None
+    admin = database_url(DEV_DATABASE_FILE.read_text().strip(), "postgres")
+
+    async def answers() -> bool:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(admin, timeout=5)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return admin if asyncio.run(answers()) else None
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -223,8 +287,15 @@ def _report(args: argparse.Namespace) -> int:
     from gamify.report import ReportError, build_report, render_text
     from gamify.report_html import render_html
 
+    url = args.database_url or _database_url()
+    if args.simulation:
+        from gamify.simulate.stack import kept_database
+        from shared.embedded import database_url
+
+        url = database_url(url, kept_database(args.simulation))
+
     async def make() -> object:
-        conn = await asyncpg.connect(_database_url())
+        conn = await asyncpg.connect(url)
         try:
             return await build_report(conn, args.camp)
         finally:
@@ -277,7 +348,13 @@ def _bootstrap(value: str | None) -> tuple[str, str]:
 def _dev(args: argparse.Namespace) -> int:
     from gamify.dev import run_dev
 
-    return run_dev(args.kafka_port, args.http_base_port, args.home.expanduser(), args.partitions)
+    return run_dev(
+        args.kafka_port,
+        args.http_base_port,
+        args.home.expanduser(),
+        args.partitions,
+        keep_data=args.keep_data,
+    )
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -289,6 +366,13 @@ def _send(args: argparse.Namespace) -> int:
     if not isinstance(body, dict):
         print("gamify send: the event must be a JSON object", file=sys.stderr)
         return 2
+    if "event_id" in body and "occurred_at" not in body:
+        print(
+            "gamify send: occurred_at filled in with now; sending this JSON again makes another"
+            " event under the same event_id (a conflict), not a redelivery: to resend, send the"
+            " line printed below",
+            file=sys.stderr,
+        )
     body.setdefault("event_id", str(uuid.uuid4()))
     body.setdefault("occurred_at", datetime.now(UTC).isoformat())
     key = args.key or body.get("student_id") or body.get("camp_id")

@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 from shared import topics
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, InfrastructureError, create_database
+from shared.embedded import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    InfrastructureError,
+    create_database,
+    drop_database,
+)
 from shared.settings import DEFAULT_PORTS
 
 SERVICE_ORDER = ["points", "badges", "nudges", "contests"]
@@ -25,7 +31,13 @@ def available_services() -> list[str]:
     return [s for s in SERVICE_ORDER if importlib.util.find_spec(f"services.{s}.app") is not None]
 
 
-def run_dev(kafka_port: int, http_base_port: int | None, home: Path, partitions: int) -> int:
+def run_dev(
+    kafka_port: int,
+    http_base_port: int | None,
+    home: Path,
+    partitions: int,
+    keep_data: bool = False,
+) -> int:
     home.mkdir(parents=True, exist_ok=True)
     kafka = EmbeddedKafka(kafka_port, log_path=home / "broker.log")
     pg: EmbeddedPostgres | None = None
@@ -42,13 +54,34 @@ def run_dev(kafka_port: int, http_base_port: int | None, home: Path, partitions:
         print(f"gamify dev: broker on {kafka.bootstrap} (log {home / 'broker.log'})", flush=True)
         kafka.start()
         database_url = os.environ.get("GAMIFY_DATABASE_URL")
+        # The embedded broker keeps its topics in memory: they start empty on every start.
+        # A database kept from an earlier start would hold effects of events no topic holds
+        # any more (gamify tail shows none of them, gamify audit calls them unpaid causes).
         if database_url:
-            print("gamify dev: database from GAMIFY_DATABASE_URL", flush=True)
+            print(
+                "gamify dev: database from GAMIFY_DATABASE_URL, used as it is (nothing dropped);"
+                " the embedded broker's topics start empty while that database does not,"
+                " so gamify tail and gamify audit see only what is sent from now on",
+                flush=True,
+            )
         else:
             pg = EmbeddedPostgres(home / "pgdata")
             admin_url = pg.start()
+            if keep_data:
+                print(
+                    f"gamify dev: keeping the database in {home / 'pgdata'} (--keep-data);"
+                    " the embedded broker's topics start empty while it does not, so gamify"
+                    " tail and gamify audit see only what is sent from now on",
+                    flush=True,
+                )
+            else:
+                asyncio.run(drop_database(admin_url, "gamify"))
+                print(
+                    f"gamify dev: a fresh database in {home / 'pgdata'}, as the embedded"
+                    " broker's topics start empty (--keep-data keeps the last one)",
+                    flush=True,
+                )
             database_url = asyncio.run(create_database(admin_url, "gamify"))
-            print(f"gamify dev: PostgreSQL data in {home / 'pgdata'}", flush=True)
         if home == DEV_DATABASE_FILE.parent:
             DEV_DATABASE_FILE.write_text(database_url + "\n")
         prefix = os.environ.get("GAMIFY_TOPIC_PREFIX", "")

@@ -148,6 +148,16 @@ def database_url(admin_url: str, name: str) -> str:
     return f"{base}/{name}{sep}{query}"
 
 
+async def drop_database(admin_url: str, name: str) -> None:
+    """Drop database `name` if it exists (closing its connections)."""
+    check_identifier(name)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def create_database(admin_url: str, name: str) -> str:
     """Create database `name` unless it exists; returns its URL."""
     check_identifier(name)

@@ -12,11 +12,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+from shared.embedded import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    create_database,
+    drop_database,
+    free_port,
+)
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus
@@ -55,11 +60,7 @@ async def database_url(pg_admin_url: str) -> AsyncIterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = await create_database(pg_admin_url, name)
     yield url
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(pg_admin_url, name)
 
 
 @pytest.fixture

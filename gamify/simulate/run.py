@@ -38,9 +38,15 @@ class RuleSet:
 
 
 async def play_once(
-    infra: Infrastructure, plan: CampPlan, rules: RuleSet, log_dir: Path, quiet: bool
-) -> Report:
-    place = await infra.new_place(rules.label)
+    infra: Infrastructure,
+    plan: CampPlan,
+    rules: RuleSet,
+    log_dir: Path,
+    quiet: bool,
+    keep: bool = False,
+) -> tuple[Report, str]:
+    """The report of one run, and the URL of the database it ran on."""
+    place = await infra.new_place(rules.label, kept=keep)
     services = ServiceSet(place, rules.env(), log_dir)
     if not quiet:
         print(f"[{rules.label}] starting the services ...", file=sys.stderr, flush=True)
@@ -54,7 +60,7 @@ async def play_once(
         services.stop()
     conn = await asyncpg.connect(place.database_url)
     try:
-        return await build_report(conn, plan.camp_id)
+        return await build_report(conn, plan.camp_id), place.database_url
     finally:
         await conn.close()
 
@@ -67,16 +73,20 @@ def simulate(
     admin_url: str | None = None,
     home: Path | None = None,
     quiet: bool = False,
-) -> list[Report]:
+    keep: bool = False,
+) -> list[tuple[Report, str]]:
+    """Play `plan` under each rule set: each run's report and database URL. `keep`: the
+    databases stay (admin_url's server must outlive the run)."""
     home = home or Path.home() / ".gamify"
     home.mkdir(parents=True, exist_ok=True)
     infra = Infrastructure(bootstrap, admin_url, home)
     started = time.monotonic()
     infra.start()
     try:
-        reports = [asyncio.run(play_once(infra, plan, r, home, quiet)) for r in runs]
+        played = [asyncio.run(play_once(infra, plan, r, home, quiet, keep)) for r in runs]
     finally:
         infra.stop()
+    reports = [report for report, _ in played]
     labels = (runs[0].label, runs[1].label if len(runs) > 1 else "")
     other = reports[1] if len(reports) > 1 else None
     print(render_text(reports[0], other, labels))
@@ -85,4 +95,6 @@ def simulate(
         print(f"\nHTML report: {html_path}")
     took = time.monotonic() - started
     print(f"simulated {plan.students} students x {plan.days} days in {took:.0f} s")
-    return reports
+    if not keep:
+        print("(the simulation's database is gone; --keep keeps it for gamify report)")
+    return played

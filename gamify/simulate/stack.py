@@ -17,10 +17,21 @@ from pathlib import Path
 import aiohttp
 
 from shared import topics
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+from shared.embedded import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    create_database,
+    drop_database,
+    free_port,
+)
 
 SERVICES = ("points", "badges", "nudges", "contests")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def kept_database(label: str) -> str:
+    """The database a kept simulation run leaves (`gamify report CAMP --simulation LABEL`)."""
+    return f"sim_kept_{label.lower()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +70,16 @@ class Infrastructure:
         if self._kafka:
             self._kafka.stop()
 
-    async def new_place(self, label: str, partitions: int = 3, kind: str = "sim") -> RunPlace:
+    async def new_place(
+        self, label: str, partitions: int = 3, kind: str = "sim", kept: bool = False
+    ) -> RunPlace:
+        """A database and topic prefix of the run's own. `kept`: the database has a stable
+        name (`kept_database(label)`), replacing the one an earlier kept run left."""
         assert self._bootstrap is not None and self._admin_url is not None
         tag = f"{kind}_{label.lower()}_{uuid.uuid4().hex[:8]}"
-        url = await create_database(self._admin_url, tag)
+        if kept:
+            await drop_database(self._admin_url, kept_database(label))
+        url = await create_database(self._admin_url, kept_database(label) if kept else tag)
         prefix = f"{tag}."
         await topics.ensure_topics(
             self._bootstrap, [topics.physical(prefix, t) for t in topics.ALL], partitions

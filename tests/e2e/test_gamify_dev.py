@@ -46,7 +46,7 @@ def ports() -> tuple[int, int]:
     return kafka, http
 
 
-async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database(
+async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database_when_asked(
     tmp_path: Path, ports: tuple[int, int]
 ) -> None:
     kafka_port, http_port = ports
@@ -120,17 +120,34 @@ async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database(
     output = log.read_text()
     assert dev.returncode == 0, output
     assert "points on http://127.0.0.1" in output and "gamify dev: stopped" in output
+    assert "gamify dev: a fresh database in" in output
     assert not port_open(kafka_port) and not port_open(http_port)
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
-    again = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    # --keep-data: the ledger survives the restart, and the start says the topics do not.
+    again = subprocess.Popen(
+        [*cmd, "--keep-data"], env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
     try:
         await wait_for(lambda: _ready(http_port), 60, "points ready on the second start")
-        assert await balance_is(http_port, 10)  # the ledger survived the restart
+        assert await balance_is(http_port, 10)
     finally:
         again.send_signal(signal.SIGINT)
         again.wait(timeout=60)
-    assert again.returncode == 0, log.read_text()
+    output = log.read_text()
+    assert again.returncode == 0, output
+    assert "keeping the database in" in output and "topics start empty" in output
+
+    # By default the database starts as empty as the embedded broker's topics.
+    fresh = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        await wait_for(lambda: _ready(http_port), 60, "points ready on the third start")
+        status, body = await get_json(f"http://127.0.0.1:{http_port}/camps/c1/students/s1/balance")
+        assert (status, body) == (404, {"error": "camp 'c1' is not known"})
+    finally:
+        fresh.send_signal(signal.SIGINT)
+        fresh.wait(timeout=60)
+    assert fresh.returncode == 0, log.read_text()
 
 
 async def _ready(port: int) -> bool:
