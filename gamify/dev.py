@@ -13,11 +13,11 @@ from pathlib import Path
 
 from shared import topics
 from shared.embedded import (
-    EmbeddedKafka,
     EmbeddedPostgres,
     InfrastructureError,
     create_database,
     drop_database,
+    local_kafka,
 )
 from shared.settings import DEFAULT_PORTS
 
@@ -37,9 +37,17 @@ def run_dev(
     home: Path,
     partitions: int,
     keep_data: bool = False,
+    kafka_kind: str = "embedded",
 ) -> int:
     home.mkdir(parents=True, exist_ok=True)
-    kafka = EmbeddedKafka(kafka_port, log_path=home / "broker.log")
+    # Apache Kafka keeps its log on disk, in the home beside the database: both are kept.
+    log_kept = kafka_kind == "apache"
+    kafka = local_kafka(
+        kafka_kind,
+        kafka_port,
+        log_path=home / "broker.log",
+        data_dir=home / "kafka-log" if log_kept else None,
+    )
     pg: EmbeddedPostgres | None = None
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -51,7 +59,8 @@ def run_dev(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        print(f"gamify dev: broker on {kafka.bootstrap} (log {home / 'broker.log'})", flush=True)
+        what = "Apache Kafka" if log_kept else "the embedded broker"
+        print(f"gamify dev: {what} on {kafka.bootstrap} (log {home / 'broker.log'})", flush=True)
         kafka.start()
         database_url = os.environ.get("GAMIFY_DATABASE_URL")
         # The embedded broker keeps its topics in memory: they start empty on every start.
@@ -59,15 +68,25 @@ def run_dev(
         # any more (gamify tail shows none of them, gamify audit calls them unpaid causes).
         if database_url:
             print(
-                "gamify dev: database from GAMIFY_DATABASE_URL, used as it is (nothing dropped);"
-                " the embedded broker's topics start empty while that database does not,"
-                " so gamify tail and gamify audit see only what is sent from now on",
+                "gamify dev: database from GAMIFY_DATABASE_URL, used as it is (nothing dropped)"
+                + (
+                    ""
+                    if log_kept
+                    else "; the embedded broker's topics start empty while that database does"
+                    " not, so gamify tail and gamify audit see only what is sent from now on"
+                ),
                 flush=True,
             )
         else:
             pg = EmbeddedPostgres(home / "pgdata")
             admin_url = pg.start()
-            if keep_data:
+            if log_kept:
+                print(
+                    f"gamify dev: keeping the database in {home / 'pgdata'} with Apache Kafka's"
+                    f" log in {home / 'kafka-log'}: topics and tables go on from the last start",
+                    flush=True,
+                )
+            elif keep_data:
                 print(
                     f"gamify dev: keeping the database in {home / 'pgdata'} (--keep-data);"
                     " the embedded broker's topics start empty while it does not, so gamify"

@@ -9,10 +9,14 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from shared.db import check_identifier
+
+if TYPE_CHECKING:
+    from shared.apache_kafka import ApacheKafka
 
 
 class InfrastructureError(RuntimeError):
@@ -106,6 +110,27 @@ class EmbeddedKafka:
             self._proc.kill()
             self._proc.wait()
         self._proc = None
+
+
+KAFKA_KINDS = ("embedded", "apache")
+
+
+def local_kafka(
+    kind: str,
+    port: int,
+    log_path: Path | None = None,
+    advertised_port: int | None = None,
+    data_dir: Path | None = None,
+) -> EmbeddedKafka | ApacheKafka:
+    """A broker on 127.0.0.1:`port`: the embedded one (memory, no Java) or Apache Kafka (its
+    log on disk: in `data_dir` to keep it across starts, else a temporary folder)."""
+    if kind == "embedded":
+        return EmbeddedKafka(port, log_path=log_path, advertised_port=advertised_port)
+    if kind == "apache":
+        from shared.apache_kafka import ApacheKafka
+
+        return ApacheKafka(port, log_path, advertised_port, data_dir)
+    raise InfrastructureError(f"no such broker {kind!r}: one of {', '.join(KAFKA_KINDS)}")
 
 
 class EmbeddedPostgres:

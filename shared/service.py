@@ -30,6 +30,7 @@ from shared.http import HttpServer, build_app
 from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
+from shared.producer import start_relay_producer
 from shared.reach import reaching_database, reaching_kafka
 from shared.retention import prune_inbox_forever
 from shared.security import (
@@ -160,16 +161,7 @@ class ServiceRuntime:
                 s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **consumer_options(s)
             )
         await self._clock.start()
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            acks="all",
-            linger_ms=5,
-            # The relay hands over one record batch per partition per round (shared.outbox).
-            max_batch_size=512 * 1024,
-            enable_idempotence=False,
-            **kafka_options(s),
-        )
-        await self._producer.start()
+        self._producer = await start_relay_producer(s)
         relay = OutboxRelay(
             self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
         )

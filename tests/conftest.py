@@ -1,7 +1,9 @@
 """Session-wide real infrastructure: the embedded Kafka-compatible broker and PostgreSQL.
 
 Every test gets its own database and its own topic prefix, so tests never see each other.
-Set GAMIFY_TEST_DATABASE_URL to use an existing PostgreSQL server instead of an embedded one.
+Set GAMIFY_TEST_DATABASE_URL to use an existing PostgreSQL server instead of an embedded one,
+and GAMIFY_TEST_KAFKA=apache to run on Apache Kafka (from its jars) instead of the embedded
+broker.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from shared.apache_kafka import ApacheKafka
 from shared.embedded import (
     EmbeddedKafka,
     EmbeddedPostgres,
     create_database,
     drop_database,
     free_port,
+    local_kafka,
 )
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus
+from tests.helpers import TEST_KAFKA, Bus
 
 CONNECTED_DIRS = ("integration", "e2e", "faults")
 
@@ -36,8 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(free_port())
+def kafka() -> Iterator[EmbeddedKafka | ApacheKafka]:
+    broker = local_kafka(TEST_KAFKA, free_port())
     broker.start()
     yield broker
     broker.stop()
@@ -64,7 +68,7 @@ async def database_url(pg_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(kafka: EmbeddedKafka, database_url: str) -> Settings:
+def settings(kafka: EmbeddedKafka | ApacheKafka, database_url: str) -> Settings:
     return Settings(
         kafka_bootstrap=kafka.bootstrap,
         database_url=database_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
+
+# Which broker the connected tests run on: the embedded one (default) or Apache Kafka from
+# its jars (GAMIFY_TEST_KAFKA=apache). There a missing Java or Maven fails the run, never skips.
+TEST_KAFKA = os.environ.get("GAMIFY_TEST_KAFKA", "embedded")
 
 
 class Bus:

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -23,7 +24,11 @@ from shared.embedded import (
     create_database,
     drop_database,
     free_port,
+    local_kafka,
 )
+
+if TYPE_CHECKING:
+    from shared.apache_kafka import ApacheKafka
 
 SERVICES = ("points", "badges", "nudges", "contests")
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +49,26 @@ class RunPlace:
 class Infrastructure:
     """A broker and a PostgreSQL server for the simulation (embedded unless given)."""
 
-    def __init__(self, bootstrap: str | None, admin_url: str | None, home: Path) -> None:
+    def __init__(
+        self,
+        bootstrap: str | None,
+        admin_url: str | None,
+        home: Path,
+        kafka_kind: str = "embedded",
+    ) -> None:
         self._bootstrap = bootstrap
+        self._kafka_kind = kafka_kind
         self._admin_url = admin_url
         self._home = home
-        self._kafka: EmbeddedKafka | None = None
+        self._kafka: EmbeddedKafka | ApacheKafka | None = None
         self._pg: EmbeddedPostgres | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> None:
         if self._bootstrap is None:
-            self._kafka = EmbeddedKafka(free_port(), log_path=self._home / "simulate-broker.log")
+            self._kafka = local_kafka(
+                self._kafka_kind, free_port(), log_path=self._home / "simulate-broker.log"
+            )
             self._kafka.start()
             self._bootstrap = self._kafka.bootstrap
         if self._admin_url is None:

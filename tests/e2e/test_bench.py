@@ -9,13 +9,16 @@ from pathlib import Path
 from bench import workload
 from bench.__main__ import main
 from bench.handler import measure
+from tests.helpers import TEST_KAFKA
 
 
 def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     argv = ["--checkins", "10500", "--steady", "2", "--services", "points", "--no-scaling"]
-    assert main([*argv, "--out", str(out)]) == 0
-    doc = json.loads(out.read_text())
+    assert main([*argv, "--kafka", TEST_KAFKA, "--out", str(out)]) == 0
+    sections = json.loads(out.read_text())
+    assert list(sections) == [TEST_KAFKA]  # one section per broker
+    doc = sections[TEST_KAFKA]
     points = doc["services"]["points"]
     assert points["events"] == 10_500 + 1 + 50  # check-ins, the camp, one in ten contest events
     assert points["events_per_s"] > 0 and points["latency_samples"] == 2000

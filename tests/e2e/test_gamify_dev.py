@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from shared.embedded import free_port, port_open
-from tests.helpers import wait_for
+from tests.helpers import TEST_KAFKA, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +62,8 @@ async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database_w
         str(http_port),
         "--home",
         str(home),
+        "--kafka",
+        TEST_KAFKA,
     ]
     env = dev_env(kafka_port)
 
@@ -120,7 +122,7 @@ async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database_w
     output = log.read_text()
     assert dev.returncode == 0, output
     assert "points on http://127.0.0.1" in output and "gamify dev: stopped" in output
-    assert "gamify dev: a fresh database in" in output
+    assert ("gamify dev: a fresh database in" in output) == (TEST_KAFKA == "embedded")
     assert not port_open(kafka_port) and not port_open(http_port)
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
@@ -136,14 +138,31 @@ async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database_w
         again.wait(timeout=60)
     output = log.read_text()
     assert again.returncode == 0, output
-    assert "keeping the database in" in output and "topics start empty" in output
+    if TEST_KAFKA == "embedded":
+        assert "keeping the database in" in output and "topics start empty" in output
+    else:
+        assert "topics and tables go on from the last start" in output
 
-    # By default the database starts as empty as the embedded broker's topics.
+    # By default the database starts as empty as the embedded broker's topics; Apache Kafka
+    # keeps its log, and the database is kept with it.
     fresh = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         await wait_for(lambda: _ready(http_port), 60, "points ready on the third start")
         status, body = await get_json(f"http://127.0.0.1:{http_port}/camps/c1/students/s1/balance")
-        assert (status, body) == (404, {"error": "camp 'c1' is not known"})
+        if TEST_KAFKA == "embedded":
+            assert (status, body) == (404, {"error": "camp 'c1' is not known"})
+        else:
+            assert (status, body["balance"]) == (200, 10)
+            tail = subprocess.run(
+                [sys.executable, "-m", "gamify.cli", "tail", "gamify.points", "--wait", "2"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            assert json.loads(tail.stdout.splitlines()[0])["balance"] == 10  # the log kept
     finally:
         fresh.send_signal(signal.SIGINT)
         fresh.wait(timeout=60)

@@ -23,7 +23,11 @@ class Fleet:
     """Replicas of every service, each a `python -m services.NAME` process."""
 
     def __init__(
-        self, settings: Settings, log_dir: Path, replicas: int = 1, **extra_env: str
+        self,
+        settings: Settings,
+        log_dir: Path,
+        replicas: int | dict[str, int] = 1,
+        **extra_env: str,
     ) -> None:
         self.settings = settings
         self.log_dir = log_dir
@@ -31,7 +35,8 @@ class Fleet:
         self.procs: dict[tuple[str, int], ServiceProcess] = {}
         self.restarts = 0
         for name in SERVICES:
-            for i in range(replicas):
+            count = replicas if isinstance(replicas, int) else replicas.get(name, 1)
+            for i in range(count):
                 self.procs[(name, i)] = self._new(name, i)
 
     def _new(self, name: str, i: int) -> ServiceProcess:

@@ -17,11 +17,18 @@ from pathlib import Path
 import asyncpg
 
 from shared import topics
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, create_database, free_port
+from shared.apache_kafka import ApacheKafka
+from shared.embedded import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    create_database,
+    free_port,
+    local_kafka,
+)
 from shared.settings import Settings
 from tests.faults.harness import SERVICES, Fleet, audit, play_with, ready_status, small_camp
 from tests.faults.proxy import CuttingProxy
-from tests.helpers import metric, scrape, wait_for
+from tests.helpers import TEST_KAFKA, metric, scrape, wait_for
 
 FAULT_REPORT = Path(os.environ.get("GAMIFY_FAULT_REPORT", tempfile.gettempdir())) / "faults.txt"
 
@@ -82,7 +89,7 @@ async def test_two_replicas_each_one_killed_during_a_rebalance(
 
 
 async def test_the_broker_frozen_for_30_seconds(
-    settings: Settings, kafka: EmbeddedKafka, tmp_path: Path
+    settings: Settings, kafka: EmbeddedKafka | ApacheKafka, tmp_path: Path
 ) -> None:
     fleet = Fleet(settings, tmp_path)
     await fleet.start()
@@ -116,7 +123,7 @@ async def test_postgres_restarted_and_connections_cut_to_database_and_broker(
     socket_dir = admin.split("host=")[1]
     db_proxy = CuttingProxy(free_port(), f"{socket_dir}/.s.PGSQL.5432")
     broker_port, proxy_port = free_port(), free_port()
-    broker = EmbeddedKafka(broker_port, advertised_port=proxy_port)
+    broker = local_kafka(TEST_KAFKA, broker_port, advertised_port=proxy_port)
     broker_proxy = CuttingProxy(proxy_port, ("127.0.0.1", broker_port))
     await db_proxy.start()
     await broker_proxy.start()

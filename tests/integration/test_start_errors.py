@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from shared.apache_kafka import ApacheKafka
 from shared.embedded import EmbeddedKafka, free_port
 from shared.reach import database_address
 
@@ -41,7 +42,7 @@ def test_an_unreachable_broker_is_named_with_its_setting_and_exit_1(database_url
 
 
 def test_a_missing_database_is_named_without_the_password_and_exit_1(
-    kafka: EmbeddedKafka, pg_admin_url: str
+    kafka: EmbeddedKafka | ApacheKafka, pg_admin_url: str
 ) -> None:
     admin = urlsplit(pg_admin_url)
     missing = f"missing_{uuid.uuid4().hex[:8]}"

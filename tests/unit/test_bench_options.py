@@ -30,8 +30,9 @@ def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any
         out: Path,
         scale: bool,
         profile: Path | None = None,
+        kafka_kind: str = "embedded",
     ) -> Figures:
-        seen.update(checkins=checkins, load=load, only=only, out=out, scale=scale)
+        seen.update(checkins=checkins, load=load, only=only, out=out, scale=scale, kafka=kafka_kind)
         return Figures(baselines={"raw_consume_per_s": 1.0, "ceiling_per_s": 1.0})
 
     monkeypatch.setattr(bench_main, "run", fake_run)
@@ -45,7 +46,7 @@ def test_the_default_run_is_the_30_second_phase_with_unbatched_probes(
     seen = _run_with(monkeypatch, [])
     assert seen["checkins"] == 200_000 and seen["scale"] is True
     assert seen["load"] == Steady(1000, 30.0, PROBE_LINGER_MS, 20)
-    assert seen["out"].name == "results.json"
+    assert seen["out"].name == "results.json" and seen["kafka"] == "embedded"
 
 
 def test_soak_is_ten_minutes_of_batched_probes_with_its_own_results_file(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.apache_kafka import SERVER_SETTINGS, kafka_version
 from shared.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,17 @@ def test_compose_wires_every_service_port_and_volume() -> None:
         assert set(svc["depends_on"]) == {"kafka", "postgres"}
         assert svc["build"]["dockerfile"] == "Dockerfile"
     assert (DEPLOY / services["points"]["build"]["context"] / "Dockerfile").exists()
-    assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    # What CI ran is what Compose runs: the pinned version and the tested broker settings.
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
+    env = services["kafka"]["environment"]
+    for key, value in SERVER_SETTINGS.items():
+        if key in ("process.roles", "node.id", "controller.listener.names"):
+            continue
+        if key in ("listener.security.protocol.map", "inter.broker.listener.name"):
+            continue  # the listeners differ by host name only
+        variable = "KAFKA_" + key.upper().replace(".", "_")
+        assert str(env.get(variable)) == value, (variable, env.get(variable), value)
     declared = set(compose["volumes"])
     used = set()
     for svc in services.values():
