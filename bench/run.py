@@ -405,8 +405,7 @@ async def round_trips(
     warmup = int(rate * warmup_s)
     try:
         parts = [
-            TopicPartition(read_topic, p)
-            for p in sorted(consumer.partitions_for_topic(read_topic) or {0})
+            TopicPartition(read_topic, p) for p in await topics.partitions_of(bootstrap, read_topic)
         ]
         consumer.assign(parts)
         await consumer.seek_to_end(*parts)
@@ -535,9 +534,7 @@ async def raw_consume(place: RunPlace) -> float:
     consumer = AIOKafkaConsumer(bootstrap_servers=place.bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = [
-            TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or {0})
-        ]
+        parts = [TopicPartition(name, p) for p in await topics.partitions_of(place.bootstrap, name)]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)

@@ -100,11 +100,10 @@ async def read_all(bootstrap: str, name: str) -> list[ConsumerRecord]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()
-        parts = consumer.partitions_for_topic(name)
+        parts = await topics.partitions_of(bootstrap, name)
         if not parts:
             return []
-        tps = [TopicPartition(name, p) for p in sorted(parts)]
+        tps = [TopicPartition(name, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -415,22 +415,25 @@ def _tail(args: argparse.Namespace) -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            parts = consumer.partitions_for_topic(name) or set()
-            if not parts:
-                await consumer.topics()
-                parts = consumer.partitions_for_topic(name) or {0}
-            assigned = [TopicPartition(name, p) for p in sorted(parts)]
+            assigned = [
+                TopicPartition(name, p) for p in await topics.partitions_of(bootstrap, name)
+            ]
             consumer.assign(assigned)
             await consumer.seek_to_beginning(*assigned)
-            while True:
-                batch = await consumer.getmany(timeout_ms=int(args.wait * 1000))
-                if not batch:
-                    return
-                for records in batch.values():
-                    for r in records:
-                        print(r.value.decode("utf-8", "replace"), flush=True)
+            # Everything published before the command, however slow the first fetches are;
+            # then what comes, until --wait seconds pass without a new message.
+            ends = await consumer.end_offsets(assigned)
+            while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
+                show(await consumer.getmany(*assigned, timeout_ms=1000))
+            while batch := await consumer.getmany(timeout_ms=int(args.wait * 1000)):
+                show(batch)
         finally:
             await consumer.stop()
+
+    def show(batch: dict[Any, list[Any]]) -> None:
+        for records in batch.values():
+            for r in records:
+                print(r.value.decode("utf-8", "replace"), flush=True)
 
     asyncio.run(read())
     return 0

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from shared.events import ClockTick
+from shared.topics import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class TopicClock:
             bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options
         )
         self._topic = topic
+        self._bootstrap = bootstrap
+        # The connection's own options (security), for the admin client that lists partitions.
+        self._options = {
+            k: v for k, v in client_options.items() if k.startswith(("security", "ssl", "sasl"))
+        }
         self._now = EPOCH
         self._task: asyncio.Task[None] | None = None
         self.ticked = asyncio.Event()
@@ -62,8 +68,8 @@ class TopicClock:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self._topic) or {0}
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        partitions = await partitions_of(self._bootstrap, self._topic, **self._options)
+        assigned = [TopicPartition(self._topic, p) for p in partitions]
         self._consumer.assign(assigned)
         await self._consumer.seek_to_beginning(*assigned)
         self._task = asyncio.create_task(self._follow(), name="clock")

@@ -100,3 +100,22 @@ async def ensure_topics(
         log.info("created topics %s", ", ".join(missing))
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap: str, name: str, **client_options: object) -> list[int]:
+    """Every partition of topic `name` (none if it does not exist), asked of the broker now.
+    A consumer's own metadata may lack a topic made after it started (Apache Kafka tells a
+    client only of the topics it asks about), and guessing partition 0 for it reads one
+    partition of several."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    return sorted(
+        p["partition"]
+        for t in described
+        if t["topic"] == name and t["error_code"] == 0
+        for p in t["partitions"]
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from shared import topics
 from shared.apache_kafka import ApacheKafka
 from shared.embedded import (
     EmbeddedKafka,
@@ -75,13 +76,22 @@ def settings(kafka: EmbeddedKafka | ApacheKafka, database_url: str) -> Settings:
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         http_port=0,
         batch_timeout_ms=20,
-        kafka_session_timeout_ms=2000,
+        # Short, for quick rebalances; Apache Kafka refuses a session timeout below its
+        # group.min.session.timeout.ms (6,000 ms by default, kept as users run it).
+        kafka_session_timeout_ms=2000 if TEST_KAFKA == "embedded" else 6000,
         kafka_heartbeat_ms=500,
     )
 
 
 @pytest_asyncio.fixture
 async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    # The test's topics exist before anything is sent, as the services would make them: the
+    # brokers do not create topics on first use (compose.yaml's Apache Kafka does not either).
+    await topics.ensure_topics(
+        settings.kafka_bootstrap,
+        [topics.physical(settings.topic_prefix, t) for t in topics.ALL],
+        settings.topic_partitions,
+    )
     b = Bus(settings.kafka_bootstrap, settings.topic_prefix)
     await b.start()
     yield b

@@ -78,13 +78,12 @@ class Bus:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            parts = consumer.partitions_for_topic(name)
+            parts = await topics.partitions_of(self.bootstrap, name)
             deadline = time.monotonic() + timeout
             while not parts and time.monotonic() < deadline:
-                await consumer.topics()
-                parts = consumer.partitions_for_topic(name)
                 await asyncio.sleep(0.1)
-            assigned = [TopicPartition(name, p) for p in sorted(parts or {0})]
+                parts = await topics.partitions_of(self.bootstrap, name)
+            assigned = [TopicPartition(name, p) for p in parts or [0]]
             consumer.assign(assigned)
             await consumer.seek_to_beginning(*assigned)
             messages: list[dict[str, Any]] = []

@@ -139,14 +139,8 @@ class Player:
         self._nudges = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await self._nudges.start()
         name = topics.physical(self.prefix, topics.NUDGES)
-        parts = None
-        for _ in range(50):
-            await self._nudges.topics()
-            parts = self._nudges.partitions_for_topic(name)
-            if parts:
-                break
-            await asyncio.sleep(0.1)
-        assigned = [TopicPartition(name, p) for p in sorted(parts or {0})]
+        parts = await topics.partitions_of(self.bootstrap, name)
+        assigned = [TopicPartition(name, p) for p in parts or [0]]
         self._nudges.assign(assigned)
         await self._nudges.seek_to_beginning(*assigned)
         return self
@@ -494,11 +488,13 @@ class Player:
         )
         await consumer.start()
         try:
-            await consumer.topics()
             tps = []
             for topic in (topics.CONTESTS, topics.GIFTS):
                 name = topics.physical(self.prefix, topic)
-                tps += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or {0}]
+                tps += [
+                    TopicPartition(name, p)
+                    for p in await topics.partitions_of(self.bootstrap, name)
+                ]
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 ends = await consumer.end_offsets(tps)

@@ -63,7 +63,10 @@ class World:
         await self.dlq.start()
         name = topics.physical(self.s.topic_prefix, topics.DLQ)
         await wait_for(lambda: self._has_partitions(name), what="the dead-letter topic")
-        parts = [TopicPartition(name, p) for p in sorted(self.dlq.partitions_for_topic(name))]
+        parts = [
+            TopicPartition(name, p)
+            for p in await topics.partitions_of(self.s.kafka_bootstrap, name)
+        ]
         self.dlq.assign(parts)
         await self.dlq.seek_to_beginning(*parts)
         await self.publish(topics.CAMPS, camp(KNOWN_CAMP) | {"event_id": "known-camp"})
@@ -72,8 +75,7 @@ class World:
         await self.drain()
 
     async def _has_partitions(self, name: str) -> bool:
-        await self.dlq.topics()
-        return bool(self.dlq.partitions_for_topic(name))
+        return bool(await topics.partitions_of(self.s.kafka_bootstrap, name))
 
     async def stop(self) -> None:
         await self.producer.stop()
