@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,18 @@ class Bus:
     async def read_quiet(self, topic: str, settle: float = 1.5) -> list[dict[str, Any]]:
         """Everything on `topic` once nothing new has arrived for `settle` seconds."""
         return await self.read(topic, timeout=settle)
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports free now, below the system's ephemeral range
+    (32768 and up), where no outgoing connection or other free_port() can take one later."""
+    from shared.embedded import port_open
+
+    rng = random.Random()
+    while True:
+        base = rng.randrange(20_000, 32_000 - count)
+        if not any(port_open(base + i) for i in range(count)):
+            return base
 
 
 async def wait_for(

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from shared.embedded import free_port, port_open
-from tests.helpers import TEST_KAFKA, wait_for
+from tests.helpers import TEST_KAFKA, free_port_block, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,11 +39,7 @@ async def balance_is(port: int, expected: int) -> bool:
 
 @pytest.fixture
 def ports() -> tuple[int, int]:
-    kafka = free_port()
-    http = free_port()
-    while any(port_open(http + i) for i in range(4)):
-        http = free_port()
-    return kafka, http
+    return free_port(), free_port_block(4)
 
 
 async def test_gamify_dev_runs_everything_stops_cleanly_and_keeps_the_database_when_asked(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from shared.apache_kafka import CACHE
-from shared.embedded import free_port, port_open
-from tests.helpers import TEST_KAFKA, wait_for
+from shared.embedded import free_port
+from tests.helpers import TEST_KAFKA, free_port_block, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
@@ -37,9 +37,7 @@ def kcat(*args: str, data: str | None = None) -> str:
 
 
 async def test_kcat_produces_a_camp_and_reads_the_services_outputs(tmp_path: Path) -> None:
-    kafka_port, http_base = free_port(), free_port()
-    while any(port_open(http_base + i) for i in range(4)):
-        http_base = free_port()
+    kafka_port, http_base = free_port(), free_port_block(4)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
     env["HOME"] = str(tmp_path)
     env["GAMIFY_KAFKA_CACHE"] = str(CACHE)  # the jars fetched once, not again per HOME

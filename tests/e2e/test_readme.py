@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from shared.apache_kafka import CACHE
-from shared.embedded import free_port, port_open
-from tests.helpers import TEST_KAFKA, wait_for
+from shared.embedded import free_port
+from tests.helpers import TEST_KAFKA, free_port_block, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("## Quick start", "## Simulation and the growth report")
@@ -114,9 +114,7 @@ async def _all_ready(base: int) -> bool:
 
 
 async def test_every_readme_command_works_and_shows_what_the_readme_says(tmp_path: Path) -> None:
-    kafka_port, http_base = free_port(), free_port()
-    while any(port_open(http_base + i) for i in range(4)):
-        http_base = free_port()
+    kafka_port, http_base = free_port(), free_port_block(4)
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()
