@@ -28,7 +28,11 @@ async def test_the_broker_killed_mid_backlog_and_restarted_on_its_log(
     await asyncio.to_thread(broker.start)
     own = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
     fleet = Fleet(own, tmp_path)
-    await fleet.start()
+    try:
+        await fleet.start()
+    except BaseException:
+        broker.stop()
+        raise
     killed: list[float] = []
 
     async def kill_and_restart(done: asyncio.Event) -> None:

@@ -127,7 +127,7 @@ async def test_postgres_restarted_and_connections_cut_to_database_and_broker(
     broker_proxy = CuttingProxy(proxy_port, ("127.0.0.1", broker_port))
     await db_proxy.start()
     await broker_proxy.start()
-    broker.start()
+    await asyncio.to_thread(broker.start)
     name = "faults_pg"
     await create_database(admin, name)
     isolated = settings.model_copy(
@@ -137,7 +137,13 @@ async def test_postgres_restarted_and_connections_cut_to_database_and_broker(
         }
     )
     fleet = Fleet(isolated, tmp_path)
-    await fleet.start()
+    try:
+        await fleet.start()
+    except BaseException:  # nothing of this test outlives it, the broker least
+        await asyncio.gather(db_proxy.stop(), broker_proxy.stop())
+        broker.stop()
+        pg.stop()
+        raise
     saw_not_ready: list[int | None] = []
 
     async def break_things(done: asyncio.Event) -> None:
