@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import sys
 import time
@@ -20,10 +21,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from gamify.simulate import behaviour
 from gamify.simulate.behaviour import Student, Tuning
 from shared import topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,7 +484,19 @@ class Player:
 
     async def _points_took_outputs(self) -> None:
         """Until the points service has consumed every contest result and gift published (it
-        pays prizes and gifts from them): its group's committed offsets reach the ends."""
+        pays prizes and gifts from them): its group's committed offsets reach the ends. A
+        broker connection cut meanwhile (the fault suite cuts them) is tried again."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if await self._points_caught_up():
+                    return
+            except (OSError, KafkaError) as err:
+                log.warning("simulation: reading the points group's offsets failed (%r)", err)
+            await asyncio.sleep(0.2)
+        raise TimeoutError("simulation: the points service did not take the prizes and gifts")
+
+    async def _points_caught_up(self) -> bool:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=f"{self.prefix}gamify-points",
@@ -495,13 +511,7 @@ class Player:
                     TopicPartition(name, p)
                     for p in await topics.partitions_of(self.bootstrap, name)
                 ]
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                ends = await consumer.end_offsets(tps)
-                behind = [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
-                if not behind:
-                    return
-                await asyncio.sleep(0.2)
-            raise TimeoutError("simulation: the points service did not take the prizes and gifts")
+            ends = await consumer.end_offsets(tps)
+            return not [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
         finally:
             await consumer.stop()
