@@ -7,11 +7,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiohttp import web
+from aiohttp.web import Response
 
 from services.contests import rules, store
 from services.contests.config import ContestBook
-from shared.api import Args, Param, Route, camp_not_known
+from shared.api import Args, Param, Route
 from shared.config import Loaded
 from shared.http import json_response
 from shared.service import ServiceContext
@@ -19,22 +19,13 @@ from shared.service import ServiceContext
 MAX_WEEK = 53  # a camp has at most 366 days
 
 
-class _Answer(Exception):
-    """A response decided before the view's work (an unknown camp or week)."""
-
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequence[Route]:
     pool = ctx.pool
 
     async def camp_weeks(a: Args) -> tuple[str, rules.CampWeeks]:
+        """The camp's weeks; shared.api answered 404 before the view if it is unknown."""
         camp_id = a["camp_id"]
-        camps = await store.load_camps(pool, [camp_id])
-        if camp_id not in camps:
-            raise _Answer(camp_not_known(camp_id))
-        return camp_id, camps[camp_id]
+        return camp_id, (await store.load_camps(pool, [camp_id]))[camp_id]
 
     def status(weeks: rules.CampWeeks, week: int, settled: set[int]) -> str:
         if week in settled:
@@ -60,19 +51,21 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
             out.append(item)
         return {"camp_id": camp_id, "weeks": out}
 
-    async def week_result(a: Args) -> tuple[str, int, rules.CampWeeks, Any]:
+    async def week_result(a: Args) -> tuple[str, int, rules.CampWeeks, Any] | Response:
+        """The week's result as of now, or the 404 of a week the camp does not have."""
         camp_id, weeks = await camp_weeks(a)
         week = a["week"]
         if not 1 <= week <= weeks.weeks:
-            raise _Answer(
-                json_response({"error": f"camp {camp_id} has weeks 1..{weeks.weeks}"}, status=404)
-            )
+            return json_response({"error": f"camp {camp_id} has weeks 1..{weeks.weeks}"}, 404)
         facts = await store.camp_facts(pool, camp_id, weeks)
         result = facts.settle(week, weeks, book().model.cap(camp_id))
         return camp_id, week, weeks, result
 
     async def leaderboard(a: Args) -> object:
-        camp_id, week, weeks, result = await week_result(a)
+        found = await week_result(a)
+        if isinstance(found, Response):
+            return found
+        camp_id, week, weeks, result = found
         settled = {h["week"]: h for h in await store.history(pool, camp_id)}
         ranking = (
             settled[week]["ranking"]
@@ -89,7 +82,10 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
         }
 
     async def suspicious(a: Args) -> object:
-        camp_id, week, _, result = await week_result(a)
+        found = await week_result(a)
+        if isinstance(found, Response):
+            return found
+        camp_id, week, _, result = found
         rule = book().model.suspicion
         cap = book().model.cap(camp_id)
         per_voter = Counter(voter for voter, _ in result.counted)
@@ -112,32 +108,23 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
             },
         }
 
-    def answering(view: Callable[[Args], Any]) -> Callable[[Args], Any]:
-        async def run(a: Args) -> object:
-            try:
-                return await view(a)
-            except _Answer as answer:
-                return answer.response
-
-        return run
-
     week = (Param("week", "path", "the camp week, from 1", (1, MAX_WEEK)),)
     return [
         Route(
             "/camps/{camp_id}/contests",
-            answering(weeks_of_camp),
+            weeks_of_camp,
             "The contest weeks of a camp, with the results of those settled.",
         ),
         Route(
             "/camps/{camp_id}/contests/{week}",
-            answering(leaderboard),
+            leaderboard,
             "The ranking of a week: final once settled, live while open.",
             week,
             not_found="the camp has no such week",
         ),
         Route(
             "/camps/{camp_id}/contests/{week}/suspicious",
-            answering(suspicious),
+            suspicious,
             "Voting rings and voters at the cap in a week.",
             week,
             not_found="the camp has no such week",

@@ -109,8 +109,10 @@ class NudgesHandler:
             camp = camps.get(camp_id)
             if camp is None:
                 continue  # proposed when the camp arrives; its rollovers take the students in
+            students = sorted({e.student_id for e in group})
+            days = await store.days_of(conn, [(camp_id, s) for s in students])
             touched = sorted({(c, s) for c, s, _ in new_days if c == camp_id})
-            await self._welcome_backs(conn, camp, touched, book)
+            await self._welcome_backs(conn, camp, touched, days, book)
             await self._praise(
                 conn,
                 camp,
@@ -120,7 +122,7 @@ class NudgesHandler:
             moment = max([self._clock.now(), *(e.occurred_at for e in group)])
             day = camp_day(camp.starts_on, camp.timezone, moment)
             if 1 <= day <= camp.days:
-                out += await self._camp_day(conn, camp, day, moment, group, book)
+                out += await self._camp_day(conn, camp, day, moment, group, days, book)
         return out
 
     async def _camp_arrived(
@@ -128,7 +130,9 @@ class NudgesHandler:
     ) -> None:
         """Propose what waited for the camp's definition (a camp may come after its events)."""
         students, works = await store.waiting_for_camp(conn, camp.camp_id)
-        await self._welcome_backs(conn, camp, [(camp.camp_id, s) for s in students], book)
+        pairs = [(camp.camp_id, s) for s in students]
+        if pairs:
+            await self._welcome_backs(conn, camp, pairs, await store.days_of(conn, pairs), book)
         await self._praise(conn, camp, works, book)
 
     async def _camp_day(
@@ -138,11 +142,11 @@ class NudgesHandler:
         day: int,
         moment: datetime,
         group: list[StudentEvent],
+        days: dict[store.Pair, dict[int, int]],
         book: NudgeBook,
     ) -> list[OutMessage]:
         """Today's part: segments kept current, reminders of students enrolled today."""
         students = sorted({e.student_id for e in group})
-        days = await store.days_of(conn, [(camp.camp_id, s) for s in students])
         out = await segmentation.refresh(conn, camp, students, day, moment, self._metrics, days)
         await self._todays_reminders(conn, camp, day, moment, group, book)
         return out
@@ -152,15 +156,13 @@ class NudgesHandler:
         conn: asyncpg.Connection,
         camp: store.CampRow,
         touched: list[store.Pair],
+        days: dict[store.Pair, dict[int, int]],
         book: NudgeBook,
     ) -> None:
         """Every return from a lapse in the history of a student with new check-ins is a
         candidate welcome-back, judged again when it comes due (scheduler.py) on everything
         known by then: a check-in that arrives late, in another batch or out of order,
         changes neither whether nor when a student is welcomed back."""
-        if not touched:
-            return
-        days = await store.days_of(conn, touched)
         nudges = [
             store.NewNudge(
                 "welcome_back",
