@@ -40,7 +40,7 @@ from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
 from services.nudges import rules as nudge_rules
 from services.points import rules as point_rules
 from services.points.config import PointsRules
-from shared import topics
+from shared import integrity, topics
 from shared.config import load_yaml
 from shared.consumer import content_digest
 from shared.events import (
@@ -126,7 +126,9 @@ class Auditor:
         rules_file: Path | None = None,
         badges_file: Path | None = None,
         camp: str | None = None,
+        makeup_window_days: int | None = None,
     ) -> None:
+        self.window = makeup_window_days
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.database_url = database_url
@@ -144,6 +146,7 @@ class Auditor:
 
     async def run(self) -> AuditResult:
         await self._read_inputs()
+        self._apply_integrity()
         outputs = {t: await self._read_output(t) for t in topics.OUTPUT_TOPICS}
         self.result.outputs = sum(len(v) for v in outputs.values())
         conn = await asyncpg.connect(self.database_url)
@@ -155,7 +158,42 @@ class Auditor:
         finally:
             await conn.close()
         self._dead_letters(outputs[topics.DLQ])
+        self._integrity_letters(outputs[topics.DLQ])
         return self.result
+
+    def _apply_integrity(self) -> None:
+        """Keep only the check-ins, shares and reviews that count (shared.integrity); note
+        those every service taking them must have dead-lettered."""
+        judged = (topics.CHECKINS, topics.SHARES, topics.REVIEWS)
+        fates = integrity.judge_log(
+            self.events[topics.CAMPS],  # type: ignore[arg-type]
+            self.events[topics.SUBMISSIONS],  # type: ignore[arg-type]
+            [e for t in judged for e in self.events[t]],  # type: ignore[misc]
+            self.window,
+        )
+        self._refused: list[tuple[str, str, str]] = []
+        for topic in judged:
+            kept = []
+            for e in self.events[topic]:
+                fate = fates.get(e.event_id, integrity.Verdict("waiting", ""))
+                if fate is None:
+                    kept.append(e)
+                elif fate.dead_lettered:
+                    self._refused.append((topic, e.event_id, fate.reason))
+            self.events[topic] = kept
+
+    def _integrity_letters(self, letters: list[dict[str, Any]]) -> None:
+        lettered = Counter(
+            (d["service"], d["topic"], _event_id_of(d["value"]), d["error"].split(":")[0])
+            for d in letters
+        )
+        for service, inputs in _services_of().items():
+            for topic, event_id, reason in self._refused:
+                n = lettered[(service, topic, event_id, reason)]
+                if topic in inputs and n != 1:
+                    self.differ(
+                        "dlq", f"{service} {topic} {event_id}", f"{reason}: dead-lettered {n} times"
+                    )
 
     # ---- reading ----
 
@@ -213,7 +251,7 @@ class Auditor:
             camp = camps.get(c.camp_id)
             if camp is None:
                 continue
-            if point_rules.judge_checkin(c, camp, self.rules.for_camp(c.camp_id)) is None:
+            if point_rules.judge_checkin(c, camp) is None:
                 days[(c.camp_id, c.student_id)].setdefault(c.day, c)
         return days
 
@@ -543,6 +581,13 @@ class Auditor:
                         f"{service} {topic}[{partition}]@{offset}",
                         f"dead-lettered {lettered[(service, topic, partition, offset)]} times",
                     )
+
+
+def _event_id_of(value: str) -> str | None:
+    try:
+        return str(json.loads(value).get("event_id"))
+    except (ValueError, AttributeError):
+        return None
 
 
 async def _rows(conn: asyncpg.Connection, sql: str, *args: object) -> list[asyncpg.Record]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gamify import rules_check
 from shared import topics
 from shared.config import ConfigError, load_yaml
 
@@ -77,10 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="rules files")
     rules_sub = rules.add_subparsers(title="rules commands")
-    check = rules_sub.add_parser("check", help="validate a rules file without running anything")
-    check.add_argument("file", type=Path)
-    check.add_argument("--service", default="points", choices=["points"])
-    check.set_defaults(run=_rules_check)
+    rules_check.add_parser(rules_sub)
 
     points = sub.add_parser("points", help="the points ledger")
     points_sub = points.add_subparsers(title="points commands")
@@ -275,7 +273,12 @@ def _audit(args: argparse.Namespace) -> int:
 
     bootstrap, prefix = _bootstrap(args.bootstrap)
     try:
-        auditor = Auditor(bootstrap, prefix, _database_url(), args.rules, args.badges, args.camp)
+        from shared.settings import load_settings
+
+        window = load_settings().makeup_window_days
+        auditor = Auditor(
+            bootstrap, prefix, _database_url(), args.rules, args.badges, args.camp, window
+        )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -436,18 +439,6 @@ def _tail(args: argparse.Namespace) -> int:
                 print(r.value.decode("utf-8", "replace"), flush=True)
 
     asyncio.run(read())
-    return 0
-
-
-def _rules_check(args: argparse.Namespace) -> int:
-    from services.points.config import PointsRules
-
-    try:
-        loaded = load_yaml(args.file, PointsRules)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"{args.file}: valid {args.service} rules, version {loaded.version}")
     return 0
 
 

@@ -23,17 +23,21 @@ View = Callable[[Args], Awaitable[Any]]  # a JSON-able body, or a web.Response a
 @dataclass(frozen=True, slots=True)
 class Param:
     """A path or query value. Ids are text of 1-128 characters without NUL (what an event can
-    carry); `whole` makes it a whole number within (low, high)."""
+    carry); `whole` makes it a whole number within (low, high), `choices` one of these words."""
 
     name: str
     where: str = "path"
     description: str = ""
     whole: tuple[int, int] | None = None
-    default: int | None = None
+    default: int | str | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False  # a query value that may be left out, with no default
 
     @property
     def required(self) -> bool:
-        return self.where == "path" or (self.whole is not None and self.default is None)
+        if self.where == "path":
+            return True
+        return self.whole is not None and self.default is None and not self.optional
 
     def parse(self, raw: str | None) -> str | int | None:
         """The value, or raise ValueError with a reason a person can act on."""
@@ -41,6 +45,10 @@ class Param:
             if self.required and self.whole is not None:
                 raise ValueError(f"{self.name} is required")
             return self.default
+        if self.choices is not None:
+            if raw not in self.choices:
+                raise ValueError(f"{self.name} must be one of: {', '.join(self.choices)}")
+            return raw
         if self.whole is not None:
             low, high = self.whole
             if not re.fullmatch(r"[0-9]{1,9}", raw) or not low <= int(raw) <= high:
@@ -57,6 +65,8 @@ class Param:
         return raw
 
     def schema(self) -> dict[str, Any]:
+        if self.choices is not None:
+            return {"type": "string", "enum": list(self.choices)}
         if self.whole is not None:
             low, high = self.whole
             return {"type": "integer", "minimum": low, "maximum": high}

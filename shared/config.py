@@ -25,7 +25,10 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Loaded(Generic[M]):
     model: M
-    version: str  # the file's `version:` if given, else a digest of its content
+    # A digest of the file's content, after the ops' own `version:` label when given
+    # ("contract-defaults-1@3f2a9c01b7d4"): it changes whenever the content does, even when
+    # the label was not bumped.
+    version: str
     path: Path
 
 
@@ -59,7 +62,9 @@ def load_yaml(path: Path, model: type[M]) -> Loaded[M]:
     except ValidationError as exc:
         problems = [_describe(path, node, err) for err in exc.errors()]
         raise ConfigError("\n".join(problems)) from None
-    version = str(data.get("version") or hashlib.sha256(text.encode()).hexdigest()[:12])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    label = data.get("version")
+    version = f"{label}@{digest}" if label else digest
     return Loaded(parsed, version, path)
 
 

@@ -19,7 +19,7 @@ import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from shared import topics
+from shared import integrity, topics
 from shared.db import TRANSIENT_ERRORS, json_rows
 from shared.events import DeadLetter, Event
 from shared.logs import event_context
@@ -30,7 +30,15 @@ log = logging.getLogger(__name__)
 
 DLQ_VALUE_LIMIT = 64 * 1024
 # Why a message goes to the dead-letter topic (the `reason` label of the metric).
-REASONS = ("json", "schema", "key_mismatch", "domain", "conflict", "handler")
+REASONS = (
+    "json",
+    "schema",
+    "key_mismatch",
+    "domain",
+    *integrity.DEAD_LETTERED,
+    "conflict",
+    "handler",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ class Refused:
 
     item: Received
     error: str
+    reason: str = "domain"  # or one of the integrity rules' names (shared.integrity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +323,7 @@ def _refusal(refused: Refused) -> Rejected:
         i.offset,
         i.key,
         i.event.model_dump_json(),
-        "domain",
+        refused.reason,
         refused.error,
         i.event.event_id,
     )

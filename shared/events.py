@@ -224,6 +224,13 @@ class RankedEntry(BaseModel):
     submission_id: Id
     votes: int = Field(ge=0)
     score: int | None
+    # Beyond the contract's fields: whether this entry has the counted votes its rank's prizes
+    # need (contests' min_votes_for_prize). Absent (an older publisher): at least one vote.
+    prize: bool | None = None
+
+    @property
+    def earns_prize(self) -> bool:
+        return self.prize if self.prize is not None else self.votes >= 1
 
 
 class ContestResult(Event):

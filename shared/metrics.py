@@ -31,8 +31,8 @@ class ServiceMetrics:
         )
         self.dead_lettered = Counter(
             "gamify_events_dead_lettered",
-            "Messages sent to gamify.dlq, by reason: json, schema, key_mismatch, domain, conflict,"
-            " handler.",
+            "Messages sent to gamify.dlq, by reason: json, schema, key_mismatch, domain,"
+            " future_day, not_own_submission, self_review, conflict, handler.",
             ["service", "topic", "reason"],
             registry=r,
         )

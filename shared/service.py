@@ -26,6 +26,7 @@ from shared.api import Route, openapi, web_routes
 from shared.clock import Clock, TopicClock, WallClock
 from shared.consumer import REASONS, BatchHandler, BatchProcessor
 from shared.db import apply_migrations, create_pool
+from shared.gate import GateMetrics, IntegrityGate
 from shared.http import HttpServer, build_app
 from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
@@ -79,7 +80,7 @@ class ServiceSpec:
     # outage) then finds the camp first instead of holding its check-ins until the consumer
     # happens to reach the camp's partition. Only an order of preference: correctness never
     # rests on it.
-    first_inputs: Sequence[str] = (topics.CAMPS,)
+    first_inputs: Sequence[str] = (topics.CAMPS, topics.SUBMISSIONS)
 
 
 # A stop step that has not finished by then is abandoned: a stop must end (a test teardown
@@ -172,7 +173,12 @@ class ServiceRuntime:
             self.spec.name,
             self._pool,
             {t: topics.MODELS[t] for t in self.spec.inputs},
-            self.spec.make_handler(self.context),
+            IntegrityGate(
+                self.spec.make_handler(self.context),
+                self.spec.inputs,
+                s.makeup_window_days,
+                GateMetrics(self.metrics.registry, self.spec.name),
+            ),
             self.metrics,
             on_commit=relay.wake,
             topic_prefix=prefix,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     # week is being closed (before its commit). Never set in production.
     fault: Literal["exit-after-db-commit", "slow-commit", "exit-mid-close"] | None = None
     contests_file: Path | None = None  # contests: vote cap, prize gifts, rings (YAML)
+    # How many days after the day itself a make-up check-in still counts (None: no limit).
+    # One setting for every service, so that points, badges and segments agree.
+    makeup_window_days: int | None = Field(None, ge=0, le=366)
 
     # Security. PostgreSQL TLS goes in the URL itself (asyncpg reads libpq's parameters):
     # ?sslmode=verify-full&sslrootcert=/etc/gamify/pg-ca.pem, plus sslcert/sslkey for mTLS.
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     kafka_ssl_key_password: SecretStr | None = None
     http_token: SecretStr | None = None  # when set, read API routes need "Bearer <token>"
+    # The read API serves students' names, balances and messages: bound beyond loopback it
+    # needs GAMIFY_HTTP_TOKEN, unless this says it is meant to be open.
+    http_open: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -115,6 +122,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _api_behind_a_door(self) -> Settings:
+        if self.http_token is None and not self.http_open and not _loopback(self.http_host):
+            raise ValueError(
+                f"GAMIFY_HTTP_HOST={self.http_host} opens the read API (students' names,"
+                " balances and messages) beyond this machine: set GAMIFY_HTTP_TOKEN, or"
+                " GAMIFY_HTTP_OPEN=true if it is meant to be open"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pool_fits_lanes(self) -> Settings:
         needed = self.consumers * self.batch_lanes + 2  # + the relay and the read API
         if self.db_pool_size < needed:
@@ -128,6 +145,15 @@ class Settings(BaseSettings):
     def port_for(self, service: str) -> int:
         """The HTTP port (metrics, health, read API) of `service`."""
         return self.http_port if self.http_port is not None else DEFAULT_PORTS.get(service, 9100)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -166,11 +167,14 @@ def checkin(
     student: str,
     day: int,
     event_id: str | None = None,
-    occurred_at: str = "2026-11-22T20:05:00+08:00",
+    occurred_at: str | None = None,
 ) -> dict[str, Any]:
+    """A check-in; made by default at 20:05 on the day itself of a camp like camp()'s default
+    (a check-in for a day that has not begun counts for nothing)."""
+    when = occurred_at or f"{date(2026, 11, 19) + timedelta(days=day)}T20:05:00+08:00"
     return {
         "event_id": event_id or new_id(),
-        "occurred_at": occurred_at,
+        "occurred_at": when,
         "camp_id": camp,
         "student_id": student,
         "day": day,

@@ -47,13 +47,14 @@ class CampPlan:
 INPUTS_OF = {
     "points": {
         topics.CAMPS,
+        topics.ENROLLMENTS,
         topics.CHECKINS,
         topics.SUBMISSIONS,
         topics.REVIEWS,
         topics.SHARES,
         topics.REDEMPTIONS,
     },
-    "badges": {topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS},
+    "badges": {topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS, topics.SUBMISSIONS},
     "nudges": {
         topics.CAMPS,
         topics.ENROLLMENTS,

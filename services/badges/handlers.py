@@ -18,7 +18,8 @@ from shared.db import lock_keys
 from shared.events import BadgeAwarded, Camp, CheckIn, Event, LessonProgress, Review
 from shared.outbox import OutMessage, derived_event_id
 
-INPUTS = [topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS]
+# Submissions only for the integrity gate: a review counts once its submission is known.
+INPUTS = [topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS, topics.SUBMISSIONS]
 
 BookSource = Callable[[], Loaded[BadgeBook]]
 

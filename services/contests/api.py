@@ -58,7 +58,8 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[ContestBook]]) -> Sequ
         if not 1 <= week <= weeks.weeks:
             return json_response({"error": f"camp {camp_id} has weeks 1..{weeks.weeks}"}, 404)
         facts = await store.camp_facts(pool, camp_id, weeks)
-        result = facts.settle(week, weeks, book().model.cap(camp_id))
+        model = book().model
+        result = facts.settle(week, weeks, model.cap(camp_id), model.min_votes(camp_id))
         return camp_id, week, weeks, result
 
     async def leaderboard(a: Args) -> object:

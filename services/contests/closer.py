@@ -55,14 +55,17 @@ class Closer:
     async def tick(self) -> int:
         """Settle every week that has ended by the clock's now; returns how many."""
         now = self._clock.now()
-        book = self._book().model
+        loaded = self._book()
+        book = loaded.model
         camps = await store.load_camps(self._pool)
         done = await store.settled(self._pool)
         settled = 0
         for camp_id in sorted(camps):
             for week in camps[camp_id].closed_weeks(now):
                 if (camp_id, week) not in done:
-                    settled += await self.close(camp_id, week, camps[camp_id], now, book)
+                    settled += await self.close(
+                        camp_id, week, camps[camp_id], now, book, loaded.version
+                    )
         if time.monotonic() - self._waiting_checked >= WAITING_EVERY_S:
             # A scan of every unsettled vote: a gauge for dashboards, not worth each pass.
             self._waiting_checked = time.monotonic()
@@ -71,15 +74,23 @@ class Closer:
         return settled
 
     async def close(
-        self, camp_id: str, week: int, weeks: rules.CampWeeks, now: datetime, book: ContestBook
+        self,
+        camp_id: str,
+        week: int,
+        weeks: rules.CampWeeks,
+        now: datetime,
+        book: ContestBook,
+        version: str,
     ) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await store.lock_week(conn, camp_id, week):
                 return 0
             facts = await store.camp_facts(conn, camp_id, weeks)
-            result = facts.settle(week, weeks, book.cap(camp_id))
+            result = facts.settle(week, weeks, book.cap(camp_id), book.min_votes(camp_id))
             closed_at = weeks.closes_at(week)
-            await store.settle_week(conn, camp_id, week, closed_at, result.ranking, result.outcomes)
+            await store.settle_week(
+                conn, camp_id, week, closed_at, result.ranking, result.outcomes, version
+            )
             contest = ContestResult(
                 event_id=derived_event_id("contest", camp_id, week),
                 occurred_at=max(now, closed_at),
@@ -92,7 +103,7 @@ class Closer:
             prize_gifts = book.gifts(camp_id)
             for entry in result.ranking:
                 gift_id = prize_gifts.get(entry.rank)
-                if gift_id:
+                if gift_id and entry.earns_prize:
                     gift = Gift(
                         event_id=derived_event_id("contest-gift", camp_id, week, entry.rank),
                         occurred_at=contest.occurred_at,

@@ -21,6 +21,7 @@ class CampRules(_Strict):
 
     vote_cap_per_week: int | None = Field(None, ge=1, le=10_000)
     prize_gifts: dict[int, GiftId] | None = None
+    min_votes_for_prize: int | None = Field(None, ge=0, le=10_000)
 
 
 class Suspicion(_Strict):
@@ -36,12 +37,20 @@ class ContestBook(_Strict):
     vote_cap_per_week: int = Field(5, ge=1, le=10_000)
     # rank -> gift id, published on gamify.gifts for the student at that rank
     prize_gifts: dict[int, GiftId] = Field(default_factory=lambda: {1: "coupon"})
+    # Prizes (points and gifts) go only to entries with at least this many counted votes.
+    min_votes_for_prize: int = Field(1, ge=0, le=10_000)
     suspicion: Suspicion = Suspicion()
     camps: dict[str, CampRules] = Field(default_factory=dict)
 
     def cap(self, camp_id: str) -> int:
         own = self.camps.get(camp_id)
         return own.vote_cap_per_week if own and own.vote_cap_per_week else self.vote_cap_per_week
+
+    def min_votes(self, camp_id: str) -> int:
+        own = self.camps.get(camp_id)
+        if own and own.min_votes_for_prize is not None:
+            return own.min_votes_for_prize
+        return self.min_votes_for_prize
 
     def gifts(self, camp_id: str) -> dict[int, GiftId]:
         own = self.camps.get(camp_id)

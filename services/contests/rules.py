@@ -111,9 +111,11 @@ def rank(
     entries: Sequence[Entry],
     votes: Mapping[str, int],
     best_scores: Mapping[str, int],
+    min_votes_for_prize: int = 1,
 ) -> list[RankedEntry]:
     """The week's ranking: each student by their best entry; by votes, then best review
-    score (unreviewed last), then the earlier submission, then the submission id."""
+    score (unreviewed last), then the earlier submission, then the submission id. Only entries
+    with at least `min_votes_for_prize` counted votes earn their rank's prizes."""
 
     def order(e: Entry) -> tuple[int, int, datetime, str]:
         score = best_scores.get(e.submission_id)
@@ -135,6 +137,7 @@ def rank(
             submission_id=e.submission_id,
             votes=votes.get(e.submission_id, 0),
             score=best_scores.get(e.submission_id),
+            prize=votes.get(e.submission_id, 0) >= min_votes_for_prize,
         )
         for i, e in enumerate(ranked, start=1)
     ]
@@ -221,6 +224,7 @@ def settle(
     scores: Mapping[str, int],
     weeks: CampWeeks,
     cap: int,
+    min_votes_for_prize: int = 1,
 ) -> WeekResult:
     """Everything about one week, from the camp's stored facts."""
     judged = judge_votes(ballots, entries, enrolled, weeks, cap)
@@ -236,4 +240,5 @@ def settle(
             votes[submission] += 1
             counted.append((voter, entries[submission].student_id))
     week_entries = [e for e in entries.values() if e.week == week]
-    return WeekResult(rank(week_entries, votes, scores), outcomes, sorted(counted))
+    ranking = rank(week_entries, votes, scores, min_votes_for_prize)
+    return WeekResult(ranking, outcomes, sorted(counted))

@@ -164,9 +164,11 @@ class CampFacts:
     enrolled: set[str]
     scores: dict[str, int]
 
-    def settle(self, week: int, weeks: CampWeeks, cap: int) -> WeekResult:
+    def settle(self, week: int, weeks: CampWeeks, cap: int, min_votes: int = 1) -> WeekResult:
         """The week's ranking and vote outcomes from these facts (pure)."""
-        return settle(week, self.entries, self.ballots, self.enrolled, self.scores, weeks, cap)
+        return settle(
+            week, self.entries, self.ballots, self.enrolled, self.scores, weeks, cap, min_votes
+        )
 
 
 async def camp_facts(conn: Conn, camp_id: str, weeks: CampWeeks) -> CampFacts:
@@ -204,13 +206,16 @@ async def settle_week(
     closed_at: datetime,
     ranking: Sequence[RankedEntry],
     outcomes: dict[tuple[str, str], str],
+    rules_version: str,
 ) -> None:
     await conn.execute(
-        "INSERT INTO weeks VALUES ($1, $2, $3, $4::jsonb)",
+        "INSERT INTO weeks (camp_id, week, closed_at, ranking, rules_version)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5)",
         camp_id,
         week,
         closed_at,
         json.dumps([r.model_dump() for r in ranking], ensure_ascii=False),
+        rules_version,
     )
     keys = sorted(outcomes)
     if keys:

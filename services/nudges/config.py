@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,9 +48,42 @@ class Backoff(_Strict):
     max_gap_days: int = Field(7, ge=1, le=366)
 
 
+class When(_Strict):
+    """When a template is true of the student, from what the service knows at send time. A
+    message that says "you kept going for several days" needs such a run behind it."""
+
+    min_run_before_gap: int | None = Field(None, ge=1, le=366)  # checked-in days before the gap
+    min_days_missed: int | None = Field(None, ge=0, le=366)
+    max_days_missed: int | None = Field(None, ge=0, le=366)
+    min_streak: int | None = Field(None, ge=1, le=366)  # consecutive days up to yesterday
+    has_last_work: bool | None = None  # the student has handed in a work
+
+    def holds(self, facts: Facts) -> bool:
+        checks = (
+            self.min_run_before_gap is None or facts.run_before_gap >= self.min_run_before_gap,
+            self.min_days_missed is None or facts.days_missed >= self.min_days_missed,
+            self.max_days_missed is None or facts.days_missed <= self.max_days_missed,
+            self.min_streak is None or facts.streak >= self.min_streak,
+            self.has_last_work is None or facts.has_last_work == self.has_last_work,
+        )
+        return all(checks)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    run_before_gap: int
+    days_missed: int
+    streak: int
+    has_last_work: bool
+
+
 class Template(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     text: str = Field(min_length=1, max_length=2000)
+    when: When | None = None  # absent: the template is true of every student of its segment
+
+    def applies(self, facts: Facts) -> bool:
+        return self.when is None or self.when.holds(facts)
 
     @field_validator("text")
     @classmethod
@@ -104,6 +138,11 @@ class NudgeBook(_Strict):
                     )
                 if not variants:
                     raise ValueError(f"templates.{kind}.{segment}: give at least one variant")
+                if all(v.when is not None for v in variants):
+                    raise ValueError(
+                        f"templates.{kind}.{segment}: every variant has a `when`, so some"
+                        " students would get no message; add one variant without `when`"
+                    )
         for kind, required in needed.items():
             for segment in required:
                 if not self.templates.get(kind, {}).get(segment):

@@ -213,6 +213,18 @@ def ignored_in_row(sent_at: Sequence[datetime], checkins_at: Sequence[datetime])
     return count
 
 
+def run_before_gap(days: Iterable[int], day: int) -> int:
+    """The run of consecutive checked-in days that ends at the last check-in before `day`."""
+    before = {d for d in days if d < day}
+    if not before:
+        return 0
+    last = max(before)
+    run = 0
+    while last - run in before:
+        run += 1
+    return run
+
+
 def pick_variant(variants: Sequence[Template], key: str, last_template_id: str | None) -> Template:
     """A deterministic variant for `key`, never the one the student got last time."""
     if len(variants) == 1:

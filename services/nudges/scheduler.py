@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from services.nudges import rules, segmentation, store
-from services.nudges.config import SEGMENTS, NudgeBook
+from services.nudges.config import SEGMENTS, Facts, NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.camp_days import camp_day
@@ -54,9 +54,10 @@ class Scheduler:
     async def tick(self) -> None:
         """Start the camp days that began, then send what came due, as of the clock's now."""
         now = self._clock.now()
-        book = self._book().model
+        loaded = self._book()
+        book = loaded.model
         started = await self.start_days(now, book)
-        while await self.send_due(now, book) == CLAIM_BATCH:
+        while await self.send_due(now, book, loaded.version) == CLAIM_BATCH:
             pass
         if started or time.monotonic() - self._last_sizes > SIZES_EVERY_S:
             await self.refresh_sizes()
@@ -113,7 +114,7 @@ class Scheduler:
         )
         return 1
 
-    async def send_due(self, now: datetime, book: NudgeBook) -> int:
+    async def send_due(self, now: datetime, book: NudgeBook, version: str) -> int:
         """Decide one batch of due nudges; returns how many were claimed."""
         async with self._pool.acquire() as conn, conn.transaction():
             due = await store.claim_due(conn, now, CLAIM_BATCH)
@@ -142,7 +143,7 @@ class Scheduler:
                 )
                 outcomes.append(decision[0])
                 messages += decision[1]
-            await store.finish(conn, outcomes, now)
+            await store.finish(conn, outcomes, now, version)
             await enqueue(conn, messages)
         if messages:
             self._wake_relay()
@@ -209,7 +210,13 @@ class Scheduler:
             last_work = (
                 await store.work_title(conn, camp.camp_id, context["submission_id"]) or last_work
             )
-        variants = book.variants(kind, segment)
+        known = Facts(
+            run_before_gap=rules.run_before_gap(days.keys(), day),
+            days_missed=context.get("days_missed", rules.days_missed(days.keys(), day)),
+            streak=rules.current_streak(days.keys(), day),
+            has_last_work=last_work is not None,
+        )
+        variants = [v for v in book.variants(kind, segment) if v.applies(known)]
         if not variants:
             self._metrics.skipped.labels(kind, "no_template").inc()
             return (row["id"], "skipped", "no_template", segment, None), gifts
@@ -221,8 +228,8 @@ class Scheduler:
         message = rules.render(
             template,
             name=student.display_name or "同学",
-            streak=rules.current_streak(days.keys(), day),
-            days_missed=context.get("days_missed", rules.days_missed(days.keys(), day)),
+            streak=known.streak,
+            days_missed=known.days_missed,
             last_work=last_work or "你的作业",
             camp=camp.title,
             day=day,

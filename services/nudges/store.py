@@ -390,19 +390,23 @@ async def finish(
     conn: asyncpg.Connection,
     outcomes: Sequence[tuple[int, str, str | None, str | None, str | None]],
     now: datetime,
+    rules_version: str,
 ) -> None:
-    """Mark claimed nudges (id, status, reason, segment, template_id) as decided."""
+    """Mark claimed nudges (id, status, reason, segment, template_id) as decided, under the
+    nudge book of this version."""
     if outcomes:
         await conn.execute(
-            "UPDATE nudges n SET status = u.st, reason = u.r, segment = u.sg, template_id = u.t,"
-            " decided_at = $6 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
-            " $5::text[]) AS u(id, st, r, sg, t) WHERE n.id = u.id",
+            "UPDATE nudges n SET status = u.st, reason = u.r, segment = u.sg,"
+            " template_id = u.t, decided_at = $6, rules_version = $7"
+            " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
+            " AS u(id, st, r, sg, t) WHERE n.id = u.id",
             [o[0] for o in outcomes],
             [o[1] for o in outcomes],
             [o[2] for o in outcomes],
             [o[3] for o in outcomes],
             [o[4] for o in outcomes],
             now,
+            rules_version,
         )
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.points import store
+from services.points import boards, store
 from shared.api import Args, Param, Route
 from shared.service import ServiceContext
+
+TOP = Param("top", "query", "how many students", (1, 1000), 10)
+NAMES = Param(
+    "names",
+    "query",
+    "show display names, or hide them (anonymous)",
+    default="show",
+    choices=("show", "hide"),
+)
 
 
 def routes(ctx: ServiceContext) -> Sequence[Route]:
@@ -28,9 +37,31 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
             "entries": await store.history(pool, student, camp, a["limit"]),
         }
 
-    async def leaderboard(a: Args) -> object:
-        camp = a["camp_id"]
-        return {"camp_id": camp, "leaderboard": await store.leaderboard(pool, camp, a["top"])}
+    async def board(a: Args, week: int | None) -> object:
+        rows = await boards.ranked(pool, a["camp_id"], week) or []
+        return {
+            "camp_id": a["camp_id"],
+            "board": "all" if week is None else "week",
+            "week": week,
+            "leaderboard": [boards.shown(r, a["names"]) for r in rows[: a["top"]]],
+        }
+
+    async def all_time(a: Args) -> object:
+        return await board(a, None)
+
+    async def weekly(a: Args) -> object:
+        return await board(a, a["week"])
+
+    async def rank(a: Args) -> object:
+        rows = await boards.ranked(pool, a["camp_id"], a["week"]) or []
+        place = boards.around(rows, a["student_id"], a["around"], a["names"])
+        return {
+            "camp_id": a["camp_id"],
+            "student_id": a["student_id"],
+            "board": "all" if a["week"] is None else "week",
+            "week": a["week"],
+            **place,
+        }
 
     return [
         Route(
@@ -49,8 +80,32 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
         ),
         Route(
             "/camps/{camp_id}/leaderboard",
-            leaderboard,
-            "The students with the most points in a camp.",
-            (Param("top", "query", "how many students", (1, 1000), 10),),
+            all_time,
+            "The students who earned the most points in a camp (redemptions do not lower a"
+            " rank; equal totals share one).",
+            (TOP, NAMES),
+        ),
+        Route(
+            "/camps/{camp_id}/weeks/{week}/leaderboard",
+            weekly,
+            "The students who earned the most points in one camp week (days 7W-6 .. 7W).",
+            (Param("week", "path", "camp week, from 1", (1, 53)), TOP, NAMES),
+        ),
+        Route(
+            "/camps/{camp_id}/students/{student_id}/rank",
+            rank,
+            "A student's rank, and the students just above and below, on the all-time board"
+            " or one week's.",
+            (
+                Param(
+                    "week",
+                    "query",
+                    "this camp week's board (default: all-time)",
+                    (1, 53),
+                    optional=True,
+                ),
+                Param("around", "query", "students shown above and below", (0, 50), 2),
+                NAMES,
+            ),
         ),
     ]

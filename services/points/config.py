@@ -25,8 +25,16 @@ class _Section(BaseModel):
 
 class CheckinRule(_Section):
     points: Amount = Field(10, ge=0, le=1_000_000)
-    # A make-up check-in for a day more than N days before the day it was made does not count.
-    makeup_window_days: int | None = Field(None, ge=0, le=366)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _window_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "makeup_window_days" in data:
+            raise ValueError(
+                "makeup_window_days is one setting for every service now: remove it here and"
+                " set GAMIFY_MAKEUP_WINDOW_DAYS instead"
+            )
+        return data
 
 
 class StreakRule(_Section):

@@ -10,7 +10,7 @@ import asyncpg
 from services.points import rules, store
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
-from services.points.rules import Award, CampInfo, Ignored, Invalid
+from services.points.rules import Award, CampInfo, Invalid
 from shared import topics
 from shared.config import Loaded
 from shared.consumer import MoreWork, Received, Refused
@@ -19,6 +19,7 @@ from shared.events import (
     Camp,
     CheckIn,
     ContestResult,
+    Enrollment,
     Gift,
     RedemptionRequest,
     RedemptionResult,
@@ -30,6 +31,7 @@ from shared.outbox import OutMessage, Serialized, derived_event_id
 
 INPUTS = [
     topics.CAMPS,
+    topics.ENROLLMENTS,  # display names, for the leaderboards
     topics.CHECKINS,
     topics.SUBMISSIONS,
     topics.REVIEWS,
@@ -59,6 +61,7 @@ class PointsHandler:
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
         ready, camps, more = await self._with_camps(conn, events)
+        await store.save_students(conn, [i.event for i in ready if isinstance(i.event, Enrollment)])
         results: list[Result] = [MoreWork()] if more else []
         awards = await self._checkins(conn, ready, camps, loaded.model, results)
         awards += await self._shares(conn, ready, camps, loaded.model)
@@ -119,11 +122,9 @@ class PointsHandler:
             if not isinstance(c, CheckIn):
                 continue
             camp_rules = all_rules.for_camp(c.camp_id)
-            verdict = rules.judge_checkin(c, camps[c.camp_id], camp_rules)
+            verdict = rules.judge_checkin(c, camps[c.camp_id])
             if isinstance(verdict, Invalid):
                 results.append(Refused(item, verdict.error))
-            elif isinstance(verdict, Ignored):
-                self._metrics.ignored.labels(verdict.reason).inc()
             else:
                 facts.append((c.camp_id, c.student_id, c.day))
                 counted[(c.camp_id, c.student_id)] = c

@@ -11,7 +11,7 @@ from services.points.config import SECTIONS, PointsRules
 from services.points.store import Entry
 from shared.config import ConfigError, Loaded
 
-IGNORED_REASONS = ("makeup_window", "share_cap")
+IGNORED_REASONS = ("share_cap",)
 
 
 class PointsMetrics:
@@ -49,7 +49,7 @@ class PointsMetrics:
         )
         self.ignored = Counter(
             "gamify_points_ignored",
-            "Valid events the rules in force do not pay, by reason (makeup_window, share_cap).",
+            "Valid events the rules in force do not pay, by reason (share_cap).",
             ["reason"],
             registry=registry,
         )

@@ -58,20 +58,11 @@ class Invalid:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """A valid event that the rules in force do not count (e.g. a make-up out of its window)."""
-
-    reason: str
-
-
-def judge_checkin(checkin: CheckIn, camp: CampInfo, rules: RuleSet) -> Invalid | Ignored | None:
-    """None when the check-in counts; otherwise why it does not."""
+def judge_checkin(checkin: CheckIn, camp: CampInfo) -> Invalid | None:
+    """None when the check-in counts; otherwise why it does not. (Future days and make-ups
+    out of their window never get here: shared.integrity refuses them for every service.)"""
     if checkin.day > camp.days:
         return Invalid(f"day {checkin.day} is beyond camp {camp.camp_id}'s {camp.days} days")
-    window = rules.checkin.makeup_window_days
-    if window is not None and camp.day_of(checkin.occurred_at) - checkin.day > window:
-        return Ignored("makeup_window")
     return None
 
 
@@ -238,7 +229,7 @@ def contest_awards(result: ContestResult, rules: RuleSet) -> list[Award]:
             result.occurred_at,
         )
         for entry in result.ranking
-        if rule.prizes.get(entry.rank, 0) > 0
+        if rule.prizes.get(entry.rank, 0) > 0 and entry.earns_prize
     ]
 
 

@@ -13,7 +13,7 @@ import asyncpg
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared.consumer import Received
 from shared.db import Contended, json_rows, students_rows
-from shared.events import Camp, Event
+from shared.events import Camp, Enrollment, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +53,11 @@ async def record_awards(
     # Earnings before deductions within a batch, each group in arrival order.
     ordered = sorted(new.values(), key=lambda a: a.delta < 0)
     sums: dict[tuple[str, str], int] = defaultdict(int)
+    earned: dict[tuple[str, str], int] = defaultdict(int)
     for a in ordered:
         sums[(a.camp_id, a.student_id)] += a.delta
-    balances = await _move_balances(conn, sums)
+        earned[(a.camp_id, a.student_id)] += max(a.delta, 0)
+    balances = await _move_balances(conn, sums, earned)
     running = {
         (b["camp_id"], b["student_id"]): b["balance"] - sums[(b["camp_id"], b["student_id"])]
         for b in balances
@@ -126,9 +128,10 @@ async def _paid_causes(
 
 
 async def _move_balances(
-    conn: asyncpg.Connection, sums: dict[tuple[str, str], int]
+    conn: asyncpg.Connection, sums: dict[tuple[str, str], int], earned: dict[tuple[str, str], int]
 ) -> list[asyncpg.Record]:
-    """Add each student's sum to their balance, in key order; returns the new balances.
+    """Add each student's sum to their balance, and their gains to what they earned, in key
+    order; returns the new balances.
 
     Gains upsert; net deductions update (PostgreSQL checks the proposed row of an upsert
     against balance >= 0 before it finds the conflict, so a deduction cannot go through it).
@@ -138,23 +141,26 @@ async def _move_balances(
     rows: list[asyncpg.Record] = []
     if gains:
         rows += await conn.fetch(
-            "INSERT INTO balances (camp_id, student_id, balance)"
-            " SELECT r->>0, r->>1, (r->>2)::int FROM jsonb_array_elements($1::jsonb)"
+            "INSERT INTO balances (camp_id, student_id, balance, earned)"
+            " SELECT r->>0, r->>1, (r->>2)::int, (r->>3)::int FROM jsonb_array_elements($1::jsonb)"
             " WITH ORDINALITY AS u(r, n) ORDER BY n"
             " ON CONFLICT (camp_id, student_id) DO UPDATE"
-            " SET balance = balances.balance + excluded.balance, updated_at = now()"
+            " SET balance = balances.balance + excluded.balance,"
+            " earned = balances.earned + excluded.earned, updated_at = now()"
             " RETURNING camp_id, student_id, balance",
-            json_rows((c, s, sums[(c, s)]) for c, s in gains),
+            json_rows((c, s, sums[(c, s)], earned[(c, s)]) for c, s in gains),
         )
     if losses:
         rows += await conn.fetch(
-            "UPDATE balances b SET balance = b.balance + u.d, updated_at = now()"
-            " FROM unnest($1::text[], $2::text[], $3::int[]) AS u(c, s, d)"
+            "UPDATE balances b SET balance = b.balance + u.d, earned = b.earned + u.e,"
+            " updated_at = now()"
+            " FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS u(c, s, d, e)"
             " WHERE b.camp_id = u.c AND b.student_id = u.s"
             " RETURNING b.camp_id, b.student_id, b.balance",
             [k[0] for k in losses],
             [k[1] for k in losses],
             [sums[k] for k in losses],
+            [earned[k] for k in losses],
         )
     if len(rows) != len(sums):
         raise RuntimeError("a deduction was recorded for a student without a balance")
@@ -183,14 +189,22 @@ async def history(
     return [dict(r) for r in rows]
 
 
-async def leaderboard(pool: asyncpg.Pool, camp_id: str, top: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT student_id, balance FROM balances WHERE camp_id = $1"
-        " ORDER BY balance DESC, student_id LIMIT $2",
-        camp_id,
-        top,
+async def save_students(conn: asyncpg.Connection, enrollments: Sequence[Enrollment]) -> None:
+    """Keep each student's latest display name (by occurred_at), for the leaderboards."""
+    if not enrollments:
+        return
+    await conn.execute(
+        "INSERT INTO students (camp_id, student_id, display_name, enrolled_at)"
+        " SELECT DISTINCT ON (c, s) c, s, n, t"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(c, s, n, t)"
+        " ORDER BY c, s, t DESC"
+        " ON CONFLICT (camp_id, student_id) DO UPDATE SET display_name = excluded.display_name,"
+        " enrolled_at = excluded.enrolled_at WHERE students.enrolled_at < excluded.enrolled_at",
+        [e.camp_id for e in enrollments],
+        [e.student_id for e in enrollments],
+        [e.display_name for e in enrollments],
+        [e.occurred_at for e in enrollments],
     )
-    return [{"rank": i + 1, **dict(r)} for i, r in enumerate(rows)]
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:

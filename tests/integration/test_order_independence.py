@@ -160,8 +160,15 @@ def rewrite(event: dict[str, Any], camp: str) -> dict[str, Any]:
 
 
 INPUTS = {
-    "points": [topics.CAMPS, topics.CHECKINS, topics.SUBMISSIONS, topics.REVIEWS, topics.SHARES],
-    "badges": [topics.CAMPS, topics.CHECKINS, topics.REVIEWS],
+    "points": [
+        topics.CAMPS,
+        topics.ENROLLMENTS,
+        topics.CHECKINS,
+        topics.SUBMISSIONS,
+        topics.REVIEWS,
+        topics.SHARES,
+    ],
+    "badges": [topics.CAMPS, topics.CHECKINS, topics.REVIEWS, topics.SUBMISSIONS],
     "nudges": [
         topics.CAMPS,
         topics.ENROLLMENTS,

@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
 def test_shipped_rules_are_the_contract_defaults() -> None:
     loaded = load_yaml(DEFAULT_RULES_FILE, PointsRules)
     assert loaded.model.checkin.points == 10
-    assert loaded.version == "contract-defaults-1"
+    assert loaded.version.startswith("contract-defaults-1@")
 
 
 @pytest.mark.parametrize("text", ["", "# nothing\n", "\n\n"])
@@ -87,9 +87,18 @@ def test_watched_file_reloads_and_keeps_old_rules_when_the_new_ones_are_bad(
 
     path.write_text("version: c\ncheckin:\n  points: lots\n", encoding="utf-8")
     os.utime(path, (2, 2))
-    assert watched.refresh().version == "b"
-    assert loads == ["a", "b"]
+    assert watched.refresh().version.startswith("b@")
+    assert [v.split("@")[0] for v in loads] == ["a", "b"]
     assert len(errors) == 1 and ":3: checkin.points" in str(errors[0])
+
+
+def test_the_version_changes_with_the_content_even_under_the_same_label(tmp_path: Path) -> None:
+    first = load_yaml(write(tmp_path, "version: ops-7\ncheckin:\n  points: 10\n"), PointsRules)
+    second = load_yaml(write(tmp_path, "version: ops-7\ncheckin:\n  points: 99\n"), PointsRules)
+    unlabelled = load_yaml(write(tmp_path, "checkin:\n  points: 99\n"), PointsRules)
+    assert first.version.startswith("ops-7@") and second.version.startswith("ops-7@")
+    assert first.version != second.version
+    assert "@" not in unlabelled.version and len(unlabelled.version) == 12
 
 
 def test_a_camp_override_changes_only_what_it_names(tmp_path: Path) -> None:
@@ -98,16 +107,24 @@ def test_a_camp_override_changes_only_what_it_names(tmp_path: Path) -> None:
         (
             "checkin:\n  points: 12\nshare:\n  daily_cap: 6\n"
             "camps:\n  long-camp:\n    streak:\n      milestones: [30, 60, 90]\n"
-            "    checkin:\n      makeup_window_days: 3\n"
+            "    checkin:\n      points: 15\n"
         ),
     )
     rules = load_yaml(path, PointsRules).model
     long = rules.for_camp("long-camp")
     assert long.streak.milestones == [30, 60, 90] and long.streak.points == 50
-    assert (long.checkin.points, long.checkin.makeup_window_days) == (12, 3)
+    assert long.checkin.points == 15
     assert long.share.daily_cap == 6
     other = rules.for_camp("other")
-    assert other.streak.milestones == [7, 14, 21] and other.checkin.makeup_window_days is None
+    assert other.streak.milestones == [7, 14, 21] and other.checkin.points == 12
+
+
+def test_a_makeup_window_in_the_points_rules_says_where_it_went(tmp_path: Path) -> None:
+    path = write(tmp_path, "checkin:\n  points: 10\n  makeup_window_days: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PointsRules)
+    assert f"{path}:2: checkin:" in str(err.value)
+    assert "GAMIFY_MAKEUP_WINDOW_DAYS" in str(err.value)
 
 
 def test_a_bad_camp_override_names_its_line(tmp_path: Path) -> None:
@@ -124,7 +141,7 @@ def test_gamify_rules_check_accepts_the_shipped_file_and_refuses_a_bad_one(
     from gamify.cli import main
 
     assert main(["rules", "check", str(DEFAULT_RULES_FILE)]) == 0
-    assert "valid points rules, version contract-defaults-1" in capsys.readouterr().out
+    assert "valid points rules, version contract-defaults-1@" in capsys.readouterr().out
     bad = write(tmp_path, "share:\n  points: -2\n")
     assert main(["rules", "check", str(bad)]) == 1
     assert f"{bad}:2: share.points" in capsys.readouterr().err

@@ -37,3 +37,30 @@ def test_a_wrong_variable_is_named_with_its_value_and_what_it_takes(
     text = str(err.value)
     assert "GAMIFY_CLOCK='sundial'" in text and "'wall' or 'topic'" in text
     assert "GAMIFY_BATCH_MAX_RECORDS='lots'" in text and "integer" in text
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "starts"),
+    [
+        ("127.0.0.1", {}, True),
+        ("::1", {}, True),
+        ("localhost", {}, True),
+        ("0.0.0.0", {}, False),
+        ("10.0.0.5", {}, False),
+        ("0.0.0.0", {"GAMIFY_HTTP_TOKEN": "s3cret"}, True),
+        ("0.0.0.0", {"GAMIFY_HTTP_OPEN": "true"}, True),
+    ],
+)
+def test_a_read_api_beyond_loopback_needs_a_token_or_an_explicit_open(
+    monkeypatch: pytest.MonkeyPatch, host: str, env: dict[str, str], starts: bool
+) -> None:
+    for var in ("GAMIFY_HTTP_TOKEN", "GAMIFY_HTTP_OPEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GAMIFY_HTTP_HOST", host)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    if starts:
+        load_settings()
+    else:
+        with pytest.raises(SettingsError, match="set GAMIFY_HTTP_TOKEN, or GAMIFY_HTTP_OPEN=true"):
+            load_settings()

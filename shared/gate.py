@@ -1,0 +1,290 @@
+"""The integrity gate in front of every service's handler (rules: shared.integrity).
+
+It passes on only check-ins, shares and reviews that count. What it cannot judge yet waits in
+`gate_held`, inside the batch's transaction, for what it needs (a check-in for its camp, a
+share or review for its submission) and is judged when that arrives: the outcome never depends
+on arrival order. Refusals named by the contract go to gamify.dlq with the rule as reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter
+
+from shared import integrity, topics
+from shared.consumer import BatchHandler, MoreWork, Received, Refused
+from shared.db import json_rows, lock_keys
+from shared.events import Camp, CheckIn, Event, Review, Share, Submission
+from shared.integrity import CampCalendar, Verdict
+from shared.outbox import OutMessage
+
+# Held events taken out per transaction once what they wait for is known.
+RELEASE_CHUNK = 500
+
+
+def missing_for_gate(inputs: Sequence[str]) -> list[str]:
+    """What a service taking `inputs` must also take for its gate to judge them."""
+    missing = []
+    if topics.CHECKINS in inputs and topics.CAMPS not in inputs:
+        missing.append(topics.CAMPS)
+    if {topics.SHARES, topics.REVIEWS} & set(inputs) and topics.SUBMISSIONS not in inputs:
+        missing.append(topics.SUBMISSIONS)
+    return missing
+
+
+class GateMetrics:
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self._service = service
+        self.refused = Counter(
+            "gamify_integrity_refused",
+            "Check-ins, shares and reviews that count nowhere, by rule (contract, Integrity).",
+            ["service", "reason"],
+            registry=registry,
+        )
+        self.held = Counter(
+            "gamify_integrity_held",
+            "Events set aside until their camp or submission is known.",
+            ["service"],
+            registry=registry,
+        )
+        self.released = Counter(
+            "gamify_integrity_released",
+            "Held events judged once their camp or submission arrived.",
+            ["service"],
+            registry=registry,
+        )
+        for reason in integrity.REFUSALS:
+            self.refused.labels(service, reason)
+        self.held.labels(service)
+        self.released.labels(service)
+
+    def refuse(self, reason: str) -> None:
+        self.refused.labels(self._service, reason).inc()
+
+    def count_held(self, n: int) -> None:
+        self.held.labels(self._service).inc(n)
+
+    def count_released(self, n: int) -> None:
+        self.released.labels(self._service).inc(n)
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    camp_id: str
+    submission_id: str | None  # None: waits for the camp
+
+
+def _wait_of(event: Event) -> _Wait:
+    if isinstance(event, CheckIn):
+        return _Wait(event.camp_id, None)
+    assert isinstance(event, Share | Review)
+    return _Wait(event.camp_id, event.submission_id)
+
+
+def events_of(items: Sequence[Received], *kinds: type[Event]) -> list[Any]:
+    return [i.event for i in items if isinstance(i.event, kinds)]
+
+
+def _lock_key(w: _Wait) -> str:
+    return (
+        f"gate/camp/{w.camp_id}"
+        if w.submission_id is None
+        else (f"gate/submission/{w.camp_id}/{w.submission_id}")
+    )
+
+
+class IntegrityGate:
+    """A BatchHandler that judges before `inner` sees anything, and feeds it what counts."""
+
+    def __init__(
+        self,
+        inner: BatchHandler,
+        inputs: Sequence[str],
+        makeup_window_days: int | None,
+        metrics: GateMetrics,
+    ) -> None:
+        missing = missing_for_gate(inputs)
+        if missing:
+            raise ValueError(f"the integrity gate needs these inputs too: {', '.join(missing)}")
+        self._inner = inner
+        self._window = makeup_window_days
+        self._metrics = metrics
+        self._inner_more = False
+        self._check_held = True  # until a follow-up pass looked for events left held
+
+    async def __call__(
+        self, conn: asyncpg.Connection, events: Sequence[Received]
+    ) -> list[OutMessage | Refused | MoreWork]:
+        follow_up = not events
+        camps = [i.event for i in events if isinstance(i.event, Camp)]
+        subs = [i.event for i in events if isinstance(i.event, Submission)]
+        judged = [i for i in events if isinstance(i.event, CheckIn | Share | Review)]
+        arriving = [_Wait(c.camp_id, None) for c in camps]
+        arriving += [_Wait(s.camp_id, s.submission_id) for s in subs]
+        await lock_keys(
+            conn,
+            exclusive=[_lock_key(w) for w in arriving],
+            shared=[_lock_key(_wait_of(i.event)) for i in judged],
+        )
+        await _save(conn, camps, subs)
+        released = await _release(conn, arriving, follow_up, RELEASE_CHUNK)
+        more = len(released) == RELEASE_CHUNK or (self._check_held and not follow_up)
+        if follow_up:
+            self._check_held = False
+        self._metrics.count_released(len(released))
+        out: list[OutMessage | Refused | MoreWork] = []
+        passed = await self._judge(conn, [*judged, *released], out)
+        taken = {id(i) for i in judged}
+        ready = [i for i in events if id(i) not in taken] + passed
+        if ready or (follow_up and self._inner_more):
+            results = list(await self._inner(conn, ready))
+            self._inner_more = any(isinstance(r, MoreWork) for r in results)
+            out += [r for r in results if not isinstance(r, MoreWork)]
+            more = more or self._inner_more
+        return [*out, MoreWork()] if more else out
+
+    async def _judge(
+        self,
+        conn: asyncpg.Connection,
+        items: list[Received],
+        out: list[OutMessage | Refused | MoreWork],
+    ) -> list[Received]:
+        """The items that count; refusals appended to `out`; the undecidable held."""
+        camps = await _camps(conn, {e.camp_id for e in events_of(items, CheckIn)})
+        authors = await _authors(
+            conn,
+            {(e.camp_id, e.submission_id) for e in events_of(items, Share, Review)},
+        )
+        passed: list[Received] = []
+        waiting: list[Received] = []
+        for item in items:
+            e = item.event
+            verdict: Verdict | None
+            if isinstance(e, CheckIn):
+                camp = camps.get(e.camp_id)
+                if camp is None:
+                    waiting.append(item)
+                    continue
+                verdict = integrity.judge_checkin(e, camp, self._window)
+            else:
+                assert isinstance(e, Share | Review)
+                verdict = integrity.judge_review_alone(e) if isinstance(e, Review) else None
+                author = authors.get((e.camp_id, e.submission_id))
+                if verdict is None and author is None:
+                    waiting.append(item)
+                    continue
+                if verdict is None and author is not None:
+                    verdict = integrity.judge_authorship(e, author)
+            if verdict is None:
+                passed.append(item)
+                continue
+            self._metrics.refuse(verdict.reason)
+            if verdict.dead_lettered:
+                out.append(Refused(item, verdict.detail, verdict.reason))
+        await _hold(conn, waiting)
+        self._metrics.count_held(len(waiting))
+        return passed
+
+
+async def _save(conn: asyncpg.Connection, camps: list[Camp], subs: list[Submission]) -> None:
+    if camps:  # the latest definition of a camp wins, whatever the order they arrive in
+        await conn.execute(
+            "INSERT INTO gate_camps (camp_id, starts_on, timezone, defined_at)"
+            " SELECT r->>0, (r->>1)::date, r->>2, (r->>3)::timestamptz"
+            " FROM jsonb_array_elements($1::jsonb) AS u(r)"
+            " ON CONFLICT (camp_id) DO UPDATE SET starts_on = EXCLUDED.starts_on,"
+            " timezone = EXCLUDED.timezone, defined_at = EXCLUDED.defined_at"
+            " WHERE gate_camps.defined_at < EXCLUDED.defined_at",
+            json_rows(
+                (c.camp_id, c.starts_on.isoformat(), c.timezone, c.occurred_at.isoformat())
+                for c in sorted(camps, key=lambda c: c.occurred_at, reverse=True)
+            ),
+        )
+    if subs:  # a submission's author never changes: the first word stands
+        await conn.execute(
+            "INSERT INTO gate_submissions (camp_id, submission_id, student_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            [s.camp_id for s in subs],
+            [s.submission_id for s in subs],
+            [s.student_id for s in subs],
+        )
+
+
+async def _camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, CampCalendar]:
+    if not camp_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT camp_id, starts_on, timezone FROM gate_camps WHERE camp_id = ANY($1::text[])",
+        list(camp_ids),
+    )
+    return {r["camp_id"]: CampCalendar(r["camp_id"], r["starts_on"], r["timezone"]) for r in rows}
+
+
+async def _authors(
+    conn: asyncpg.Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT camp_id, submission_id, student_id FROM gate_submissions"
+        " WHERE (camp_id, submission_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["camp_id"], r["submission_id"]): r["student_id"] for r in rows}
+
+
+async def _hold(conn: asyncpg.Connection, items: list[Received]) -> None:
+    if not items:
+        return
+    waits = [_wait_of(i.event) for i in items]
+    await conn.execute(
+        "INSERT INTO gate_held (topic, event_id, camp_id, submission_id, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        " ON CONFLICT DO NOTHING",
+        [i.topic for i in items],
+        [i.event.event_id for i in items],
+        [w.camp_id for w in waits],
+        [w.submission_id for w in waits],
+        [i.event.model_dump_json() for i in items],
+    )
+
+
+async def _release(
+    conn: asyncpg.Connection, arriving: list[_Wait], follow_up: bool, limit: int
+) -> list[Received]:
+    """Take out up to `limit` held events that wait for what arrives (on a follow-up pass: for
+    anything now known), oldest first."""
+    if follow_up:
+        rows = await conn.fetch(
+            "DELETE FROM gate_held WHERE (topic, event_id) IN (SELECT h.topic, h.event_id"
+            " FROM gate_held h WHERE CASE WHEN h.submission_id IS NULL"
+            " THEN EXISTS (SELECT 1 FROM gate_camps c WHERE c.camp_id = h.camp_id)"
+            " ELSE EXISTS (SELECT 1 FROM gate_submissions s WHERE s.camp_id = h.camp_id"
+            " AND s.submission_id = h.submission_id) END"
+            " ORDER BY h.seq LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING topic, payload, seq",
+            limit,
+        )
+    elif arriving:
+        rows = await conn.fetch(
+            "DELETE FROM gate_held WHERE (topic, event_id) IN (SELECT h.topic, h.event_id"
+            " FROM gate_held h JOIN unnest($1::text[], $2::text[]) AS a(camp_id, submission_id)"
+            " ON h.camp_id = a.camp_id"
+            " AND h.submission_id IS NOT DISTINCT FROM a.submission_id"
+            " ORDER BY h.seq LIMIT $3 FOR UPDATE OF h SKIP LOCKED) RETURNING topic, payload, seq",
+            [w.camp_id for w in arriving],
+            [w.submission_id for w in arriving],
+            limit,
+        )
+    else:
+        return []
+    released = []
+    for r in sorted(rows, key=lambda r: r["seq"]):
+        event = topics.MODELS[r["topic"]].model_validate_json(r["payload"])
+        key = getattr(event, topics.KEY_FIELDS.get(r["topic"], "student_id"), None)
+        released.append(Received(r["topic"], -1, -1, key, event))
+    return released
