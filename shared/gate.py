@@ -191,7 +191,11 @@ class IntegrityGate:
 
 
 async def _save(conn: asyncpg.Connection, camps: list[Camp], subs: list[Submission]) -> None:
-    if camps:  # the latest definition of a camp wins, whatever the order they arrive in
+    latest: dict[str, Camp] = {}
+    for c in camps:  # the latest definition of a camp wins, whatever the order they arrive in
+        if c.camp_id not in latest or latest[c.camp_id].occurred_at < c.occurred_at:
+            latest[c.camp_id] = c
+    if latest:
         await conn.execute(
             "INSERT INTO gate_camps (camp_id, starts_on, timezone, defined_at)"
             " SELECT r->>0, (r->>1)::date, r->>2, (r->>3)::timestamptz"
@@ -201,7 +205,7 @@ async def _save(conn: asyncpg.Connection, camps: list[Camp], subs: list[Submissi
             " WHERE gate_camps.defined_at < EXCLUDED.defined_at",
             json_rows(
                 (c.camp_id, c.starts_on.isoformat(), c.timezone, c.occurred_at.isoformat())
-                for c in sorted(camps, key=lambda c: c.occurred_at, reverse=True)
+                for c in sorted(latest.values(), key=lambda c: c.camp_id)
             ),
         )
     if subs:  # a submission's author never changes: the first word stands

@@ -181,6 +181,24 @@ def checkin(
     }
 
 
+def work(
+    camp: str, student: str, submission_id: str, contest_entry: bool = False
+) -> dict[str, Any]:
+    """A submission (a review or share counts only once its submission is known)."""
+    return {
+        "event_id": new_id("sub"),
+        "occurred_at": "2026-11-20T20:00:00+08:00",
+        "camp_id": camp,
+        "student_id": student,
+        "submission_id": submission_id,
+        "assignment_id": f"a-{submission_id}",
+        "tier": "practice",
+        "title": f"work {submission_id}",
+        "url": f"https://example.org/{submission_id}",
+        "contest_entry": contest_entry,
+    }
+
+
 def camp(
     camp_id: str,
     days: int = 21,

@@ -12,7 +12,7 @@ each input topic. Two families:
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -118,6 +118,8 @@ def plain_event(
     for name, kind in FIELDS[topic].items():
         event[name] = ordinary[kind]
     event["camp_id"] = camp_id
+    if topic == topics.CHECKINS:  # made on the day it is for (a future day counts nowhere)
+        event["occurred_at"] = f"{date(2026, 11, 19) + timedelta(days=event['day'])}T20:05:00+08:00"
     for who in ("student_id", "voter_id"):
         if who in event:
             event[who] = student_id

@@ -11,10 +11,12 @@ import aiohttp
 import asyncpg
 
 from services.badges.app import create_app
+from services.badges.config import BadgeBook
 from shared import topics
+from shared.config import load_yaml
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for, work
 
 AT = "2026-11-22T20:05:00+08:00"
 
@@ -80,6 +82,7 @@ async def test_each_badge_is_issued_once_even_with_every_event_twice(
 ) -> None:
     inputs: list[tuple[str, dict[str, Any]]] = [(topics.CAMPS, camp("b1", days=21, lessons=2))]
     inputs += [(topics.CHECKINS, checkin("b1", "ann", d)) for d in range(1, 22)]
+    inputs += [(topics.SUBMISSIONS, work("b1", "ann", f"w{i}")) for i in range(3)]
     inputs += [(topics.REVIEWS, review("b1", "ann", f"w{i}")) for i in range(3)]
     inputs += [(topics.REVIEWS, review("b1", "ann", "w0"))]  # re-reviewed: still 3 works
     inputs += [
@@ -161,6 +164,8 @@ async def test_seed_students_are_listed_with_their_evidence_and_counts_per_badge
     for d in range(1, 15):
         await bus.send(topics.CHECKINS, checkin("b4", "dee", d))
         await bus.send(topics.CHECKINS, checkin("b4", "eve", d))
+    for student, sub in (("dee", "w1"), ("dee", "w2"), ("eve", "w3"), ("eve", "w4")):
+        await bus.send(topics.SUBMISSIONS, work("b4", student, sub))
     await bus.send(topics.REVIEWS, review("b4", "dee", "w1", score=97))
     await bus.send(topics.REVIEWS, review("b4", "dee", "w2", score=91))
     await bus.send(topics.REVIEWS, review("b4", "eve", "w3", score=92))  # one short
@@ -219,6 +224,8 @@ async def test_a_new_badge_added_to_the_file_is_awarded_without_a_restart(
             encoding="utf-8",
         )
         os.utime(book, (1_000, 1_000))
+        two = load_yaml(book, BadgeBook).version  # the label and the content's digest
+        assert two.startswith("two@")
         await bus.send(topics.CHECKINS, checkin("b5", "fay", 4))
         await settled(runtime, 5)
         assert await awards(settings) == [("b5", "fay", "streak-3"), ("b5", "fay", "streak-4")]
@@ -229,6 +236,6 @@ async def test_a_new_badge_added_to_the_file_is_awarded_without_a_restart(
         await settled(runtime, 6)
         samples = await scrape(runtime.http_port)
         assert metric(samples, "gamify_badges_definitions_rejected_total") == 1
-        assert metric(samples, "gamify_badges_definitions_version", version="two") == 1
+        assert metric(samples, "gamify_badges_definitions_version", version=two) == 1
     finally:
         await runtime.stop()

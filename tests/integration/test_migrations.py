@@ -18,19 +18,21 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
     tracks = [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
     try:
         results = await asyncio.gather(*(apply_migrations(p, "points", tracks) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 9]
+        assert sorted(len(r) for r in results) == [0, 11]
         assert await apply_migrations(pools[0], "points", tracks) == []
         rows = await pools[0].fetch("SELECT track, version FROM schema_migrations ORDER BY 1, 2")
         assert [(r["track"], r["version"]) for r in rows] == [
             ("plumbing", 1),
             ("plumbing", 2),
             ("plumbing", 3),
+            ("plumbing", 4),
             ("points", 1),
             ("points", 2),
             ("points", 3),
             ("points", 4),
             ("points", 5),
             ("points", 6),
+            ("points", 7),
         ]
     finally:
         for p in pools:
@@ -96,9 +98,10 @@ async def test_checkin_days_move_into_one_calendar_row_per_student(
         await pool.close()
 
 
-async def test_the_ledger_keeps_one_row_per_cause_with_two_indexes(database_url: str) -> None:
+async def test_the_ledger_keeps_one_row_per_cause_with_its_indexes(database_url: str) -> None:
     """Migration 005: the cause's unique key leads with the student and serves the history;
-    a second row for a cause is still refused, whatever order the conflict names columns in."""
+    a second row for a cause is still refused, whatever order the conflict names columns in.
+    (Migration 007 adds the camp's earnings by time, for the weekly leaderboard.)"""
     pool = await create_pool(database_url, "points", 1)
     try:
         await apply_migrations(
@@ -108,6 +111,7 @@ async def test_the_ledger_keeps_one_row_per_cause_with_two_indexes(database_url:
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'points' AND tablename = 'ledger'"
         )
         assert sorted(i["indexname"] for i in indexes) == [
+            "ledger_camp_earnings",
             "ledger_cause",
             "ledger_pkey",
             "ledger_share_day",

@@ -7,10 +7,14 @@ import json
 
 import asyncpg
 
+from services.points.config import DEFAULT_RULES_FILE, PointsRules
 from shared import topics
+from shared.config import load_yaml
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for
+
+SHIPPED = load_yaml(DEFAULT_RULES_FILE, PointsRules).version
 
 
 async def ledger(settings: Settings) -> list[asyncpg.Record]:
@@ -36,7 +40,7 @@ async def test_checkin_pays_ten_and_publishes_balance(
     assert out[0]["key"] == "stu-1"
     rows = await ledger(settings)
     assert [(r["delta"], r["balance_after"], r["rules_version"]) for r in rows] == [
-        (10, 10, "contract-defaults-1")
+        (10, 10, SHIPPED)
     ]
 
     await bus.send(topics.CHECKINS, checkin("camp-1", "stu-1", day=2))
@@ -153,7 +157,7 @@ async def test_metrics_report_batches_outbox_and_lag(
     assert metric(samples, "gamify_batch_seconds_count") >= 1
     assert metric(samples, "gamify_outbox_backlog") == 0
     assert metric(samples, "gamify_consumer_lag", topic=topics.CHECKINS) == 0
-    assert metric(samples, "gamify_points_rules_version", version="contract-defaults-1") == 1
+    assert metric(samples, "gamify_points_rules_version", version=SHIPPED) == 1
     assert not any("student" in dict(labels) for (_, labels) in samples)
 
 

@@ -15,10 +15,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from services.points import handlers
 from services.points.app import create_app
 from services.points.explain import explain
-from shared import topics
+from shared import gate, topics
 from shared.events import CheckIn
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -179,7 +178,7 @@ async def test_out_of_order_checkins_and_a_late_camp_still_pay_one_streak_bonus(
     await settled(points, bus, 8)
     assert await ledger(settings) == []  # held: the camp's definition has not arrived
     samples = await scrape(points.http_port)
-    assert metric(samples, "gamify_points_held_total") == 8
+    assert metric(samples, "gamify_integrity_held_total", service="points") == 8
 
     await bus.send(topics.CAMPS, camp("c2"))
     await settled(points, bus, 9)
@@ -200,7 +199,7 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
 ) -> None:
     """However many wait for their camp, a transaction takes out a chunk of them, and
     follow-up passes take the rest with no further input: all paid once, none left held."""
-    monkeypatch.setattr(handlers, "RELEASE_CHUNK", 3)
+    monkeypatch.setattr(gate, "RELEASE_CHUNK", 3)
     for n in range(10):
         await bus.send(topics.CHECKINS, checkin("c8", f"s{n}", 1))
     await settled(points, bus, 10)
@@ -220,11 +219,11 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
     }
     conn = await asyncpg.connect(settings.database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM points.held") == 0
+        assert await conn.fetchval("SELECT count(*) FROM points.gate_held") == 0
     finally:
         await conn.close()
     samples = await scrape(points.http_port)
-    assert metric(samples, "gamify_points_released_total") == 10
+    assert metric(samples, "gamify_integrity_released_total", service="points") == 10
 
 
 async def test_a_backlog_takes_its_camp_before_the_checkins_that_need_it(
@@ -251,7 +250,7 @@ async def test_a_backlog_takes_its_camp_before_the_checkins_that_need_it(
     finally:
         await runtime.stop()
     in_hand = settings.batch_lanes * settings.batch_max_records
-    assert metric(samples, "gamify_points_held_total") <= in_hand
+    assert metric(samples, "gamify_integrity_held_total", service="points") <= in_hand
     assert len(await ledger(settings)) == 2 * students * len(camps)
 
 
@@ -268,7 +267,12 @@ async def test_the_first_batch_after_a_start_releases_events_left_held(
             " VALUES ('c9', '2026-11-20', 21, 'Asia/Shanghai', now())"
         )
         await conn.execute(
-            "INSERT INTO points.held (topic, event_id, camp_id, payload) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO points.gate_camps (camp_id, starts_on, timezone, defined_at)"
+            " VALUES ('c9', '2026-11-20', 'Asia/Shanghai', now())"
+        )
+        await conn.execute(
+            "INSERT INTO points.gate_held (topic, event_id, camp_id, payload)"
+            " VALUES ($1, $2, $3, $4)",
             topics.CHECKINS,
             left.event_id,
             "c9",
@@ -386,14 +390,18 @@ async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
         await settled(runtime, bus, 4)
 
         entries = await ledger(settings)
-        assert [(e["delta"], e["rules_version"]) for e in entries] == [
+        assert [(e["delta"], e["rules_version"].split("@")[0]) for e in entries] == [
             (10, "v1"),
             (15, "v2"),
             (15, "v2"),
         ]
+        v2 = entries[-1]["rules_version"]  # the label, then the content's digest
+        assert v2.startswith("v2@") and len(v2) == len("v2@") + 12
         samples = await scrape(runtime.http_port)
-        assert metric(samples, "gamify_points_rules_version", version="v2") == 1
-        assert metric(samples, "gamify_points_rules_version", version="v1") == 0
+        assert metric(samples, "gamify_points_rules_version", version=v2) == 1
+        assert (
+            metric(samples, "gamify_points_rules_version", version=entries[0]["rules_version"]) == 0
+        )
         assert metric(samples, "gamify_points_rules_rejected_total") == 1
         assert any(
             "rejected changed configuration" in r.message and "checkin.points" in r.message
@@ -422,7 +430,7 @@ async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
         await settled(runtime, bus, 8)
 
         streaks = [
-            (e["cause"], e["rules_version"])
+            (e["cause"], e["rules_version"].split("@")[0])
             for e in await ledger(settings)
             if e["rule_id"] == "streak"
         ]
@@ -456,8 +464,8 @@ async def test_read_side_and_explain_answer_from_the_ledger(
         async with http.get(f"{base}/camps/c6/leaderboard?top=0") as resp:
             assert resp.status == 400
     assert board["leaderboard"] == [
-        {"rank": 1, "student_id": "ann", "balance": 30},
-        {"rank": 2, "student_id": "cat", "balance": 20},
+        {"rank": 1, "student_id": "ann", "display_name": None, "points": 30},
+        {"rank": 2, "student_id": "cat", "display_name": None, "points": 20},
     ]
     assert [(e["cause"], e["balance_after"]) for e in history["entries"]] == [
         ("day:1", 10),
@@ -486,3 +494,63 @@ async def _until_balance(settings: Settings, student: str, value: int) -> None:
         return bool(entries) and entries[-1]["balance_after"] == value
 
     await wait_for(reached, 20, f"{student} balance {value}")
+
+
+async def test_leaderboards_rank_by_points_earned_weekly_and_around_a_student(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    await bus.send(topics.CAMPS, camp("lb"))
+    names = {"ann": "安安", "bob": "Bob", "cat": "Cat", "dan": "Dan"}
+    for student, name in names.items():
+        await bus.send(
+            topics.ENROLLMENTS,
+            event(camp_id="lb", student_id=student, display_name=name),
+        )
+    # week 1: ann 3 days, bob 2, cat 2; week 2 (day 8): dan 1 and cat 1
+    plan = {"ann": [1, 2, 3], "bob": [1, 2], "cat": [1, 2, 8], "dan": [8]}
+    for student, days in plan.items():
+        for day in days:
+            await bus.send(topics.CHECKINS, checkin("lb", student, day))
+    # ann spends 20 of her 30: her balance drops, her rank does not
+    await bus.send(
+        topics.REDEMPTIONS,
+        event(camp_id="lb", student_id="ann", request_id="r1", item_id="mug", cost=20),
+    )
+    await settled(points, bus, 1 + 4 + 8 + 1)
+    base = f"http://127.0.0.1:{points.http_port}"
+
+    async def get(path: str) -> Any:
+        async with aiohttp.ClientSession() as http, http.get(base + path) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    board = (await get("/camps/lb/leaderboard"))["leaderboard"]
+    assert [(r["rank"], r["student_id"], r["display_name"], r["points"]) for r in board] == [
+        (1, "ann", "安安", 30),  # earned 30, holds 10 after the redemption
+        (1, "cat", "Cat", 30),  # equal totals share a rank
+        (3, "bob", "Bob", 20),
+        (4, "dan", "Dan", 10),
+    ]
+    weekly = (await get("/camps/lb/weeks/1/leaderboard"))["leaderboard"]
+    assert [(r["rank"], r["student_id"], r["points"]) for r in weekly] == [
+        (1, "ann", 30),
+        (2, "bob", 20),
+        (2, "cat", 20),  # equal totals share a rank
+    ]
+    week2 = (await get("/camps/lb/weeks/2/leaderboard"))["leaderboard"]
+    assert [(r["rank"], r["student_id"], r["points"]) for r in week2] == [
+        (1, "cat", 10),
+        (1, "dan", 10),
+    ]
+    hidden = (await get("/camps/lb/weeks/1/leaderboard?names=hide"))["leaderboard"]
+    assert hidden == [
+        {"rank": 1, "points": 30},
+        {"rank": 2, "points": 20},
+        {"rank": 2, "points": 20},
+    ]
+    place = await get("/camps/lb/students/bob/rank?week=1&around=1&names=hide")
+    assert (place["rank"], place["points"]) == (2, 20)
+    assert place["above"] == [{"rank": 1, "points": 30}]
+    assert place["below"] == [{"rank": 2, "points": 20}]
+    nobody = await get("/camps/lb/students/zed/rank")
+    assert (nobody["rank"], nobody["points"]) == (None, 0)
