@@ -377,7 +377,8 @@ class Sampler:
         return {r: round(sum(w["cores"][r] for w in self.windows) / n, 2) for r in roles}
 
 
-Probe = tuple[str, str, bytes]  # (physical topic, key, value)
+# (key, [(physical topic, value), ...]): what one probe sends, in order, under one key
+Probe = tuple[str, list[tuple[str, bytes]]]
 
 
 async def round_trips(
@@ -429,9 +430,10 @@ async def round_trips(
             delay = begin + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            topic, key, value = probe(n)
+            key, records = probe(n)
             sent[key] = (n, time.perf_counter())
-            await producer.send(topic, value, key=key.encode())
+            for topic, value in records:
+                await producer.send(topic, value, key=key.encode())
         deadline = time.perf_counter() + 30
         while sent and time.perf_counter() < deadline:  # noqa: ASYNC110 (a poll with a limit)
             await asyncio.sleep(0.1)
@@ -449,8 +451,8 @@ async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tu
     """Probes of `service` at the load's rate, each until its output is readable."""
 
     def probe(n: int) -> Probe:
-        topic, key, value = workload.probe(service, n)
-        return topics.physical(place.prefix, topic), key, value
+        key, records = workload.probe(service, n)
+        return key, [(topics.physical(place.prefix, t), v) for t, v in records]
 
     output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
     return await round_trips(
@@ -472,7 +474,7 @@ async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[flo
     await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
 
     def probe(n: int) -> Probe:
-        return name, f"bus-{n}", b'{"probe": true}'
+        return f"bus-{n}", [(name, b'{"probe": true}')]
 
     samples = await round_trips(
         place.bootstrap,

@@ -116,17 +116,29 @@ PROBE_OUTPUT = {
 }
 
 
-def probe(service: str, n: int) -> tuple[str, str, bytes]:
-    """(topic, key, value) of probe `n` for `service`; its output carries the same key."""
+def probe(service: str, n: int) -> tuple[str, list[tuple[str, bytes]]]:
+    """(key, [(topic, value), ...]) of probe `n` for `service`; its output carries the key."""
     key = f"probe-{service}-{n}"
     base = {"event_id": key, "occurred_at": _now(), "camp_id": CAMP, "student_id": key}
     if service == "points":
-        return topics.CHECKINS, key, json.dumps({**base, "day": 1}).encode()
-    if service == "badges":
+        return key, [(topics.CHECKINS, json.dumps({**base, "day": 1}).encode())]
+    if service == "badges":  # a review counts once its submission is known: the work first
+        work = {
+            **base,
+            "submission_id": f"w-{key}",
+            "assignment_id": "a-probe",
+            "tier": "basic",
+            "title": "probe",
+            "url": "https://example.org/probe",
+            "contest_entry": False,
+        }
         review = {"submission_id": f"w-{key}", "reviewer_id": "t", "score": 95, "excellent": True}
-        return topics.REVIEWS, key, json.dumps({**base, **review}).encode()
+        return key, [
+            (topics.SUBMISSIONS, json.dumps(work).encode()),
+            (topics.REVIEWS, json.dumps({**base, **review}).encode()),
+        ]
     topic = topics.CHECKINS if service == "nudges" else topics.VOTES
-    return topic, key, b'{"probe": "not an event"}'
+    return key, [(topic, b'{"probe": "not an event"}')]
 
 
 def expected_inputs(service: str, checkins: int) -> int:
