@@ -64,10 +64,11 @@ def build_app(
     routes: Sequence[web.RouteDef] = (),
     token: str | None = None,
     document: dict[str, Any] | None = None,
+    with_metrics: bool = True,
 ) -> web.Application:
-    async def metrics_view(_: web.Request) -> web.Response:
-        body = metrics.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """Health, the OpenAPI document and the read API `routes`, and /metrics unless it is
+    served apart (metrics_app), so that a network policy can tell the scraper's port from the
+    read API's."""
 
     async def live_view(_: web.Request) -> web.Response:
         return web.json_response({"status": "live", "service": metrics.service})
@@ -85,13 +86,27 @@ def build_app(
     app = web.Application(middlewares=[bearer_guard(token)] if token else [])
     app.add_routes(
         [
-            web.get("/metrics", metrics_view),
+            *([_metrics_route(metrics)] if with_metrics else []),
             web.get("/health/live", live_view),
             web.get("/health/ready", ready_view),
             web.get("/openapi.json", openapi_view),
             *routes,
         ]
     )
+    return app
+
+
+def _metrics_route(metrics: ServiceMetrics) -> web.RouteDef:
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return web.get("/metrics", metrics_view)
+
+
+def metrics_app(metrics: ServiceMetrics) -> web.Application:
+    """/metrics alone, for a port of its own (GAMIFY_METRICS_PORT)."""
+    app = web.Application()
+    app.add_routes([_metrics_route(metrics)])
     return app
 
 

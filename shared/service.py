@@ -27,7 +27,7 @@ from shared.clock import Clock, TopicClock, WallClock
 from shared.consumer import REASONS, BatchHandler, BatchProcessor
 from shared.db import apply_migrations, create_pool
 from shared.gate import GateMetrics, IntegrityGate
-from shared.http import HttpServer, build_app
+from shared.http import HttpServer, build_app, metrics_app
 from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
@@ -119,6 +119,7 @@ class ServiceRuntime:
         self._producer: AIOKafkaProducer | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._http: HttpServer | None = None
+        self._metrics_http: HttpServer | None = None  # with GAMIFY_METRICS_PORT
         self._pool: asyncpg.Pool | None = None
         self._clock: Clock = WallClock()
         self._subscribers: list[object] = []
@@ -209,11 +210,15 @@ class ServiceRuntime:
                 web_routes(routes, self._pool),
                 s.http_token.get_secret_value() if s.http_token else None,
                 openapi(self.spec.name, routes, token=s.http_token is not None),
+                with_metrics=s.metrics_port is None,
             ),
             s.http_host,
             s.port_for(self.spec.name),
         )
         await self._http.start()
+        if s.metrics_port is not None:
+            self._metrics_http = HttpServer(metrics_app(self.metrics), s.http_host, s.metrics_port)
+            await self._metrics_http.start()
         for lanes in self._lanes:
             lanes.start()
         await self._broker.start()
@@ -329,8 +334,9 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop consuming first, then relay what is left briefly, then close everything."""
-        if self._http:
-            await _within(STOP_STEP_S, "the HTTP server's stop", self._http.stop())
+        for server in (self._http, self._metrics_http):
+            if server:
+                await _within(STOP_STEP_S, "the HTTP server's stop", server.stop())
         for lanes in self._lanes:  # finish the batches in hand and commit their offsets
             await lanes.close(grace_s=10.0)
         if self._broker:

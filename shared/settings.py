@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     clock: Literal["wall", "topic"] = "wall"
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)
+    # /metrics on a port of its own (unset: beside the read API), so that a network policy
+    # can let the scraper reach the metrics and only the read API's clients reach the API.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     # Group members per process: each takes its share of the partitions and runs its own
     # batches, so one's database round trips overlap the other's Python work. Keep 1 on the
     # embedded broker: its group coordinator can stall a restarted process with two members.

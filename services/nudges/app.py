@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> ServiceRuntime:
         forwarder = WeComForwarder(
             settings.kafka_bootstrap,
             settings.topic_prefix,
+            ctx.pool,
             watched.refresh,
             metrics,
             consumer_options(settings),

@@ -80,6 +80,11 @@ class NudgesMetrics:
             "Changed nudges files rejected as invalid.",
             registry=registry,
         )
+        self.forwarder_failures = Counter(
+            "gamify_channel_forwarder_failures",
+            "Times the WeCom forwarder failed and was started again.",
+            registry=registry,
+        )
 
         # Every series exists at 0 from the start, so that increase() sees the first nudge,
         # skip or move after a start (a series born at 1 has no increase).
@@ -96,6 +101,8 @@ class NudgesMetrics:
         for before in ("none", *SEGMENTS):
             for after in SEGMENTS:
                 self.moves.labels(before, after)
+        for outcome in ("sent", "failed", "refused", "duplicate"):
+            self.channel.labels("wecom", outcome)
 
     def loaded(self, loaded: Loaded[NudgeBook]) -> None:
         self.version.clear()

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 
 from shared import topics
+from shared.embedded import free_port
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, new_id, processed, wait_for
 from tests.services import ServiceProcess
@@ -73,3 +74,30 @@ async def test_the_read_api_wants_the_token_and_no_secret_is_ever_logged(
     assert "dead-lettered" in text and "started" in text  # the log did record the run
     for secret in (TOKEN, DB_PASSWORD, SASL_PASSWORD):
         assert secret not in text, f"{secret} leaked into the log"
+
+
+async def test_a_service_beyond_loopback_needs_a_token_and_metrics_can_have_their_own_port(
+    settings: Settings, tmp_path: Path
+) -> None:
+    refused = ServiceProcess("points", settings, tmp_path / "open.log", GAMIFY_HTTP_HOST="0.0.0.0")
+    refused.start()
+    assert refused.proc is not None and refused.proc.wait(30) != 0
+    assert "GAMIFY_HTTP_TOKEN" in (tmp_path / "open.log").read_text()
+
+    metrics_port = free_port()
+    service = ServiceProcess(
+        "points",
+        settings,
+        tmp_path / "points.log",
+        GAMIFY_HTTP_HOST="0.0.0.0",
+        GAMIFY_HTTP_TOKEN=TOKEN,
+        GAMIFY_METRICS_PORT=str(metrics_port),
+    ).start()
+    try:
+        await service.ready()
+        assert (await get(metrics_port, "/metrics"))[0] == 200
+        assert (await get(metrics_port, "/camps/x/leaderboard", TOKEN))[0] == 404
+        assert (await get(service.port, "/metrics"))[0] == 404  # not beside the read API
+        assert (await get(service.port, "/health/ready"))[0] == 200  # probes stay
+    finally:
+        service.stop()

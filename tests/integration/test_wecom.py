@@ -6,21 +6,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.nudges.app import create_app
-from services.nudges.config import DEFAULT_NUDGES_FILE, WeCom
+from services.nudges.app import MIGRATIONS, create_app
+from services.nudges.config import DEFAULT_NUDGES_FILE, NudgeBook, WeCom
 from services.nudges.metrics import NudgesMetrics
-from services.nudges.wecom import SlidingWindow, WeComSender
+from services.nudges.wecom import (
+    LocalLimits,
+    SharedLimits,
+    SlidingWindow,
+    WeComForwarder,
+    WeComSender,
+)
 from shared import topics
+from shared.config import Loaded, load_yaml
+from shared.db import apply_migrations, create_pool
 from shared.embedded import free_port
+from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, metric, wait_for
 from tests.integration.world import World, enrollment, review, submission
@@ -32,9 +44,11 @@ class FakeWeCom:
     def __init__(self) -> None:
         self.answers: list[tuple[int, dict[str, Any]]] = []
         self.received: list[dict[str, Any]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each post
         self.port = free_port()
 
     async def _post(self, request: web.Request) -> web.Response:
+        self.arrived.append(time.monotonic())
         self.received.append({"key": request.query.get("key"), **await request.json()})
         status, body = self.answers.pop(0) if self.answers else (200, {"errcode": 0})
         return web.json_response(body, status=status)
@@ -72,16 +86,9 @@ def sender(
     http: aiohttp.ClientSession, fake_time: FakeTime, **config: Any
 ) -> tuple[WeComSender, NudgesMetrics]:
     metrics = NudgesMetrics(CollectorRegistry())
-    return (
-        WeComSender(
-            http,
-            WeCom(enabled=True, **config),
-            metrics,
-            sleep=fake_time.sleep,
-            now=fake_time.now,
-        ),
-        metrics,
-    )
+    wecom = WeCom(enabled=True, **config)
+    limits = LocalLimits(wecom.per_minute, 60.0, fake_time.now, fake_time.sleep)
+    return WeComSender(http, wecom, metrics, limits, sleep=fake_time.sleep), metrics
 
 
 def counted(metrics: NudgesMetrics, outcome: str) -> float:
@@ -212,3 +219,110 @@ async def test_the_service_posts_praise_to_the_camps_robot(
         assert metric(samples, "gamify_channel_deliveries_total", outcome="sent") == 1
     finally:
         await runtime.stop()
+
+
+async def nudges_pool(database_url: str) -> asyncpg.Pool:
+    pool = await create_pool(database_url, "nudges", 4)
+    await apply_migrations(
+        pool, "nudges", [("plumbing", PLUMBING_MIGRATIONS), ("nudges", MIGRATIONS)]
+    )
+    return pool
+
+
+async def test_the_robots_limit_holds_across_replicas(wecom: FakeWeCom, database_url: str) -> None:
+    """Two replicas, each with its own sender, post to one robot at once: the limit they share
+    in PostgreSQL (here 5 posts per 2 s) holds over the posts the robot received."""
+    pool = await nudges_pool(database_url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            replicas = [
+                WeComSender(
+                    http,
+                    WeCom(enabled=True, per_minute=5),
+                    NudgesMetrics(CollectorRegistry()),
+                    SharedLimits(pool, 5, window=2.0),
+                )
+                for _ in range(2)
+            ]
+            await asyncio.gather(
+                *(
+                    r.send(wecom.url("busy"), f"{n}-{i}")
+                    for n, r in enumerate(replicas)
+                    for i in range(7)
+                )
+            )
+    finally:
+        await pool.close()
+    assert len(wecom.arrived) == 14
+    times = sorted(wecom.arrived)
+    for i in range(len(times) - 5):
+        assert times[i + 5] - times[i] >= 1.9, times  # any 6 posts span the window
+
+
+async def test_a_republished_nudge_is_posted_once(
+    wecom: FakeWeCom, bus: Bus, settings: Settings, database_url: str
+) -> None:
+    pool = await nudges_pool(database_url)
+    book = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook)
+    enabled = book.model.model_copy(
+        update={"wecom": WeCom(enabled=True, robots={"rp": wecom.url("rp")})}
+    )
+    metrics = NudgesMetrics(CollectorRegistry())
+    forwarder = WeComForwarder(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        pool,
+        lambda: Loaded(enabled, book.version, book.path),
+        metrics,
+    )
+    praise = {
+        "event_id": "nudge-praise-1",
+        "occurred_at": "2026-11-21T10:00:00+08:00",
+        "camp_id": "rp",
+        "student_id": "zoe",
+        "kind": "praise",
+        "segment": "active",
+        "template_id": "praise-1",
+        "message": "太棒了",
+        "due_at": "2026-11-21T10:00:00+08:00",
+    }
+    task = asyncio.create_task(forwarder.run())
+    try:
+        for _ in range(3):  # published, then republished twice (a relay retry, a replay)
+            await bus.send(topics.NUDGES, praise, key="zoe")
+        await wait_for(lambda: _at_least(metrics, "duplicate", 2), what="both copies seen")
+    finally:
+        task.cancel()
+        await pool.close()
+    assert len(wecom.received) == 1
+    assert counted(metrics, "sent") == 1
+
+
+async def _at_least(metrics: NudgesMetrics, outcome: str, n: int) -> bool:
+    return counted(metrics, outcome) >= n
+
+
+async def test_a_failing_forwarder_is_counted_and_started_again(
+    settings: Settings, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = NudgesMetrics(CollectorRegistry())
+    book = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook)
+    forwarder = WeComForwarder("127.0.0.1:1", "", None, lambda: book, metrics)  # type: ignore[arg-type]
+    runs: list[int] = []
+    healthy = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) <= 2:
+            raise RuntimeError("the broker went away")
+        healthy.set()
+        await asyncio.Event().wait()
+
+    forwarder._forward = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await asyncio.wait_for(healthy.wait(), 10)
+    finally:
+        task.cancel()
+    assert metrics.forwarder_failures._value.get() == 2
+    assert sum("the WeCom forwarder failed" in r.message for r in caplog.records) == 2

@@ -97,7 +97,12 @@ def test_kubernetes_manifests_wire_probes_config_secrets_and_scaling() -> None:
         deployment = by_kind["Deployment"][f"gamify-{name}"]
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["python", "-m", f"services.{name}"]
-        assert container["ports"] == [{"name": "http", "containerPort": port}]
+        assert container["ports"] == [
+            {"name": "http", "containerPort": port},
+            {"name": "metrics", "containerPort": 9100},
+        ]
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == "9100"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert container["resources"]["requests"]["cpu"]
@@ -119,8 +124,19 @@ def test_kubernetes_manifests_wire_probes_config_secrets_and_scaling() -> None:
         service = by_kind["Service"][f"gamify-{name}"]
         assert service["spec"]["ports"][0]["port"] == port
     secret = load(DEPLOY / "k8s/secret.example.yaml")
-    assert "GAMIFY_DATABASE_URL" in secret["stringData"]
+    assert {"GAMIFY_DATABASE_URL", "GAMIFY_HTTP_TOKEN"} <= set(secret["stringData"])
     assert "secret.example.yaml" not in kustomization["resources"]
+    # the rules ConfigMap keeps its name, so that a change reaches running pods (hot reload)
+    assert kustomization["configMapGenerator"][0]["options"]["disableNameSuffixHash"] is True
+    settings = load(DEPLOY / "k8s/settings.yaml")
+    assert settings["data"]["GAMIFY_METRICS_PORT"] == "9100"
+    policy = load(DEPLOY / "k8s/networkpolicy.yaml")
+    assert "networkpolicy.yaml" in kustomization["resources"]
+    rules = {r["ports"][0]["port"]: r["from"][0] for r in policy["spec"]["ingress"]}
+    assert rules["metrics"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "prometheus"
+    }
+    assert rules["http"]["podSelector"]["matchLabels"] == {"gamify.io/read-api-client": "true"}
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:
@@ -169,7 +185,7 @@ def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout
+    assert "SUCCESS: 8 rules found" in checked.stdout
     tested = subprocess.run(
         [PROMTOOL, "test", "rules", "alerts_test.yml"],
         cwd=DEPLOY / "prometheus",
