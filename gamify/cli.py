@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gamify import rules_check
+from gamify import asyncapi, rules_check
 from shared import topics
 from shared.config import ConfigError, load_yaml
 
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="rules files")
     rules_sub = rules.add_subparsers(title="rules commands")
     rules_check.add_parser(rules_sub)
+    asyncapi.add_parser(sub)
 
     points = sub.add_parser("points", help="the points ledger")
     points_sub = points.add_subparsers(title="points commands")
