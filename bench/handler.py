@@ -24,10 +24,10 @@ from services.points.app import MIGRATIONS, _make_handler
 from services.points.handlers import INPUTS, MODELS
 from shared import topics
 from shared.clock import WallClock
-from shared.consumer import BatchProcessor
 from shared.db import apply_migrations, create_pool
 from shared.embedded import EmbeddedPostgres, create_database
 from shared.metrics import ServiceMetrics
+from shared.processor import BatchProcessor
 from shared.service import PLUMBING_MIGRATIONS, ServiceContext
 from shared.settings import Settings
 

@@ -140,4 +140,3 @@ def run(args: argparse.Namespace) -> int:
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}: {len(topics.ALL)} channels")
     return 0
-

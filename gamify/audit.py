@@ -42,7 +42,6 @@ from services.points import rules as point_rules
 from services.points.config import PointsRules
 from shared import integrity, topics
 from shared.config import load_yaml
-from shared.consumer import content_digest
 from shared.events import (
     Camp,
     CheckIn,
@@ -54,6 +53,7 @@ from shared.events import (
     Share,
     Submission,
 )
+from shared.processor import content_digest
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "services/points/rules.yaml"
 Key = tuple[str, str, str, str]  # camp, student, rule, cause

@@ -391,18 +391,20 @@ def _send(args: argparse.Namespace) -> int:
     bootstrap, prefix = _bootstrap(args.bootstrap)
 
     async def publish() -> None:
-        from aiokafka import AIOKafkaProducer
+        from faststream.kafka import KafkaBroker
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                topics.physical(prefix, args.topic),
+        from shared.security import faststream_security
+        from shared.settings import load_settings
+
+        # faststream's publisher, as designed: one message, its key, confirmed by the broker
+        security = faststream_security(load_settings())  # GAMIFY_KAFKA_SECURITY_PROTOCOL etc.
+        async with KafkaBroker(bootstrap, logger=None, security=security) as broker:
+            await broker.publish(
                 json.dumps(body, ensure_ascii=False).encode(),
+                topics.physical(prefix, args.topic),
                 key=str(key).encode() if key else None,
+                headers={"content-type": "application/json"},
             )
-        finally:
-            await producer.stop()
 
     asyncio.run(publish())
     print(json.dumps(body, ensure_ascii=False))

@@ -16,11 +16,11 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
 from shared import integrity, topics
-from shared.consumer import BatchHandler, MoreWork, Received, Refused
 from shared.db import json_rows, lock_keys
 from shared.events import Camp, CheckIn, Event, Review, Share, Submission
 from shared.integrity import CampCalendar, Verdict
 from shared.outbox import OutMessage
+from shared.processor import BatchHandler, MoreWork, Received, Refused
 
 # Held events taken out per transaction once what they wait for is known.
 RELEASE_CHUNK = 500

@@ -9,37 +9,27 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
+from aiokafka import AIOKafkaProducer
 
 from shared import topics
 from shared.api import Route, openapi, web_routes
 from shared.clock import Clock, TopicClock, WallClock
-from shared.consumer import REASONS, BatchHandler, BatchProcessor
 from shared.db import apply_migrations, create_pool
 from shared.gate import GateMetrics, IntegrityGate
 from shared.http import HttpServer, build_app, metrics_app
+from shared.kafka_intake import KafkaIntake
 from shared.lanes import Lanes
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
+from shared.processor import REASONS, BatchHandler, BatchProcessor
 from shared.producer import start_relay_producer
 from shared.reach import reaching_database, reaching_kafka
 from shared.retention import prune_inbox_forever
-from shared.security import (
-    consumer_options,
-    database_options,
-    faststream_security,
-    kafka_options,
-)
+from shared.security import consumer_options, database_options, kafka_options
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,13 +89,6 @@ async def _within(seconds: float, what: str, step: Awaitable[object]) -> bool:
     return True
 
 
-async def _as_is(msg: StreamMessage[Any]) -> StreamMessage[Any]:
-    """The batch message itself, records undecoded: BatchProcessor validates each record
-    against its topic's model, so faststream's JSON decoding of each would be work thrown
-    away (and, with dependency injection off, the handler gets this message to ack)."""
-    return msg
-
-
 class ServiceRuntime:
     """One running instance of a service."""
 
@@ -115,14 +98,13 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(spec.name)
         self.group_id = settings.consumer_group or f"{settings.topic_prefix}gamify-{spec.name}"
         self.context: ServiceContext | None = None
-        self._broker: KafkaBroker | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._http: HttpServer | None = None
         self._metrics_http: HttpServer | None = None  # with GAMIFY_METRICS_PORT
         self._pool: asyncpg.Pool | None = None
         self._clock: Clock = WallClock()
-        self._subscribers: list[object] = []
+        self._intakes: list[KafkaIntake] = []
         self._lanes: list[Lanes] = []
         self._tasks: list[asyncio.Task[None]] = []
         # Set when the process must stop on its own (a lane failed): run_until_signalled
@@ -185,17 +167,8 @@ class ServiceRuntime:
             topic_prefix=prefix,
             fault=s.fault,
         )
-        self._broker = KafkaBroker(
-            s.kafka_bootstrap,
-            logger=None,
-            graceful_timeout=10.0,
-            security=faststream_security(s),
-            # No dependency injection: resolving the message from its context ran in a worker
-            # thread for every batch. The handler takes the message as it is.
-            apply_types=False,
-        )
         for _ in range(s.consumers):
-            self._subscribe(self._broker, processor)
+            self._add_intake(processor)
         for topic in self.spec.inputs:  # from 0, so that the first one shows in rate()
             for outcome in ("applied", "duplicate"):
                 self.metrics.processed.labels(self.spec.name, topic, outcome)
@@ -219,9 +192,9 @@ class ServiceRuntime:
         if s.metrics_port is not None:
             self._metrics_http = HttpServer(metrics_app(self.metrics), s.http_host, s.metrics_port)
             await self._metrics_http.start()
-        for lanes in self._lanes:
+        for lanes, intake in zip(self._lanes, self._intakes, strict=True):
             lanes.start()
-        await self._broker.start()
+            await intake.start(lanes.submit)
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")
@@ -239,66 +212,40 @@ class ServiceRuntime:
             self._http.port,
         )
 
-    def _subscribe(self, broker: KafkaBroker, processor: BatchProcessor) -> None:
+    def _add_intake(self, processor: BatchProcessor) -> None:
+        """One group member (shared/kafka_intake.py) and the lanes that apply its batches and
+        commit their offsets."""
         s = self.settings
-        subscriber = broker.subscriber(
-            *[topics.physical(s.topic_prefix, t) for t in self.spec.inputs],
-            group_id=self.group_id,
-            batch=True,
-            max_records=s.batch_max_records,
-            batch_timeout_ms=s.batch_timeout_ms,
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=s.kafka_heartbeat_ms,
-            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-            decoder=_as_is,
-        )
-        metrics = self.metrics
-        name = self.spec.name
-
-        async def commit(offsets: dict[TopicPartition, int]) -> None:
-            """Commit these partitions' offsets (their batch is in the database), then update
-            their lag."""
-            consumer = subscriber.consumer
-            if consumer is None:  # stopped meanwhile: the batch will be redelivered
-                return
-            try:
-                await consumer.commit(offsets)
-            except (CommitFailedError, KafkaError) as exc:
-                # The effects are committed and inboxed: redelivery after the rebalance is a no-op.
-                metrics.commit_failures.labels(name).inc()
-                log.warning("offset commit refused (%r); batch will be redelivered", exc)
-            assigned = consumer.assignment()
-            for tp, next_offset in offsets.items():
-                if tp not in assigned:  # moved to another member meanwhile (a rebalance)
-                    continue
-                high = consumer.highwater(tp)
-                if high is not None:
-                    metrics.consumer_lag.labels(
-                        name, topics.logical(s.topic_prefix, tp.topic), str(tp.partition)
-                    ).set(max(high - next_offset, 0))
-
         first = {
             topics.physical(s.topic_prefix, t)
             for t in set(self.spec.first_inputs) & set(self.spec.inputs)
         }
+        intake = KafkaIntake(
+            self.spec.name,
+            [topics.physical(s.topic_prefix, t) for t in self.spec.inputs],
+            first,
+            self.metrics,
+            s.topic_prefix,
+            s.batch_max_records,
+            s.batch_timeout_ms,
+            self._failed,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group_id,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_ms,
+            max_poll_records=s.batch_max_records,
+            **consumer_options(s),  # security, and the fetch wait
+        )
         lanes = Lanes(
             processor.process,
-            commit,
+            intake.commit,
             s.batch_lanes,
             depth=LANE_DEPTH,
             max_records=s.batch_max_records,
             on_failure=self._failed,
             first_topics=first,
         )
-
-        async def on_batch(msg: KafkaMessage) -> None:  # the decoder's output, see _as_is
-            await lanes.submit(msg.raw_message)  # its lanes commit its offsets when applied
-
-        subscriber(on_batch)
-        _take_first(subscriber, first, s.batch_max_records)
-        self._subscribers.append(subscriber)
+        self._intakes.append(intake)
         self._lanes.append(lanes)
 
     def _retention(self) -> list[Coroutine[Any, Any, None]]:
@@ -328,8 +275,7 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):  # not wait_for: see OutboxRelay.run
                     database = await self._pool.fetchval("SELECT true") is True
-        consumers = [getattr(sub, "consumer", None) for sub in self._subscribers]
-        assigned = any(c is not None and c.assignment() for c in consumers)
+        assigned = any(intake.assigned() for intake in self._intakes)
         return {"database": database, "partitions_assigned": assigned}
 
     async def stop(self) -> None:
@@ -337,10 +283,12 @@ class ServiceRuntime:
         for server in (self._http, self._metrics_http):
             if server:
                 await _within(STOP_STEP_S, "the HTTP server's stop", server.stop())
+        for intake in self._intakes:
+            await _within(STOP_STEP_S, "the intake's fetching", intake.stop_fetching())
         for lanes in self._lanes:  # finish the batches in hand and commit their offsets
             await lanes.close(grace_s=10.0)
-        if self._broker:
-            await _within(STOP_STEP_S, "the consumer's stop", self._broker.stop())
+        for intake in self._intakes:
+            await _within(STOP_STEP_S, "the consumer's stop", intake.stop())
         for task in self._tasks:
             task.cancel()
         tasks = asyncio.gather(*self._tasks, return_exceptions=True)
@@ -380,26 +328,6 @@ class ServiceRuntime:
             await self.stop()
         if self.fatal.is_set():
             raise SystemExit(1)
-
-
-def _take_first(subscriber: Any, first_topics: set[str], max_records: int) -> None:
-    """Make the batch subscriber hand out what it has fetched of `first_topics` before any
-    other records. faststream takes each batch with `get_msg(consumer)`, one getmany over every
-    partition in the order their fetches arrived; this asks those partitions alone first (no
-    wait: only records already fetched), and falls back to faststream's own call."""
-    if not first_topics:
-        return
-    take_batch = subscriber.get_msg
-
-    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:
-        first = [tp for tp in consumer.assignment() if tp.topic in first_topics]
-        if first:
-            early = await consumer.getmany(*first, timeout_ms=0, max_records=max_records)
-            if early:
-                return tuple(chain.from_iterable(early.values()))
-        return cast(tuple[ConsumerRecord, ...], await take_batch(consumer))
-
-    subscriber.get_msg = get_msg
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -13,10 +13,10 @@ from services.badges.config import BadgeBook
 from services.badges.metrics import BadgesMetrics
 from shared import topics
 from shared.config import Loaded
-from shared.consumer import Received
 from shared.db import lock_keys
 from shared.events import BadgeAwarded, Camp, CheckIn, Event, LessonProgress, Review
 from shared.outbox import OutMessage, derived_event_id
+from shared.processor import Received
 
 # Submissions only for the integrity gate: a review counts once its submission is known.
 INPUTS = [topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS, topics.SUBMISSIONS]

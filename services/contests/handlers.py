@@ -13,9 +13,9 @@ import asyncpg
 from services.contests import rules, store
 from services.contests.metrics import ContestsMetrics
 from shared import topics
-from shared.consumer import Received
 from shared.events import Camp, Enrollment, Review, Submission, Vote
 from shared.outbox import OutMessage
+from shared.processor import Received
 
 INPUTS = [
     topics.CAMPS,

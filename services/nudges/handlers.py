@@ -19,10 +19,10 @@ from shared import topics
 from shared.camp_days import camp_day
 from shared.clock import Clock
 from shared.config import Loaded
-from shared.consumer import Received
 from shared.db import lock_keys
 from shared.events import Camp, CheckIn, Enrollment, Preference, Review, Submission
 from shared.outbox import OutMessage
+from shared.processor import Received
 
 INPUTS = [
     topics.CAMPS,

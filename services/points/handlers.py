@@ -13,7 +13,6 @@ from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
 from shared import topics
 from shared.config import Loaded
-from shared.consumer import MoreWork, Received, Refused
 from shared.db import lock_keys
 from shared.events import (
     Camp,
@@ -28,6 +27,7 @@ from shared.events import (
     Submission,
 )
 from shared.outbox import OutMessage, Serialized, derived_event_id
+from shared.processor import MoreWork, Received, Refused
 
 INPUTS = [
     topics.CAMPS,

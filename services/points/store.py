@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
-from shared.consumer import Received
 from shared.db import Contended, json_rows, students_rows
 from shared.events import Camp, Enrollment, Event
+from shared.processor import Received
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from gamify.audit import _services_of
 from shared import topics
-from shared.consumer import content_digest
+from shared.processor import content_digest
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import camp, checkin, metric, scrape, wait_for

@@ -5,7 +5,7 @@ import json
 from aiokafka import ConsumerRecord
 
 from shared import topics
-from shared.consumer import DLQ_VALUE_LIMIT, Received, Rejected, decode
+from shared.processor import DLQ_VALUE_LIMIT, Received, Rejected, decode
 
 
 def record(value: bytes, topic: str = "p." + topics.CHECKINS) -> ConsumerRecord:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import topics
-from shared.consumer import DLQ_VALUE_LIMIT, Received, Rejected, decode
+from shared.processor import DLQ_VALUE_LIMIT, Received, Rejected, decode
 from tests.hostile import invalid_message, strange_event
 
 any_topic = st.sampled_from(topics.INPUT_TOPICS)

@@ -16,7 +16,7 @@ FORBIDDEN = {
     "aiohttp",
     "socket",
     "shared.db",
-    "shared.consumer",
+    "shared.processor",
     "shared.outbox",
     "shared.service",
 }

@@ -1,5 +1,8 @@
-"""Consuming input topics: batches, the inbox, dead letters, retries, and offsets committed
-only after the database commit."""
+"""Applying a batch of input records in one database transaction: each record decoded and
+checked against the contract, the inbox (a redelivered event changes nothing), the service's
+handler, dead letters and output events into the outbox, with retries. The offsets are
+committed afterwards by the lanes (shared/lanes.py) through the intake
+(shared/kafka_intake.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,130 @@
+"""Kafka intake: the consumer-group member that feeds a service's lanes, and the place where
+its offsets are committed (after the database commit of their batch) and its lag measured.
+
+It is written on aiokafka's public API rather than as a faststream subscriber, because it needs
+two things a subscriber does not express: offsets committed per partition, by the lane that
+applied the batch and only after that batch's database commit (not one acknowledgement per
+fetched batch); and a service's first topics (the camps) handed out before whatever else was
+fetched, so that a backlog's check-ins rarely reach a service before their camp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from itertools import chain
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from shared import topics
+from shared.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+
+
+class KafkaIntake:
+    """One group member: fetches batches, hands them to `submit`, commits what it is told."""
+
+    def __init__(
+        self,
+        service: str,
+        physical_topics: Sequence[str],
+        first_topics: Collection[str],
+        metrics: ServiceMetrics,
+        prefix: str,
+        max_records: int,
+        batch_timeout_ms: int,
+        on_failure: Callable[[BaseException], None],
+        **consumer_options: Any,
+    ) -> None:
+        self._service = service
+        self._topics = list(physical_topics)
+        self._first = set(first_topics)
+        self._metrics = metrics
+        self._prefix = prefix
+        self._max_records = max_records
+        self._timeout_ms = batch_timeout_ms
+        self._on_failure = on_failure
+        self._options = consumer_options
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, submit: Submit) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self._topics, enable_auto_commit=False, auto_offset_reset="earliest", **self._options
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._feed(submit), name=f"{self._service}-intake")
+
+    def assigned(self) -> bool:
+        return self._consumer is not None and bool(self._consumer.assignment())
+
+    async def _feed(self, submit: Submit) -> None:
+        try:
+            while True:
+                records = await self._take()
+                if records:
+                    await submit(records)  # waits while the lanes are full
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the consumer is broken: the process must restart
+            log.exception("the Kafka intake failed")
+            self._on_failure(exc)
+
+    async def _take(self) -> list[ConsumerRecord]:
+        """What was fetched of the first topics (no wait), else a batch of anything."""
+        assert self._consumer is not None
+        first = [tp for tp in self._consumer.assignment() if tp.topic in self._first]
+        if first:
+            early = await self._consumer.getmany(
+                *first, timeout_ms=0, max_records=self._max_records
+            )
+            if early:
+                return list(chain.from_iterable(early.values()))
+        batch = await self._consumer.getmany(
+            timeout_ms=self._timeout_ms, max_records=self._max_records
+        )
+        return list(chain.from_iterable(batch.values()))
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit these partitions' offsets (their batch is in the database), then update their
+        lag. A refused commit (a rebalance) is counted: the batch will be redelivered, and the
+        inbox makes that a no-op."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            self._metrics.commit_failures.labels(self._service).inc()
+            log.warning("offset commit refused (%r); batch will be redelivered", exc)
+        assigned = consumer.assignment()
+        for tp, next_offset in offsets.items():
+            if tp not in assigned:  # moved to another member meanwhile (a rebalance)
+                continue
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._metrics.consumer_lag.labels(
+                    self._service, topics.logical(self._prefix, tp.topic), str(tp.partition)
+                ).set(max(high - next_offset, 0))
+
+    async def stop_fetching(self) -> None:
+        """Take no more batches; what was fetched and not handed out is simply redelivered."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def stop(self) -> None:
+        """Leave the group (after the lanes committed what they applied)."""
+        await self.stop_fetching()
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
