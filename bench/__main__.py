@@ -8,7 +8,6 @@ from pathlib import Path
 
 from bench.run import (
     BACKLOG_CHECKINS,
-    SERVICES,
     SOAK_CHECKINS,
     SOAK_SECONDS,
     Steady,
@@ -16,6 +15,7 @@ from bench.run import (
     run,
     summary,
 )
+from shared.settings import SERVICES
 
 
 def main(argv: list[str] | None = None) -> int:

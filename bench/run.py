@@ -25,12 +25,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import workload
-from gamify.simulate.stack import Infrastructure, RunPlace, wait_ready
+from gamify.launcher import ServiceProcess, service_env, stop_all
+from gamify.simulate.stack import Infrastructure, RunPlace
 from shared import topics
 from shared.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("points", "badges", "nudges", "contests")
 PARTITIONS = 6
 BUS_BASELINE_MAX_S = 30.0  # the soak's 10 minutes would tell nothing more about the bus
 # How often a drain reads the services' /metrics: each scrape is CPU the measured service
@@ -95,7 +95,7 @@ class Figures:
 
 
 class Replicas:
-    """Replicas of one service as `python -m services.NAME` processes."""
+    """Replicas of one service as processes (gamify.launcher), optionally under py-spy."""
 
     def __init__(
         self,
@@ -110,36 +110,25 @@ class Replicas:
         self._database_url = place.database_url
         self._profile = profile
         self._profilers: list[subprocess.Popen[bytes]] = []
-        self.ports = [free_port() for _ in range(n)]
-        base = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
-        self._env = [
-            {
-                **base,
-                "GAMIFY_KAFKA_BOOTSTRAP": place.bootstrap,
-                "GAMIFY_DATABASE_URL": place.database_url,
-                "GAMIFY_TOPIC_PREFIX": place.prefix,
-                "GAMIFY_TOPIC_PARTITIONS": str(PARTITIONS),
-                "GAMIFY_HTTP_PORT": str(port),
-                "GAMIFY_LOG_LEVEL": "WARNING",
-                **env,
-            }
-            for port in self.ports
+        settings = {
+            "GAMIFY_KAFKA_BOOTSTRAP": place.bootstrap,
+            "GAMIFY_DATABASE_URL": place.database_url,
+            "GAMIFY_TOPIC_PREFIX": place.prefix,
+            "GAMIFY_TOPIC_PARTITIONS": str(PARTITIONS),
+            "GAMIFY_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.procs = [
+            ServiceProcess(
+                name, free_port(), service_env(settings), log_dir / f"bench-{name}-{i}.log"
+            )
+            for i in range(n)
         ]
-        self._log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports = [p.port for p in self.procs]
 
     def start(self) -> None:
-        for i, env in enumerate(self._env):
-            with open(self._log_dir / f"bench-{self.name}-{i}.log", "ab") as log:
-                self.procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", f"services.{self.name}"],
-                        env=env,
-                        cwd=ROOT,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+        for p in self.procs:
+            p.start()
         if self._profile is not None:
             self._start_profilers(self._profile)
 
@@ -167,13 +156,7 @@ class Replicas:
                 spy.wait(30)
             except subprocess.TimeoutExpired:
                 spy.kill()
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs)
 
     def rss_mb(self) -> float:
         total = 0.0
@@ -186,11 +169,8 @@ class Replicas:
 
     async def wait_ready(self, limit_s: float = 60.0) -> None:
         """Until every replica answers ready (database up, partitions assigned)."""
-        deadline = time.monotonic() + limit_s
-        async with aiohttp.ClientSession() as http:
-            for i, (port, proc) in enumerate(zip(self.ports, self.procs, strict=True)):
-                log = self._log_dir / f"bench-{self.name}-{i}.log"
-                await wait_ready(http, self.name, port, proc, deadline, log)
+        for p in self.procs:
+            await p.ready(limit_s)
 
     async def wait_published(self, quiet: bool) -> None:
         """Until every output event committed so far has been published (on one connection:
@@ -233,7 +213,7 @@ class Replicas:
     async def _sum_metrics(self, http: aiohttp.ClientSession, names: set[str]) -> dict[str, float]:
         totals: dict[str, float] = {}
         for port, proc in zip(self.ports, self.procs, strict=True):
-            if proc.poll() is not None:
+            if proc.exited() is not None:
                 raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
             try:
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as r:

@@ -87,12 +87,9 @@ class AuditResult:
 
 
 def _services_of() -> dict[str, list[str]]:
-    from services.badges.handlers import INPUTS as badges
-    from services.contests.handlers import INPUTS as contests
-    from services.nudges.handlers import INPUTS as nudges
-    from services.points.handlers import INPUTS as points
+    from gamify.launcher import SERVICES, service_inputs
 
-    return {"points": points, "badges": badges, "nudges": nudges, "contests": contests}
+    return {name: service_inputs(name) for name in SERVICES}
 
 
 async def read_all(bootstrap: str, name: str) -> list[ConsumerRecord]:

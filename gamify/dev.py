@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from gamify.launcher import ServiceProcess, service_env, stop_all
 from shared import topics
 from shared.embedded import (
     EmbeddedPostgres,
@@ -19,16 +18,10 @@ from shared.embedded import (
     drop_database,
     local_kafka,
 )
-from shared.settings import DEFAULT_PORTS
+from shared.settings import DEFAULT_PORTS, SERVICES
 
-SERVICE_ORDER = ["points", "badges", "nudges", "contests"]
 # Where `gamify dev` leaves its database URL for other commands (`gamify points explain`).
 DEV_DATABASE_FILE = Path.home() / ".gamify" / "database_url"
-
-
-def available_services() -> list[str]:
-    """The services that exist in this checkout (an app module to run)."""
-    return [s for s in SERVICE_ORDER if importlib.util.find_spec(f"services.{s}.app") is not None]
 
 
 def run_dev(
@@ -49,7 +42,7 @@ def run_dev(
         data_dir=home / "kafka-log" if log_kept else None,
     )
     pg: EmbeddedPostgres | None = None
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children: list[ServiceProcess] = []
     stopping = False
 
     def request_stop(_sig: int, _frame: object) -> None:
@@ -109,33 +102,30 @@ def run_dev(
                 kafka.bootstrap, [topics.physical(prefix, t) for t in topics.ALL], partitions
             )
         )
-        for name in available_services():
-            port = (
-                http_base_port + SERVICE_ORDER.index(name)
-                if http_base_port is not None
-                else DEFAULT_PORTS[name]
+        for i, name in enumerate(SERVICES):
+            port = http_base_port + i if http_base_port is not None else DEFAULT_PORTS[name]
+            env = service_env(
+                {
+                    "GAMIFY_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                    "GAMIFY_DATABASE_URL": database_url,
+                    "GAMIFY_TOPIC_PARTITIONS": str(partitions),
+                    "GAMIFY_KAFKA_SESSION_TIMEOUT_MS": os.environ.get(
+                        "GAMIFY_KAFKA_SESSION_TIMEOUT_MS", "6000"
+                    ),
+                    "GAMIFY_KAFKA_HEARTBEAT_MS": os.environ.get(
+                        "GAMIFY_KAFKA_HEARTBEAT_MS", "1000"
+                    ),
+                },
+                inherit_gamify=True,  # the user's own GAMIFY_ settings reach the services
             )
-            env = {
-                **os.environ,
-                "GAMIFY_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                "GAMIFY_DATABASE_URL": database_url,
-                "GAMIFY_HTTP_PORT": str(port),
-                "GAMIFY_TOPIC_PARTITIONS": str(partitions),
-                "GAMIFY_KAFKA_SESSION_TIMEOUT_MS": os.environ.get(
-                    "GAMIFY_KAFKA_SESSION_TIMEOUT_MS", "6000"
-                ),
-                "GAMIFY_KAFKA_HEARTBEAT_MS": os.environ.get("GAMIFY_KAFKA_HEARTBEAT_MS", "1000"),
-            }
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"], env=env, start_new_session=True
-            )
+            children.append(ServiceProcess(name, port, env, own_session=True).start())
             print(f"gamify dev: {name} on http://127.0.0.1:{port}/metrics", flush=True)
         print("gamify dev: running; Ctrl-C stops everything", flush=True)
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
+            for child in children:
+                if child.exited() is not None:
                     print(
-                        f"gamify dev: {name} exited with code {child.returncode}; stopping",
+                        f"gamify dev: {child.name} exited with code {child.exited()}; stopping",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -146,21 +136,8 @@ def run_dev(
         print(f"gamify dev: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
-        _stop_children(children)
+        stop_all(children, timeout=15)
         kafka.stop()
         if pg is not None:
             pg.stop()
         print("gamify dev: stopped", flush=True)
-
-
-def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PORTS = {"points": 9101, "badges": 9102, "nudges": 9103, "contests": 9104}
+# The services, the one list of them (each is the package services/<name>).
+SERVICES = ("points", "badges", "nudges", "contests")
+DEFAULT_PORTS = {name: 9101 + i for i, name in enumerate(SERVICES)}
 
 
 class SettingsError(Exception):

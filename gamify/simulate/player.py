@@ -23,6 +23,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from gamify.launcher import SERVICES, service_inputs
 from gamify.simulate import behaviour
 from gamify.simulate.behaviour import Student, Tuning
 from shared import topics
@@ -44,33 +45,7 @@ class CampPlan:
     tuning: Tuning = field(default_factory=Tuning)
 
 
-INPUTS_OF = {
-    "points": {
-        topics.CAMPS,
-        topics.ENROLLMENTS,
-        topics.CHECKINS,
-        topics.SUBMISSIONS,
-        topics.REVIEWS,
-        topics.SHARES,
-        topics.REDEMPTIONS,
-    },
-    "badges": {topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS, topics.SUBMISSIONS},
-    "nudges": {
-        topics.CAMPS,
-        topics.ENROLLMENTS,
-        topics.PREFERENCES,
-        topics.CHECKINS,
-        topics.SUBMISSIONS,
-        topics.REVIEWS,
-    },
-    "contests": {
-        topics.CAMPS,
-        topics.ENROLLMENTS,
-        topics.SUBMISSIONS,
-        topics.REVIEWS,
-        topics.VOTES,
-    },
-}
+INPUTS_OF = {name: set(service_inputs(name)) for name in SERVICES}
 
 
 class Progress:

@@ -4,19 +4,13 @@ prefix so that runs never see each other."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
-
+from gamify.launcher import ServiceProcess, service_env, stop_all
 from shared import topics
 from shared.embedded import (
     EmbeddedKafka,
@@ -26,12 +20,10 @@ from shared.embedded import (
     free_port,
     local_kafka,
 )
+from shared.settings import SERVICES
 
 if TYPE_CHECKING:
     from shared.apache_kafka import ApacheKafka
-
-SERVICES = ("points", "badges", "nudges", "contests")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def kept_database(label: str) -> str:
@@ -101,30 +93,6 @@ class Infrastructure:
         return RunPlace(self._bootstrap, prefix, url)
 
 
-async def wait_ready(
-    http: aiohttp.ClientSession,
-    name: str,
-    port: int,
-    proc: subprocess.Popen[bytes],
-    deadline: float,
-    log: Path | str,
-) -> None:
-    """Until the service process on `port` answers ready; fails if it exits or by `deadline`
-    (time.monotonic())."""
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the {name} service exited ({proc.returncode}); see {log}")
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/health/ready") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the {name} service did not become ready")
-        await asyncio.sleep(0.2)
-
-
 class ServiceSet:
     """The four services as processes on one run's place, with the given rules files."""
 
@@ -132,51 +100,27 @@ class ServiceSet:
         self._place = place
         self._files = files
         self._log_dir = log_dir
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: list[ServiceProcess] = []
         self.ports: dict[str, int] = {}
 
     async def start(self) -> None:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("GAMIFY_")}
         for name in SERVICES:
-            port = free_port()
-            env = {
-                **base,
-                "GAMIFY_KAFKA_BOOTSTRAP": self._place.bootstrap,
-                "GAMIFY_DATABASE_URL": self._place.database_url,
-                "GAMIFY_TOPIC_PREFIX": self._place.prefix,
-                "GAMIFY_HTTP_PORT": str(port),
-                "GAMIFY_CLOCK": "topic",
-                "GAMIFY_SCHEDULER_INTERVAL_S": "0.2",
-                "GAMIFY_BATCH_TIMEOUT_MS": "20",
-                **{var: str(path) for var, path in self._files.items()},
-            }
-            log = open(self._log_dir / f"simulate-{name}.log", "ab")  # noqa: SIM115, ASYNC230
-            try:
-                self._procs[name] = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-                    [sys.executable, "-m", f"services.{name}"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            finally:
-                log.close()
-            self.ports[name] = port
-        await self._ready()
-
-    async def _ready(self, limit_s: float = 90.0) -> None:
-        deadline = time.monotonic() + limit_s
-        async with aiohttp.ClientSession() as http:
-            for name, port in self.ports.items():
-                log = self._log_dir / f"simulate-{name}.log"
-                await wait_ready(http, name, port, self._procs[name], deadline, log)
+            env = service_env(
+                {
+                    "GAMIFY_KAFKA_BOOTSTRAP": self._place.bootstrap,
+                    "GAMIFY_DATABASE_URL": self._place.database_url,
+                    "GAMIFY_TOPIC_PREFIX": self._place.prefix,
+                    "GAMIFY_CLOCK": "topic",
+                    "GAMIFY_SCHEDULER_INTERVAL_S": "0.2",
+                    "GAMIFY_BATCH_TIMEOUT_MS": "20",
+                    **{var: str(path) for var, path in self._files.items()},
+                }
+            )
+            log = self._log_dir / f"simulate-{name}.log"
+            self._procs.append(ServiceProcess(name, free_port(), env, log).start())
+            self.ports[name] = self._procs[-1].port
+        for proc in self._procs:
+            await proc.ready(90.0)
 
     def stop(self) -> None:
-        for proc in self._procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self._procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(self._procs)

@@ -241,10 +241,11 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             http.get(f"http://127.0.0.1:{port}/api/v1/rules") as r,
         ):
             rules = (await r.json())["data"]["groups"][0]["rules"]
-        assert len(rules) == 7 and all(rule["health"] == "ok" for rule in rules)
+        assert len(rules) == 8 and all(rule["health"] == "ok" for rule in rules)
         firing = {a["labels"]["alertname"] for a in await _alerts(port)}
         assert "GamifyDeadLetters" in firing  # the dead letter above, on a real evaluation
         assert "GamifyServiceDown" not in firing
+        assert "GamifyWeComDeliveriesFailing" not in firing
     finally:
         prometheus.terminate()
         prometheus.wait(10)

@@ -12,10 +12,9 @@ import aiohttp
 
 from gamify.audit import Auditor, AuditResult
 from gamify.simulate.player import CampPlan, Player
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from tests.services import ServiceProcess
 
-SERVICES = ("points", "badges", "nudges", "contests")
 TIMED = {"GAMIFY_CLOCK": "topic", "GAMIFY_SCHEDULER_INTERVAL_S": "0.2"}
 
 

@@ -4,12 +4,12 @@ The outcome is the one the natural order gives, to the point, and the audit find
 
 from __future__ import annotations
 
-import importlib
 import random
 from typing import Any
 
 import asyncpg
 
+from gamify.launcher import SERVICES, service_inputs
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -81,12 +81,8 @@ async def test_the_worst_order_gives_the_same_outcome(
     for topic, event in worst:
         await bus.send(topic, event)
     ids = [e["event_id"] for _, e in events]
-    for schema in ("points", "badges", "nudges", "contests"):
-        mine = [
-            e["event_id"]
-            for t, e in events
-            if t in importlib.import_module(f"services.{schema}.handlers").INPUTS
-        ]
+    for schema in SERVICES:
+        mine = [e["event_id"] for t, e in events if t in service_inputs(schema)]
         await wait_for(
             lambda s=schema, m=mine: processed(settings.database_url, s, m),  # type: ignore[misc]
             what=f"{schema} took everything in",

@@ -4,12 +4,12 @@ service that takes the event, while an honest student beside it is paid as usual
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from typing import Any
 
 import asyncpg
 
+from gamify.launcher import SERVICES, service_inputs
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -87,9 +87,8 @@ async def test_no_cheat_is_paid_awarded_or_counted_anywhere(
     ]
     for topic, body in sent:
         await bus.send(topic, body)
-    for service in ("points", "badges", "nudges", "contests"):
-        takes = importlib.import_module(f"services.{service}.handlers").INPUTS
-        ids = [e["event_id"] for t, e in sent if t in takes]
+    for service in SERVICES:
+        ids = [e["event_id"] for t, e in sent if t in service_inputs(service)]
         await wait_for(
             lambda s=service, i=ids: processed(settings.database_url, s, i),  # type: ignore[misc]
             20,

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gamify.audit import Auditor
+from gamify.launcher import SERVICES, service_inputs
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -159,25 +160,7 @@ def rewrite(event: dict[str, Any], camp: str) -> dict[str, Any]:
     return out
 
 
-INPUTS = {
-    "points": [
-        topics.CAMPS,
-        topics.ENROLLMENTS,
-        topics.CHECKINS,
-        topics.SUBMISSIONS,
-        topics.REVIEWS,
-        topics.SHARES,
-    ],
-    "badges": [topics.CAMPS, topics.CHECKINS, topics.REVIEWS, topics.SUBMISSIONS],
-    "nudges": [
-        topics.CAMPS,
-        topics.ENROLLMENTS,
-        topics.CHECKINS,
-        topics.SUBMISSIONS,
-        topics.REVIEWS,
-    ],
-    "contests": [topics.CAMPS, topics.ENROLLMENTS, topics.SUBMISSIONS, topics.REVIEWS],
-}
+INPUTS = {name: service_inputs(name) for name in SERVICES}
 
 
 async def feed(bus: Bus, settings: Settings, camp: str, batches: list[list[int]]) -> None:
