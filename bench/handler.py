@@ -20,12 +20,13 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 
 from bench.workload import backlog
-from services.points.app import MIGRATIONS, _make_handler
+from services.points.app import MIGRATIONS, make_handler
 from services.points.handlers import INPUTS, MODELS
 from shared import topics
 from shared.clock import WallClock
 from shared.db import apply_migrations, create_pool
 from shared.embedded import EmbeddedPostgres, create_database
+from shared.gate import GateMetrics, IntegrityGate
 from shared.metrics import ServiceMetrics
 from shared.processor import BatchProcessor
 from shared.service import PLUMBING_MIGRATIONS, ServiceContext
@@ -66,8 +67,11 @@ async def measure(admin_url: str, checkins: int, batch: int) -> dict[str, float]
             pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", MIGRATIONS)]
         )
         metrics = ServiceMetrics("points")
-        handler = _make_handler(
-            ServiceContext(Settings(), pool, metrics, WallClock(), lambda: None)
+        handler = IntegrityGate(  # as the runtime puts it in front of every handler
+            make_handler(ServiceContext(Settings(), pool, metrics, WallClock(), lambda: None)),
+            INPUTS,
+            None,
+            GateMetrics(metrics.registry, "points"),
         )
         processor = BatchProcessor("points", pool, MODELS, handler, metrics)
         camps, rest = _records(checkins)

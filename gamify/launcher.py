@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -45,6 +45,7 @@ class ServiceProcess:
         env: Mapping[str, str],
         log_path: Path | None = None,
         own_session: bool = False,
+        argv: Sequence[str] | None = None,
     ) -> None:
         if name not in SERVICES:
             raise ValueError(f"no service {name!r}; the services are {', '.join(SERVICES)}")
@@ -53,13 +54,15 @@ class ServiceProcess:
         self.env = {**env, "GAMIFY_HTTP_PORT": str(port)}
         self.log_path = log_path
         self._own_session = own_session  # gamify dev: Ctrl-C reaches only gamify dev itself
+        # what python runs: the service's package, or a module that wraps it (the fault tests)
+        self._argv = list(argv) if argv else ["-m", f"services.{name}"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}"],
+                [sys.executable, *self._argv],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -261,14 +261,3 @@ def render_text(
             f"{name:<{width}}  {a:>22}  {b:>22}".rstrip() if other else f"{name:<{width}}  {a}"
         )
     return "\n".join(lines)
-
-
-def daily_rows(report: Report) -> list[dict[str, Any]]:
-    return [
-        {"day": d + 1, "checkin_rate": rate, **report.segments_by_day[d]}
-        for d, rate in enumerate(report.checkin_rate_by_day)
-    ]
-
-
-def day_dates(report: Report) -> list[date]:
-    return [report.starts_on + timedelta(days=d) for d in range(report.days)]

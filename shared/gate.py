@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
+from shared import camps as shared_camps
 from shared import integrity, topics
-from shared.db import json_rows, lock_keys
+from shared.db import lock_keys
 from shared.events import Camp, CheckIn, Event, Review, Share, Submission
 from shared.integrity import CampCalendar, Verdict
 from shared.outbox import OutMessage
@@ -191,23 +192,16 @@ class IntegrityGate:
 
 
 async def _save(conn: asyncpg.Connection, camps: list[Camp], subs: list[Submission]) -> None:
-    latest: dict[str, Camp] = {}
-    for c in camps:  # the latest definition of a camp wins, whatever the order they arrive in
-        if c.camp_id not in latest or latest[c.camp_id].occurred_at < c.occurred_at:
-            latest[c.camp_id] = c
-    if latest:
-        await conn.execute(
-            "INSERT INTO gate_camps (camp_id, starts_on, timezone, defined_at)"
-            " SELECT r->>0, (r->>1)::date, r->>2, (r->>3)::timestamptz"
-            " FROM jsonb_array_elements($1::jsonb) AS u(r)"
-            " ON CONFLICT (camp_id) DO UPDATE SET starts_on = EXCLUDED.starts_on,"
-            " timezone = EXCLUDED.timezone, defined_at = EXCLUDED.defined_at"
-            " WHERE gate_camps.defined_at < EXCLUDED.defined_at",
-            json_rows(
-                (c.camp_id, c.starts_on.isoformat(), c.timezone, c.occurred_at.isoformat())
-                for c in sorted(latest.values(), key=lambda c: c.camp_id)
-            ),
-        )
+    await shared_camps.save_camps(
+        conn,
+        camps,
+        "INSERT INTO gate_camps (camp_id, starts_on, timezone, occurred_at)"
+        " SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::timestamptz[])"
+        " ON CONFLICT (camp_id) DO UPDATE SET starts_on = excluded.starts_on,"
+        " timezone = excluded.timezone, occurred_at = excluded.occurred_at"
+        " WHERE gate_camps.occurred_at < excluded.occurred_at",
+        ("camp_id", "starts_on", "timezone", "occurred_at"),
+    )
     if subs:  # a submission's author never changes: the first word stands
         await conn.execute(
             "INSERT INTO gate_submissions (camp_id, submission_id, student_id)"

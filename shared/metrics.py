@@ -104,3 +104,22 @@ class ServiceMetrics:
     def render(self) -> bytes:
         """The text exposition format, for /metrics."""
         return generate_latest(self.registry)
+
+
+class ConfigFileMetrics:
+    """A rules file's version in force (a gauge at 1 for it) and its rejected changes."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str, what: str) -> None:
+        self.version = Gauge(
+            f"{prefix}_version", f"1 for the {what} in force.", ["version"], registry=registry
+        )
+        self.rejected = Counter(
+            f"{prefix}_rejected", f"Changed {what} rejected as invalid.", registry=registry
+        )
+
+    def loaded(self, version: str) -> None:
+        self.version.clear()
+        self.version.labels(version).set(1)
+
+    def error(self) -> None:
+        self.rejected.inc()

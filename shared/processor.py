@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -164,7 +163,6 @@ class BatchProcessor:
         metrics: ServiceMetrics,
         on_commit: Callable[[], None] = lambda: None,
         topic_prefix: str = "",
-        fault: str | None = None,
     ) -> None:
         self.service = service
         self._pool = pool
@@ -173,7 +171,6 @@ class BatchProcessor:
         self._metrics = metrics
         self._on_commit = on_commit
         self._prefix = topic_prefix
-        self._fault = fault
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply the batch; returns only once its effects are committed (retrying meanwhile)."""
@@ -192,9 +189,6 @@ class BatchProcessor:
             log.exception("batch of %d failed; retrying its events one by one", len(items))
             for item in items:
                 more = await self._apply_alone(item) or more
-        if self._fault == "exit-after-db-commit":
-            log.warning("fault injection: exiting between database commit and offset commit")
-            os._exit(17)
         self._on_commit()
         while more:
             try:
@@ -254,8 +248,6 @@ class BatchProcessor:
             new_rejects = refused + await _claim_rejects(conn, [*rejected, *conflicts])
             outputs.extend(self._dead_letter(r) for r in new_rejects)
             await enqueue(conn, outputs)
-            if self._fault == "slow-commit":  # widens the window a crash test aims at
-                await asyncio.sleep(0.02)
         clashing = {(c.topic, c.partition, c.offset) for c in conflicts}
         taken = [r for r in received if (r.topic, r.partition, r.offset) not in clashing]
         self._count(taken, fresh, new_rejects)

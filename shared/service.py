@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +53,24 @@ class ServiceContext:
 
 
 @dataclass(frozen=True)
+class ServiceParts:
+    """What a service builds once its runtime has started: its business step, its read routes
+    and any long-running work besides consuming (a scheduler, a delivery channel)."""
+
+    handler: BatchHandler
+    routes: Sequence[Route] = ()
+    tasks: Sequence[Coroutine[Any, Any, None]] = ()
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
-    """What makes one service: its inputs, tables, business step and read routes."""
+    """What makes one service: its inputs, its tables, and the one function (its composition
+    root) that builds its parts from the running context."""
 
     name: str
     inputs: Sequence[str]
     migrations: Path
-    make_handler: Callable[[ServiceContext], BatchHandler]
-    make_routes: Callable[[ServiceContext], Sequence[Route]] = field(default=lambda _ctx: ())
-    # Long-running work besides consuming (a scheduler, a delivery channel), as coroutines.
-    make_tasks: Callable[[ServiceContext], Sequence[Coroutine[Any, Any, None]]] = field(
-        default=lambda _ctx: ()
-    )
+    build: Callable[[ServiceContext], ServiceParts]
     # Inputs whose fetched records are handed out before any other input's: definitions the
     # other events depend on. A backlog (a new camp and its first day's check-ins after an
     # outage) then finds the camp first instead of holding its check-ins until the consumer
@@ -151,13 +157,14 @@ class ServiceRuntime:
         )
         self._relay_task = asyncio.create_task(relay.run(), name=f"{self.spec.name}-relay")
         self.context = ServiceContext(s, self._pool, self.metrics, self._clock, relay.wake)
+        parts = self.spec.build(self.context)
 
         processor = BatchProcessor(
             self.spec.name,
             self._pool,
             {t: topics.MODELS[t] for t in self.spec.inputs},
             IntegrityGate(
-                self.spec.make_handler(self.context),
+                parts.handler,
                 self.spec.inputs,
                 s.makeup_window_days,
                 GateMetrics(self.metrics.registry, self.spec.name),
@@ -165,7 +172,6 @@ class ServiceRuntime:
             self.metrics,
             on_commit=relay.wake,
             topic_prefix=prefix,
-            fault=s.fault,
         )
         for _ in range(s.consumers):
             self._add_intake(processor)
@@ -175,7 +181,7 @@ class ServiceRuntime:
             for reason in REASONS:
                 self.metrics.dead_lettered.labels(self.spec.name, topic, reason)
         # HTTP first: /metrics answers (from zero) before the first batch is taken.
-        routes = self.spec.make_routes(self.context)
+        routes = parts.routes
         self._http = HttpServer(
             build_app(
                 self.metrics,
@@ -199,7 +205,7 @@ class ServiceRuntime:
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")
             for work in [
-                *self.spec.make_tasks(self.context),
+                *parts.tasks,
                 self._watch_readiness(),
                 *self._retention(),
             ]

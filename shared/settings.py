@@ -77,10 +77,6 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(1.0, gt=0, le=60)
     consumer_group: str | None = None  # default: <topic prefix>gamify-<service>
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    # Test-only fault injection: exit between the database and the offset commit, hold each
-    # batch's transaction open 20 ms so that a kill lands inside one, or exit while a contest
-    # week is being closed (before its commit). Never set in production.
-    fault: Literal["exit-after-db-commit", "slow-commit", "exit-mid-close"] | None = None
     contests_file: Path | None = None  # contests: vote cap, prize gifts, rings (YAML)
     # How many days after the day itself a make-up check-in still counts (None: no limit).
     # One setting for every service, so that points, badges and segments agree.

@@ -26,10 +26,20 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class ServiceProcess(_Launched):
+    """`GAMIFY_FAULT=<fault>` among the settings runs the service with that fault put in by
+    tests/faults/inject.py (production code has no fault branches)."""
+
     def __init__(
         self, name: str, settings: Settings, log_path: Path | None = None, **extra_env: str
     ) -> None:
-        super().__init__(name, free_port(), service_env(settings, **extra_env), log_path)
+        fault = extra_env.pop("GAMIFY_FAULT", None)
+        super().__init__(
+            name,
+            free_port(),
+            service_env(settings, **extra_env),
+            log_path,
+            argv=["-m", "tests.faults.inject", name, fault] if fault else None,
+        )
 
     def start(self) -> ServiceProcess:
         super().start()

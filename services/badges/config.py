@@ -42,11 +42,6 @@ class Criteria(BaseModel):
             )
         return self
 
-    @property
-    def needs_camp(self) -> bool:
-        """Shares of camp days or lessons can only be judged once the camp is known."""
-        return self.checkin_share is not None or self.lessons is not None
-
 
 class Badge(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
+from shared import camps as shared_camps
 from shared.db import json_rows, students_rows
 from shared.events import Camp, CheckIn, LessonProgress, Review
 
@@ -32,22 +33,14 @@ def _columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
-    latest: dict[str, Camp] = {}
-    for c in camps:
-        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-            latest[c.camp_id] = c
-    ordered = sorted(latest.values(), key=lambda c: c.camp_id)
-    if not ordered:
-        return
-    await conn.execute(
+    await shared_camps.save_camps(
+        conn,
+        camps,
         "INSERT INTO camps (camp_id, days, lessons, occurred_at)"
         " SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[])"
         " ON CONFLICT (camp_id) DO UPDATE SET days = excluded.days, lessons = excluded.lessons,"
         " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
-        [c.camp_id for c in ordered],
-        [c.days for c in ordered],
-        [c.lessons for c in ordered],
-        [c.occurred_at for c in ordered],
+        ("camp_id", "days", "lessons", "occurred_at"),
     )
 
 

@@ -7,7 +7,6 @@ nothing and the next pass (here or elsewhere) does it all again."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +37,6 @@ class Closer:
         metrics: ContestsMetrics,
         wake_relay: Callable[[], None],
         interval_s: float = 1.0,
-        fault: str | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
@@ -46,7 +44,6 @@ class Closer:
         self._metrics = metrics
         self._wake_relay = wake_relay
         self._interval = interval_s
-        self._fault = fault
         self._waiting_checked = -WAITING_EVERY_S
 
     async def run(self) -> None:
@@ -114,9 +111,6 @@ class Closer:
                     )
                     out.append(OutMessage(topics.GIFTS, entry.student_id, gift))
             await enqueue(conn, out)
-            if self._fault == "exit-mid-close":
-                log.warning("fault injection: exiting in the middle of closing a week")
-                os._exit(3)
         outcomes = Counter(result.outcomes.values())
         for outcome, n in outcomes.items():
             self._metrics.votes.labels(outcome).inc(n)

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.contests.config import ContestBook
 from shared.config import ConfigError, Loaded
+from shared.metrics import ConfigFileMetrics
 
 ENTRY_OUTCOMES = ("accepted", "late", "outside")
 VOTE_OUTCOMES = (
@@ -62,17 +63,7 @@ class ContestsMetrics:
             "The clock's time (Unix seconds) as of the closer's last completed pass.",
             registry=registry,
         )
-        self.version = Gauge(
-            "gamify_contests_definitions_version",
-            "1 for the contests file in force.",
-            ["version"],
-            registry=registry,
-        )
-        self.rejected = Counter(
-            "gamify_contests_definitions_rejected",
-            "Changed contests files rejected as invalid.",
-            registry=registry,
-        )
+        self.file = ConfigFileMetrics(registry, "gamify_contests_definitions", "contests file")
 
         # Every series exists at 0 from the start, so that increase() sees the first entry,
         # vote or prize after a start (a series born at 1 has no increase).
@@ -82,8 +73,7 @@ class ContestsMetrics:
             self.votes.labels(outcome)
 
     def loaded(self, loaded: Loaded[ContestBook]) -> None:
-        self.version.clear()
-        self.version.labels(loaded.version).set(1)
+        self.file.loaded(loaded.version)
         book = loaded.model
         gifts = {*book.prize_gifts.values()}
         for camp in book.camps.values():
@@ -92,4 +82,4 @@ class ContestsMetrics:
             self.prizes.labels(gift)
 
     def error(self, _: ConfigError) -> None:
-        self.rejected.inc()
+        self.file.error()

@@ -11,29 +11,22 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from services.contests.rules import Ballot, CampWeeks, Entry, WeekResult, settle
+from shared import camps as shared_camps
 from shared.events import Camp, Enrollment, RankedEntry, Review, Submission, Vote
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
-    latest: dict[str, Camp] = {}
-    for c in camps:
-        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-            latest[c.camp_id] = c
-    rows = [latest[k] for k in sorted(latest)]
-    if rows:
-        await conn.execute(
-            "INSERT INTO camps SELECT * FROM unnest($1::text[], $2::date[], $3::int[],"
-            " $4::text[], $5::timestamptz[]) ON CONFLICT (camp_id) DO UPDATE SET"
-            " starts_on = excluded.starts_on, days = excluded.days, timezone = excluded.timezone,"
-            " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
-            [c.camp_id for c in rows],
-            [c.starts_on for c in rows],
-            [c.days for c in rows],
-            [c.timezone for c in rows],
-            [c.occurred_at for c in rows],
-        )
+    await shared_camps.save_camps(
+        conn,
+        camps,
+        "INSERT INTO camps SELECT * FROM unnest($1::text[], $2::date[], $3::int[],"
+        " $4::text[], $5::timestamptz[]) ON CONFLICT (camp_id) DO UPDATE SET"
+        " starts_on = excluded.starts_on, days = excluded.days, timezone = excluded.timezone,"
+        " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
+        ("camp_id", "starts_on", "days", "timezone", "occurred_at"),
+    )
 
 
 async def save_enrollments(conn: asyncpg.Connection, enrollments: Sequence[Enrollment]) -> None:

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.nudges.config import KINDS, SEGMENTS, NudgeBook
 from shared.config import ConfigError, Loaded
+from shared.metrics import ConfigFileMetrics
 
 # Why a due reminder is not sent (rules.decide_reminder, and the scheduler's no_template).
 SKIP_REASONS = (
@@ -69,17 +70,7 @@ class NudgesMetrics:
             ["channel", "outcome"],
             registry=registry,
         )
-        self.version = Gauge(
-            "gamify_nudges_definitions_version",
-            "1 for the nudges file in force.",
-            ["version"],
-            registry=registry,
-        )
-        self.rejected = Counter(
-            "gamify_nudges_definitions_rejected",
-            "Changed nudges files rejected as invalid.",
-            registry=registry,
-        )
+        self.file = ConfigFileMetrics(registry, "gamify_nudges_definitions", "nudges file")
         self.forwarder_failures = Counter(
             "gamify_channel_forwarder_failures",
             "Times the WeCom forwarder failed and was started again.",
@@ -105,9 +96,8 @@ class NudgesMetrics:
             self.channel.labels("wecom", outcome)
 
     def loaded(self, loaded: Loaded[NudgeBook]) -> None:
-        self.version.clear()
-        self.version.labels(loaded.version).set(1)
+        self.file.loaded(loaded.version)
         self.gifts.labels(loaded.model.welcome_back_gift)
 
     def error(self, _: ConfigError) -> None:
-        self.rejected.inc()
+        self.file.error()

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from shared import camps as shared_camps
 from shared.db import students_rows
 from shared.events import Camp, CheckIn, Enrollment, Event, Preference, Review, Submission
 
@@ -57,22 +58,16 @@ def _cols(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
-    rows = _latest(camps, lambda c: c.camp_id)
-    if rows:
-        await conn.execute(
-            "INSERT INTO camps SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[],"
-            " $5::text[], $6::text[], $7::timestamptz[]) ON CONFLICT (camp_id) DO UPDATE SET"
-            " title = excluded.title, starts_on = excluded.starts_on, days = excluded.days,"
-            " timezone = excluded.timezone, cohort_time = excluded.cohort_time,"
-            " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
-            [c.camp_id for c in rows],
-            [c.title for c in rows],
-            [c.starts_on for c in rows],
-            [c.days for c in rows],
-            [c.timezone for c in rows],
-            [c.cohort_reminder_time for c in rows],
-            [c.occurred_at for c in rows],
-        )
+    await shared_camps.save_camps(
+        conn,
+        camps,
+        "INSERT INTO camps SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[],"
+        " $5::text[], $6::text[], $7::timestamptz[]) ON CONFLICT (camp_id) DO UPDATE SET"
+        " title = excluded.title, starts_on = excluded.starts_on, days = excluded.days,"
+        " timezone = excluded.timezone, cohort_time = excluded.cohort_time,"
+        " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
+        ("camp_id", "title", "starts_on", "days", "timezone", "cohort_time", "occurred_at"),
+    )
 
 
 async def save_enrollments(conn: asyncpg.Connection, enrollments: Sequence[Enrollment]) -> None:

@@ -1,4 +1,4 @@
-"""Wiring of the points service. Nothing is built at import time."""
+"""The points service's composition root. Nothing is built at import time."""
 
 from __future__ import annotations
 
@@ -9,29 +9,23 @@ from services.points.config import DEFAULT_RULES_FILE, PointsRules
 from services.points.handlers import INPUTS, PointsHandler
 from services.points.metrics import PointsMetrics
 from shared.config import Watched
-from shared.service import ServiceContext, ServiceRuntime, ServiceSpec
+from shared.service import ServiceContext, ServiceParts, ServiceRuntime, ServiceSpec
 from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _make_handler(ctx: ServiceContext) -> PointsHandler:
+def make_handler(ctx: ServiceContext) -> PointsHandler:
+    """The business step alone (the benchmark of the batch step builds it too)."""
     metrics = PointsMetrics(ctx.metrics.registry)
-    watched = Watched(
-        ctx.settings.rules_file or DEFAULT_RULES_FILE,
-        PointsRules,
-        on_load=metrics.rules_loaded,
-        on_error=metrics.rules_error,
-    )
-    return PointsHandler(watched.refresh, metrics)
+    path = ctx.settings.rules_file or DEFAULT_RULES_FILE
+    rules = Watched(path, PointsRules, on_load=metrics.loaded, on_error=metrics.error)
+    return PointsHandler(rules.refresh, metrics)
+
+
+def build(ctx: ServiceContext) -> ServiceParts:
+    return ServiceParts(make_handler(ctx), api.routes(ctx))
 
 
 def create_app(settings: Settings) -> ServiceRuntime:
-    spec = ServiceSpec(
-        name="points",
-        inputs=INPUTS,
-        migrations=MIGRATIONS,
-        make_handler=_make_handler,
-        make_routes=api.routes,
-    )
-    return ServiceRuntime(spec, settings)
+    return ServiceRuntime(ServiceSpec("points", INPUTS, MIGRATIONS, build), settings)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from services.points.config import SECTIONS, PointsRules
 from services.points.store import Entry
 from shared.config import ConfigError, Loaded
+from shared.metrics import ConfigFileMetrics
 
 IGNORED_REASONS = ("share_cap",)
 
@@ -25,17 +26,7 @@ class PointsMetrics:
             ["rule"],
             registry=registry,
         )
-        self.rules_version = Gauge(
-            "gamify_points_rules_version",
-            "1 for the rules version in force.",
-            ["version"],
-            registry=registry,
-        )
-        self.rules_rejected = Counter(
-            "gamify_points_rules_rejected",
-            "Changed rules files rejected as invalid.",
-            registry=registry,
-        )
+        self.file = ConfigFileMetrics(registry, "gamify_points_rules", "rules file")
 
         self.held = Counter(
             "gamify_points_held",
@@ -95,9 +86,8 @@ class PointsMetrics:
         for rule, n in deducted.items():
             self.deducted.labels(rule).inc(n)
 
-    def rules_loaded(self, loaded: Loaded[PointsRules]) -> None:
-        self.rules_version.clear()
-        self.rules_version.labels(loaded.version).set(1)
+    def loaded(self, loaded: Loaded[PointsRules]) -> None:
+        self.file.loaded(loaded.version)
 
-    def rules_error(self, _: ConfigError) -> None:
-        self.rules_rejected.inc()
+    def error(self, _: ConfigError) -> None:
+        self.file.error()

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
+from shared import camps as shared_camps
 from shared.db import Contended, json_rows, students_rows
 from shared.events import Camp, Enrollment, Event
 from shared.processor import Received
@@ -208,25 +209,15 @@ async def save_students(conn: asyncpg.Connection, enrollments: Sequence[Enrollme
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
-    """Keep the latest definition of each camp by occurred_at."""
-    latest: dict[str, Camp] = {}
-    for c in camps:
-        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-            latest[c.camp_id] = c
-    if not latest:
-        return
-    ordered = sorted(latest.values(), key=lambda c: c.camp_id)
-    await conn.execute(
+    await shared_camps.save_camps(
+        conn,
+        camps,
         "INSERT INTO camps (camp_id, starts_on, days, timezone, occurred_at)"
         " SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::timestamptz[])"
         " ON CONFLICT (camp_id) DO UPDATE SET starts_on = excluded.starts_on,"
         " days = excluded.days, timezone = excluded.timezone, occurred_at = excluded.occurred_at"
         " WHERE camps.occurred_at < excluded.occurred_at",
-        [c.camp_id for c in ordered],
-        [c.starts_on for c in ordered],
-        [c.days for c in ordered],
-        [c.timezone for c in ordered],
-        [c.occurred_at for c in ordered],
+        ("camp_id", "starts_on", "days", "timezone", "occurred_at"),
     )
 
 

@@ -4,7 +4,7 @@ CREATE TABLE gate_camps (
     camp_id text PRIMARY KEY,
     starts_on date NOT NULL,
     timezone text NOT NULL,
-    defined_at timestamptz NOT NULL
+    occurred_at timestamptz NOT NULL
 );
 
 CREATE TABLE gate_submissions (

@@ -267,7 +267,7 @@ async def test_the_first_batch_after_a_start_releases_events_left_held(
             " VALUES ('c9', '2026-11-20', 21, 'Asia/Shanghai', now())"
         )
         await conn.execute(
-            "INSERT INTO points.gate_camps (camp_id, starts_on, timezone, defined_at)"
+            "INSERT INTO points.gate_camps (camp_id, starts_on, timezone, occurred_at)"
             " VALUES ('c9', '2026-11-20', 'Asia/Shanghai', now())"
         )
         await conn.execute(
