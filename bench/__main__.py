@@ -6,15 +6,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench.run import (
-    BACKLOG_CHECKINS,
-    SOAK_CHECKINS,
-    SOAK_SECONDS,
-    Steady,
-    py_spy,
-    run,
-    summary,
-)
+from bench.common import BACKLOG_CHECKINS, SOAK_CHECKINS, SOAK_SECONDS, Steady
+from bench.processes import py_spy
+from bench.run import run, summary
 from shared.settings import SERVICES
 
 

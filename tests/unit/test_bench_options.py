@@ -8,16 +8,15 @@ from typing import Any
 import pytest
 
 import bench.__main__ as bench_main
-from bench.run import (
+from bench.common import (
     PROBE_LINGER_MS,
     SOAK_CHECKINS,
     SOAK_PROBE_LINGER_MS,
     SOAK_READER_WAIT_MS,
-    Figures,
     Steady,
-    memory_line,
-    memory_over_time,
 )
+from bench.latency import memory_line, memory_over_time
+from bench.run import Figures
 
 
 def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:

@@ -1,0 +1,245 @@
+"""The measured processes: service replicas (optionally under py-spy), and the CPU and memory
+each part of the machine uses while they run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.common import PARTITIONS, SAMPLE_S, say
+from gamify.launcher import ServiceProcess, service_env, stop_all
+from gamify.simulate.stack import RunPlace
+from shared.embedded import free_port
+
+
+class Replicas:
+    """Replicas of one service as processes (gamify.launcher), optionally under py-spy."""
+
+    def __init__(
+        self,
+        name: str,
+        place: RunPlace,
+        log_dir: Path,
+        n: int = 1,
+        profile: Path | None = None,
+        **env: str,
+    ) -> None:
+        self.name = name
+        self._database_url = place.database_url
+        self._profile = profile
+        self._profilers: list[subprocess.Popen[bytes]] = []
+        settings = {
+            "GAMIFY_KAFKA_BOOTSTRAP": place.bootstrap,
+            "GAMIFY_DATABASE_URL": place.database_url,
+            "GAMIFY_TOPIC_PREFIX": place.prefix,
+            "GAMIFY_TOPIC_PARTITIONS": str(PARTITIONS),
+            "GAMIFY_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.procs = [
+            ServiceProcess(
+                name, free_port(), service_env(settings), log_dir / f"bench-{name}-{i}.log"
+            )
+            for i in range(n)
+        ]
+        self.ports = [p.port for p in self.procs]
+
+    def start(self) -> None:
+        for p in self.procs:
+            p.start()
+        if self._profile is not None:
+            self._start_profilers(self._profile)
+
+    def _start_profilers(self, into: Path) -> None:
+        """py-spy on each replica: collapsed stacks (flamegraph input) written on stop."""
+        into.mkdir(parents=True, exist_ok=True)
+        for i, p in enumerate(self.procs):
+            out = into / f"{self.name}-{i}.txt"
+            self._profilers.append(
+                subprocess.Popen(
+                    [
+                        *(str(py_spy()), "record", "--pid", str(p.pid), "--format", "raw"),
+                        *("--rate", "200", "--nonblocking", "--output", str(out)),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    def stop(self) -> None:
+        for spy in self._profilers:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in self._profilers:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        stop_all(self.procs)
+
+    def rss_mb(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+        return round(total, 1)
+
+    async def wait_ready(self, limit_s: float = 60.0) -> None:
+        """Until every replica answers ready (database up, partitions assigned)."""
+        for p in self.procs:
+            await p.ready(limit_s)
+
+    async def wait_published(self, quiet: bool) -> None:
+        """Until every output event committed so far has been published (on one connection:
+        a connection per poll costs PostgreSQL a backend start each time)."""
+        conn = await asyncpg.connect(self._database_url)
+        try:
+            count = f"SELECT count(*) FROM {self.name}.outbox"
+            left = int(await conn.fetchval(count))
+            if left and not quiet:
+                say(f"  {self.name}: all taken in; {left:,} output events still to publish ...")
+            while left:
+                await asyncio.sleep(0.05)
+                left = int(await conn.fetchval(count))
+        finally:
+            await conn.close()
+
+    async def taken_in(self, http: aiohttp.ClientSession) -> float:
+        """Input records decided (applied, duplicate or dead-lettered), over all replicas."""
+        totals = await self._sum_metrics(
+            http, {"gamify_events_processed_total", "gamify_events_dead_lettered_total"}
+        )
+        return sum(totals.values())
+
+    async def held(self, http: aiohttp.ClientSession) -> int:
+        """Events parked until their camp arrived (points), over all replicas."""
+        totals = await self._sum_metrics(http, {"gamify_points_held_total"})
+        return int(totals.get("gamify_points_held_total", 0))
+
+    async def batches(self, http: aiohttp.ClientSession) -> tuple[float, float, float]:
+        """Batches taken so far over all replicas: how many, their records, their seconds."""
+        totals = await self._sum_metrics(
+            http, {"gamify_batch_size_count", "gamify_batch_size_sum", "gamify_batch_seconds_sum"}
+        )
+        return (
+            totals.get("gamify_batch_size_count", 0.0),
+            totals.get("gamify_batch_size_sum", 0.0),
+            totals.get("gamify_batch_seconds_sum", 0.0),
+        )
+
+    async def _sum_metrics(self, http: aiohttp.ClientSession, names: set[str]) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            if proc.exited() is not None:
+                raise RuntimeError(f"{self.name} exited; see bench-{self.name}-*.log")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    text = await r.text()
+            except aiohttp.ClientError:
+                continue
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name in names:
+                        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        return totals
+
+
+def py_spy() -> str | None:
+    """The py-spy executable: beside this Python (a virtualenv) or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.is_file() else shutil.which("py-spy")
+
+
+class Sampler:
+    """Every `every_s` seconds while running: the replicas' RSS and the cores each role used
+    in that window, so that a long run shows its memory and CPU over time, not two end points."""
+
+    def __init__(self, replicas: Replicas | None, every_s: float = SAMPLE_S) -> None:
+        self._replicas = replicas
+        self._pids = [p.pid for p in replicas.procs] if replicas else []
+        self._every_s = every_s
+        self.windows: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._begin = 0.0
+        self._cpu: dict[str, float] = {}
+
+    async def __aenter__(self) -> Sampler:
+        self._begin = time.perf_counter()
+        self._cpu = cpu_seconds(self._pids)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        start, cpu = self._begin, self._cpu
+        while True:
+            await asyncio.sleep(self._every_s)
+            now, used = time.perf_counter(), cpu_seconds(self._pids)
+            window: dict[str, Any] = {"t_s": round(start - self._begin, 1)}
+            if self._replicas is not None:
+                window["rss_mb"] = self._replicas.rss_mb()
+            window["cores"] = cpu_share(cpu, used, now - start)
+            self.windows.append(window)
+            start, cpu = now, used
+
+    def mean_cores(self) -> dict[str, float]:
+        """Cores by role, averaged over the windows."""
+        if not self.windows:
+            return {}
+        roles = self.windows[0]["cores"].keys()
+        n = len(self.windows)
+        return {r: round(sum(w["cores"][r] for w in self.windows) / n, 2) for r in roles}
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(service_pids: Sequence[int]) -> dict[str, float]:
+    """CPU time used so far by role: the service, PostgreSQL, the broker, this benchmark."""
+    roles = {"service": 0.0, "postgres": 0.0, "broker": 0.0, "bench": 0.0}
+    services = set(service_pids)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        pid = int(entry)
+        if pid in services:
+            roles["service"] += used
+        elif comm == "postgres":
+            roles["postgres"] += used
+        elif comm in ("broker", "java") or comm.startswith("tansu"):  # embedded, or Apache
+            roles["broker"] += used
+        elif pid == os.getpid():
+            roles["bench"] += used
+    return roles
+
+
+def cpu_share(
+    before: dict[str, float], after: dict[str, float], elapsed: float
+) -> dict[str, float]:
+    """Cores used by each role over `elapsed` seconds (2.0 = both cores of a 2-core machine)."""
+    return {k: round((after[k] - before[k]) / elapsed, 2) for k in before}
