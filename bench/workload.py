@@ -143,7 +143,7 @@ def probe(service: str, n: int) -> tuple[str, list[tuple[str, bytes]]]:
 
 def expected_inputs(service: str, checkins: int) -> int:
     """How many backlog records `service` consumes."""
-    from gamify.audit import _services_of
+    from gamify.launcher import service_inputs
 
     counts = {
         topics.CAMPS: 1,
@@ -153,4 +153,4 @@ def expected_inputs(service: str, checkins: int) -> int:
     contest_events = checkins - STUDENTS
     counts[topics.SUBMISSIONS] = sum(1 for n in range(contest_events) if n % 10 == 0 or n == 0)
     counts[topics.VOTES] = contest_events - counts[topics.SUBMISSIONS]
-    return sum(counts.get(t, 0) for t in _services_of()[service])
+    return sum(counts.get(t, 0) for t in service_inputs(service))

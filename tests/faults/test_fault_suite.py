@@ -244,10 +244,10 @@ async def _replay_inputs(settings: Settings) -> Counter[str]:
 
 async def _wait_replayed(fleet: Fleet, replayed: Counter[str]) -> None:
     """Until every (restarted) service has consumed the replayed records of its topics."""
-    from gamify.audit import _services_of
+    from gamify.launcher import SERVICES, service_inputs
 
     async def consumed_all() -> bool:
-        for service, inputs in _services_of().items():
+        for service, inputs in ((s, service_inputs(s)) for s in SERVICES):
             samples = await scrape(fleet.procs[(service, 0)].port)
             if metric(samples, "gamify_events_consumed_total") < sum(replayed[t] for t in inputs):
                 return False

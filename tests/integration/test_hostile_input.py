@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gamify.audit import _services_of
+from gamify.launcher import SERVICES, service_inputs
 from shared import topics
 from shared.processor import content_digest
 from shared.service import ServiceRuntime
@@ -37,7 +37,7 @@ from tests.hostile import KNOWN_CAMP, KNOWN_STUDENTS, invalid_message, plain_eve
 
 SENTINEL = "zz-sentinel"
 BOOKKEEPING = {"inbox", "outbox", "schema_migrations"}
-CONSUMERS = {t: [s for s, ins in _services_of().items() if t in ins] for t in topics.INPUT_TOPICS}
+CONSUMERS = {t: [s for s in SERVICES if t in service_inputs(s)] for t in topics.INPUT_TOPICS}
 Position = tuple[str, int, int]  # topic, partition, offset
 
 slow = settings(
@@ -149,7 +149,7 @@ async def business_state(database_url: str) -> dict[str, list[str]]:
         tables = await conn.fetch(
             "SELECT table_schema, table_name FROM information_schema.tables"
             " WHERE table_schema = ANY($1) ORDER BY 1, 2",
-            list(_services_of()),
+            list(SERVICES),
         )
         state = {}
         for t in tables:
