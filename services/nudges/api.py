@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.nudges import store
+from services.nudges import queue, store
 from services.nudges.config import SEGMENTS
 from shared.api import Args, Route
 from shared.service import ServiceContext
@@ -23,7 +23,7 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
         return {
             "camp_id": camp,
             "student_id": student,
-            "nudges": await store.nudges_of(pool, camp, student),
+            "nudges": await queue.nudges_of(pool, camp, student),
         }
 
     return [

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges import rules, segmentation, store
+from services.nudges import queue, rules, segmentation, store
 from services.nudges.config import NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
@@ -177,7 +177,7 @@ class NudgesHandler:
             for back in rules.returns(days.get(pair, {}).values(), camp.starts_on, camp.timezone)
             if 1 <= back.day <= camp.days
         ]
-        await store.schedule(conn, nudges)
+        await queue.schedule(conn, nudges)
 
     async def _praise(
         self,
@@ -203,7 +203,7 @@ class NudgesHandler:
                         {"submission_id": w.submission_id, "score": w.score},
                     )
                 )
-        await store.schedule(conn, praise)
+        await queue.schedule(conn, praise)
 
     async def _todays_reminders(
         self,
@@ -236,5 +236,5 @@ class NudgesHandler:
             moves.append((pair[0], pair[1], day, due))
             if row.display_name is not None and due > moment:
                 new.append(store.NewNudge("reminder", pair[0], pair[1], day, f"day:{day}", due, {}))
-        await store.reschedule_reminders(conn, moves)
-        await store.schedule(conn, new)
+        await queue.reschedule_reminders(conn, moves)
+        await queue.schedule(conn, new)

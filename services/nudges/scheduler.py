@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.nudges import rules, segmentation, store
+from services.nudges import queue, rules, segmentation, store
 from services.nudges.config import SEGMENTS, Facts, NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
@@ -65,7 +65,7 @@ class Scheduler:
 
     async def start_days(self, now: datetime, book: NudgeBook) -> int:
         camps = await store.load_camps(self._pool)
-        done = await store.last_rollovers(self._pool)
+        done = await queue.last_rollovers(self._pool)
         started = 0
         for camp in camps.values():
             day = camp_day(camp.starts_on, camp.timezone, now)
@@ -76,12 +76,12 @@ class Scheduler:
     async def _start_day(self, camp: store.CampRow, day: int, book: NudgeBook) -> int:
         midnight = rules.at_local(camp.starts_on, camp.timezone, day, "00:00")
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await store.win_rollover(conn, camp.camp_id, day):
+            if not await queue.win_rollover(conn, camp.camp_id, day):
                 return 0
             students = await store.enrolled(conn, camp.camp_id)
             moves = await segmentation.refresh(conn, camp, students, day, midnight, self._metrics)
             info = await store.students(conn, [(camp.camp_id, s) for s in students])
-            await store.schedule(
+            await queue.schedule(
                 conn,
                 [
                     store.NewNudge(
@@ -117,14 +117,14 @@ class Scheduler:
     async def send_due(self, now: datetime, book: NudgeBook, version: str) -> int:
         """Decide one batch of due nudges; returns how many were claimed."""
         async with self._pool.acquire() as conn, conn.transaction():
-            due = await store.claim_due(conn, now, CLAIM_BATCH)
+            due = await queue.claim_due(conn, now, CLAIM_BATCH)
             if not due:
                 return 0
             pairs = sorted({(r["camp_id"], r["student_id"]) for r in due})
             camps = await store.load_camps(conn, {p[0] for p in pairs})
             days = await store.days_of(conn, pairs)
             info = await store.students(conn, pairs)
-            history = await store.histories(conn, pairs)
+            history = await queue.histories(conn, pairs)
             works = await store.last_works(conn, pairs)
             outcomes: list[tuple[int, str, str | None, str | None, str | None]] = []
             messages: list[OutMessage] = []
@@ -143,7 +143,7 @@ class Scheduler:
                 )
                 outcomes.append(decision[0])
                 messages += decision[1]
-            await store.finish(conn, outcomes, now, version)
+            await queue.finish(conn, outcomes, now, version)
             await enqueue(conn, messages)
         if messages:
             self._wake_relay()
@@ -156,7 +156,7 @@ class Scheduler:
         camp: store.CampRow,
         days: dict[int, int],
         student: store.StudentRow,
-        history: store.History,
+        history: queue.History,
         last_work: str | None,
         now: datetime,
         book: NudgeBook,
@@ -182,7 +182,7 @@ class Scheduler:
             if back is None:
                 self._metrics.skipped.labels(kind, "not_lapsed").inc()
                 return (row["id"], "skipped", "not_lapsed", segment, None), []
-            if not await store.welcome_lapses(
+            if not await queue.welcome_lapses(
                 conn, [(camp.camp_id, row["student_id"], back.lapse)]
             ):
                 self._metrics.skipped.labels(kind, "welcomed").inc()

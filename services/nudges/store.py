@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,7 +50,7 @@ def _latest(events: Sequence[E], key: Any) -> list[E]:
     return [latest[k] for k in sorted(latest)]
 
 
-def _cols(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
+def pair_columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
     ordered = sorted(pairs)
     return [p[0] for p in ordered], [p[1] for p in ordered]
 
@@ -210,7 +208,7 @@ async def days_of(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair,
     """Checked-in days of these students, each with when it was reported (microseconds since
     the epoch, `rules.micros`): one row per student, its days and times as two aligned arrays
     (aggregated over the same rows), not a row and a datetime per check-in."""
-    camps, students = _cols(pairs)
+    camps, students = pair_columns(pairs)
     rows = await conn.fetch(
         "SELECT p.c, p.s, a.days, a.reported FROM unnest($1::text[], $2::text[]) AS p(c, s)"
         " CROSS JOIN LATERAL (SELECT array_agg(t.day) AS days,"
@@ -226,7 +224,7 @@ async def days_of(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair,
 async def stored_segments(
     conn: asyncpg.Connection, pairs: Sequence[Pair]
 ) -> dict[Pair, tuple[int, str]]:
-    camps, students = _cols(pairs)
+    camps, students = pair_columns(pairs)
     rows = await conn.fetch(
         f"SELECT t.camp_id, t.student_id, t.day, t.segment FROM {students_rows('segments')}",
         camps,
@@ -264,7 +262,7 @@ class StudentRow:
 
 async def students(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, StudentRow]:
     """Names and preferences; a student without an enrollment has display_name None."""
-    camps, students_ = _cols(pairs)
+    camps, students_ = pair_columns(pairs)
     rows = await conn.fetch(
         "SELECT p.c AS camp_id, p.s AS student_id, e.display_name, f.reminder_time, f.opt_out"
         " FROM unnest($1::text[], $2::text[]) AS p(c, s)"
@@ -281,90 +279,8 @@ async def students(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair
     }
 
 
-async def schedule(conn: asyncpg.Connection, nudges: Sequence[NewNudge]) -> int:
-    """Add nudges to come due; one already scheduled for the same cause is kept."""
-    if not nudges:
-        return 0
-    result = await conn.execute(
-        "INSERT INTO nudges (kind, camp_id, student_id, day, cause, due_at, context)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
-        " $6::timestamptz[], $7::jsonb[]) ON CONFLICT DO NOTHING",
-        [n.kind for n in nudges],
-        [n.camp_id for n in nudges],
-        [n.student_id for n in nudges],
-        [n.day for n in nudges],
-        [n.cause for n in nudges],
-        [n.due_at for n in nudges],
-        [json.dumps(n.context, ensure_ascii=False) for n in nudges],
-    )
-    return int(result.split()[-1])
-
-
-async def reschedule_reminders(
-    conn: asyncpg.Connection, moves: Sequence[tuple[str, str, int, datetime]]
-) -> None:
-    """Move pending reminders (camp, student, day) to a new due time."""
-    if moves:
-        await conn.execute(
-            "UPDATE nudges n SET due_at = u.d FROM unnest($1::text[], $2::text[], $3::int[],"
-            " $4::timestamptz[]) AS u(c, s, y, d)"
-            " WHERE n.kind = 'reminder' AND n.status = 'pending'"
-            " AND n.camp_id = u.c AND n.student_id = u.s AND n.day = u.y",
-            [m[0] for m in moves],
-            [m[1] for m in moves],
-            [m[2] for m in moves],
-            [m[3] for m in moves],
-        )
-
-
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Pending nudges due by `now`, locked for this transaction (other replicas skip them)."""
-    return list(
-        await conn.fetch(
-            "SELECT id, kind, camp_id, student_id, day, cause, due_at, context FROM nudges"
-            " WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
-            " FOR UPDATE SKIP LOCKED",
-            now,
-            limit,
-        )
-    )
-
-
-@dataclass(slots=True)
-class History:
-    """A student's nudge history as the decisions need it."""
-
-    last_reminder_day: int | None
-    reminders_sent_at: list[datetime]
-    last_template: dict[str, str]  # kind -> template id
-
-
-SENT_NUDGES = students_rows("nudges", " AND t.status = 'sent'")
-
-
-async def histories(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, History]:
-    camps, students_ = _cols(pairs)
-    rows = await conn.fetch(
-        "SELECT t.camp_id, t.student_id, t.kind, t.day, t.template_id, t.decided_at"
-        f" FROM {SENT_NUDGES}"
-        " ORDER BY t.decided_at, t.id",
-        camps,
-        students_,
-    )
-    last_day: dict[Pair, int] = {}
-    sent_at: dict[Pair, list[datetime]] = defaultdict(list)
-    templates: dict[Pair, dict[str, str]] = defaultdict(dict)
-    for r in rows:
-        pair = (r["camp_id"], r["student_id"])
-        templates[pair][r["kind"]] = r["template_id"]
-        if r["kind"] == "reminder":
-            last_day[pair] = max(last_day.get(pair, 0), r["day"])
-            sent_at[pair].append(r["decided_at"])
-    return {p: History(last_day.get(p), sent_at[p], templates[p]) for p in pairs}
-
-
 async def last_works(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, str]:
-    camps, students_ = _cols(pairs)
+    camps, students_ = pair_columns(pairs)
     rows = await conn.fetch(
         "SELECT DISTINCT ON (t.camp_id, t.student_id) t.camp_id, t.student_id, t.title"
         f" FROM {students_rows('works')} ORDER BY t.camp_id, t.student_id, t.occurred_at DESC",
@@ -381,74 +297,8 @@ async def work_title(conn: asyncpg.Connection, camp_id: str, submission_id: str)
     return str(value) if value is not None else None
 
 
-async def finish(
-    conn: asyncpg.Connection,
-    outcomes: Sequence[tuple[int, str, str | None, str | None, str | None]],
-    now: datetime,
-    rules_version: str,
-) -> None:
-    """Mark claimed nudges (id, status, reason, segment, template_id) as decided, under the
-    nudge book of this version."""
-    if outcomes:
-        await conn.execute(
-            "UPDATE nudges n SET status = u.st, reason = u.r, segment = u.sg,"
-            " template_id = u.t, decided_at = $6, rules_version = $7"
-            " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
-            " AS u(id, st, r, sg, t) WHERE n.id = u.id",
-            [o[0] for o in outcomes],
-            [o[1] for o in outcomes],
-            [o[2] for o in outcomes],
-            [o[3] for o in outcomes],
-            [o[4] for o in outcomes],
-            now,
-            rules_version,
-        )
-
-
-async def win_rollover(conn: asyncpg.Connection, camp_id: str, day: int) -> bool:
-    """True for the one replica that gets to process the start of this camp day."""
-    won = await conn.fetchval(
-        "INSERT INTO rollovers (camp_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-        camp_id,
-        day,
-    )
-    return won is not None
-
-
-async def last_rollovers(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
-    rows = await conn.fetch("SELECT camp_id, max(day) AS day FROM rollovers GROUP BY camp_id")
-    return {r["camp_id"]: r["day"] for r in rows}
-
-
-async def welcome_lapses(
-    conn: asyncpg.Connection, lapses: Sequence[tuple[str, str, str]]
-) -> set[tuple[str, str, str]]:
-    """The (camp, student, lapse) welcomed back here for the first time."""
-    if not lapses:
-        return set()
-    ordered = sorted(set(lapses))
-    rows = await conn.fetch(
-        "INSERT INTO lapses SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
-        " ON CONFLICT DO NOTHING RETURNING *",
-        [r[0] for r in ordered],
-        [r[1] for r in ordered],
-        [r[2] for r in ordered],
-    )
-    return {(r[0], r[1], r[2]) for r in rows}
-
-
 async def segment_sizes(pool: asyncpg.Pool) -> list[tuple[str, str, int]]:
     rows = await pool.fetch(
         "SELECT camp_id, segment, count(*) AS n FROM segments GROUP BY camp_id, segment"
     )
     return [(r["camp_id"], r["segment"], r["n"]) for r in rows]
-
-
-async def nudges_of(pool: asyncpg.Pool, camp_id: str, student_id: str) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT kind, day, cause, due_at, status, reason, segment, template_id, decided_at"
-        " FROM nudges WHERE camp_id = $1 AND student_id = $2 ORDER BY due_at, id",
-        camp_id,
-        student_id,
-    )
-    return [dict(r) for r in rows]
