@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from gamify.launcher import SERVICES, service_inputs
 from gamify.simulate import behaviour
 from gamify.simulate.behaviour import Student, Tuning
+from gamify.simulate.waiting import poll_database, wait_group_caught_up
 from shared import topics
 
 log = logging.getLogger(__name__)
@@ -337,33 +337,7 @@ class Player:
     async def _poll(
         self, check: Callable[[asyncpg.Connection], Any], what: str, limit_s: float = 120
     ) -> None:
-        deadline = time.monotonic() + limit_s
-        conn: asyncpg.Connection | None = None
-        try:
-            while True:
-                try:
-                    if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(self.database_url, timeout=5)
-                    if await check(conn):
-                        return
-                except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
-                    pass
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,  # a connection cut mid-operation
-                    TimeoutError,
-                ):
-                    if conn is not None:
-                        conn.terminate()
-                    conn = None  # the database is away (a fault test, a restart): try again
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"simulation: timed out waiting for {what}")
-                await asyncio.sleep(0.1)
-        finally:
-            if conn is not None and not conn.is_closed():
-                await conn.close()
+        await poll_database(self.database_url, check, what, limit_s)
 
     async def _caught_up(self) -> None:
         """Until every service has taken in every event of its topics sent so far."""
@@ -460,34 +434,7 @@ class Player:
 
     async def _points_took_outputs(self) -> None:
         """Until the points service has consumed every contest result and gift published (it
-        pays prizes and gifts from them): its group's committed offsets reach the ends. A
-        broker connection cut meanwhile (the fault suite cuts them) is tried again."""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if await self._points_caught_up():
-                    return
-            except (OSError, KafkaError) as err:
-                log.warning("simulation: reading the points group's offsets failed (%r)", err)
-            await asyncio.sleep(0.2)
-        raise TimeoutError("simulation: the points service did not take the prizes and gifts")
-
-    async def _points_caught_up(self) -> bool:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=f"{self.prefix}gamify-points",
-            enable_auto_commit=False,
+        pays prizes and gifts from them)."""
+        await wait_group_caught_up(
+            self.bootstrap, self.prefix, "gamify-points", [topics.CONTESTS, topics.GIFTS]
         )
-        await consumer.start()
-        try:
-            tps = []
-            for topic in (topics.CONTESTS, topics.GIFTS):
-                name = topics.physical(self.prefix, topic)
-                tps += [
-                    TopicPartition(name, p)
-                    for p in await topics.partitions_of(self.bootstrap, name)
-                ]
-            ends = await consumer.end_offsets(tps)
-            return not [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
-        finally:
-            await consumer.stop()
