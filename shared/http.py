@@ -123,9 +123,9 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound port only here
-        if server is not None and server.sockets:  # type: ignore[attr-defined]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        addresses = self._runner.addresses  # what the sites are bound to (port 0: the one chosen)
+        if addresses:
+            self.port = int(addresses[0][1])
 
     async def stop(self) -> None:
         await self._runner.cleanup()
