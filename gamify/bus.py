@@ -14,20 +14,22 @@ from shared import topics
 
 
 def add_parsers(sub: Any) -> None:
-    send = sub.add_parser("send", help="publish one event (event_id and occurred_at are filled in)")
-    send.add_argument("topic", choices=sorted(topics.MODELS))
-    send.add_argument("json", help="the event as a JSON object")
-    send.add_argument("--key", help="message key (default: student_id, else camp_id)")
-    send.add_argument("--bootstrap", default=None)
-    send.set_defaults(run=send)
+    send_cmd = sub.add_parser(
+        "send", help="publish one event (event_id and occurred_at are filled in)"
+    )
+    send_cmd.add_argument("topic", choices=sorted(topics.MODELS))
+    send_cmd.add_argument("json", help="the event as a JSON object")
+    send_cmd.add_argument("--key", help="message key (default: student_id, else camp_id)")
+    send_cmd.add_argument("--bootstrap", default=None)
+    send_cmd.set_defaults(run=send)
 
-    tail = sub.add_parser("tail", help="print the messages of a topic, oldest first")
-    tail.add_argument("topic", choices=sorted(topics.ALL))
-    tail.add_argument("--bootstrap", default=None)
-    tail.add_argument(
+    tail_cmd = sub.add_parser("tail", help="print the messages of a topic, oldest first")
+    tail_cmd.add_argument("topic", choices=sorted(topics.ALL))
+    tail_cmd.add_argument("--bootstrap", default=None)
+    tail_cmd.add_argument(
         "--wait", type=float, default=2.0, help="stop after this many seconds without a new message"
     )
-    tail.set_defaults(run=tail)
+    tail_cmd.set_defaults(run=tail)
 
 
 def bootstrap_of(value: str | None) -> tuple[str, str]:
