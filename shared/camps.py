@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.events import Camp
+from shared.events import Camp, latest_camps
 
 # column -> the value from a Camp
 VALUES: dict[str, Callable[[Camp], Any]] = {
@@ -22,15 +22,6 @@ VALUES: dict[str, Callable[[Camp], Any]] = {
     "cohort_time": lambda c: c.cohort_reminder_time,
     "occurred_at": lambda c: c.occurred_at,
 }
-
-
-def latest_camps(camps: Sequence[Camp]) -> list[Camp]:
-    """One definition per camp, the latest by occurred_at, in camp_id order (lock order)."""
-    latest: dict[str, Camp] = {}
-    for c in camps:
-        if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-            latest[c.camp_id] = c
-    return [latest[k] for k in sorted(latest)]
 
 
 async def save_camps(

@@ -7,8 +7,9 @@ extra fields are ignored, exactly as the contract's wire rules say.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -256,3 +257,21 @@ class ClockTick(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     now: Moment
+
+
+E = TypeVar("E", bound=Event)
+
+
+def latest_by(events: Iterable[E], key: Callable[[E], Any]) -> list[E]:
+    """The latest event (by occurred_at) for each key, whatever order they arrived in, in key
+    order (the order rows are locked in)."""
+    latest: dict[Any, E] = {}
+    for e in events:
+        k = key(e)
+        if k not in latest or e.occurred_at > latest[k].occurred_at:
+            latest[k] = e
+    return [latest[k] for k in sorted(latest)]
+
+
+def latest_camps(camps: Iterable[Camp]) -> list[Camp]:
+    return latest_by(camps, lambda c: c.camp_id)

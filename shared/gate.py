@@ -19,7 +19,7 @@ from shared import camps as shared_camps
 from shared import integrity, topics
 from shared.db import lock_keys
 from shared.events import Camp, CheckIn, Event, Review, Share, Submission
-from shared.integrity import CampCalendar, Verdict
+from shared.integrity import CampCalendar
 from shared.outbox import OutMessage
 from shared.processor import BatchHandler, MoreWork, Received, Refused
 
@@ -164,22 +164,12 @@ class IntegrityGate:
         waiting: list[Received] = []
         for item in items:
             e = item.event
-            verdict: Verdict | None
-            if isinstance(e, CheckIn):
-                camp = camps.get(e.camp_id)
-                if camp is None:
-                    waiting.append(item)
-                    continue
-                verdict = integrity.judge_checkin(e, camp, self._window)
-            else:
-                assert isinstance(e, Share | Review)
-                verdict = integrity.judge_review_alone(e) if isinstance(e, Review) else None
-                author = authors.get((e.camp_id, e.submission_id))
-                if verdict is None and author is None:
-                    waiting.append(item)
-                    continue
-                if verdict is None and author is not None:
-                    verdict = integrity.judge_authorship(e, author)
+            assert isinstance(e, CheckIn | Share | Review)
+            author = None if isinstance(e, CheckIn) else authors.get((e.camp_id, e.submission_id))
+            verdict = integrity.judge(e, camps.get(e.camp_id), author, self._window)
+            if verdict is integrity.WAITING:
+                waiting.append(item)
+                continue
             if verdict is None:
                 passed.append(item)
                 continue

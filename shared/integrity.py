@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from shared.camp_days import camp_day
-from shared.events import Camp, CheckIn, Review, Share, Submission
+from shared.events import Camp, CheckIn, Review, Share, Submission, latest_camps
 
 # Refusals that go to gamify.dlq, with these names as their error (contract, "Integrity").
 FUTURE_DAY = "future_day"
@@ -89,6 +89,26 @@ def judge_authorship(event: Share | Review, author: str) -> Verdict | None:
     )
 
 
+# What judge() says of an event whose camp or submission has not arrived yet.
+WAITING = Verdict("waiting", "its camp or submission is not known yet")
+
+
+def judge(
+    event: CheckIn | Share | Review,
+    camp: CampCalendar | None,
+    author: str | None,
+    makeup_window_days: int | None,
+) -> Verdict | None:
+    """None when the event counts; WAITING while what it needs is unknown (a check-in's camp,
+    a share's or review's submission); otherwise why it counts nowhere."""
+    if isinstance(event, CheckIn):
+        return WAITING if camp is None else judge_checkin(event, camp, makeup_window_days)
+    alone = judge_review_alone(event) if isinstance(event, Review) else None
+    if alone is not None:
+        return alone
+    return WAITING if author is None else judge_authorship(event, author)
+
+
 def judge_log(
     camps: Iterable[Camp],
     submissions: Iterable[Submission],
@@ -97,24 +117,16 @@ def judge_log(
 ) -> dict[str, Verdict | None]:
     """Every event's fate by event_id, as the gate decides it once all is known (for checking a
     whole log, e.g. gamify audit): a verdict, None (counts), or missing (still waiting)."""
-    calendars: dict[str, tuple[datetime, CampCalendar]] = {}
-    for c in camps:
-        if c.camp_id not in calendars or calendars[c.camp_id][0] < c.occurred_at:
-            calendars[c.camp_id] = (c.occurred_at, CampCalendar(c.camp_id, c.starts_on, c.timezone))
+    calendars = {
+        c.camp_id: CampCalendar(c.camp_id, c.starts_on, c.timezone) for c in latest_camps(camps)
+    }
     authors: dict[tuple[str, str], str] = {}
     for s in submissions:
         authors.setdefault((s.camp_id, s.submission_id), s.student_id)
     fates: dict[str, Verdict | None] = {}
     for e in events:
-        if isinstance(e, CheckIn):
-            known = calendars.get(e.camp_id)
-            if known is not None:
-                fates[e.event_id] = judge_checkin(e, known[1], makeup_window_days)
-            continue
-        alone = judge_review_alone(e) if isinstance(e, Review) else None
-        author = authors.get((e.camp_id, e.submission_id))
-        if alone is not None:
-            fates[e.event_id] = alone
-        elif author is not None:
-            fates[e.event_id] = judge_authorship(e, author)
+        author = None if isinstance(e, CheckIn) else authors.get((e.camp_id, e.submission_id))
+        fate = judge(e, calendars.get(e.camp_id), author, makeup_window_days)
+        if fate is not WAITING:
+            fates[e.event_id] = fate
     return fates

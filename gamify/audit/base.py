@@ -40,6 +40,7 @@ from shared.config import load_yaml
 from shared.events import (
     Camp,
     Event,
+    latest_camps,
 )
 from shared.processor import content_digest
 
@@ -123,12 +124,7 @@ class AuditBase:
         return self.camp is None or camp_id == self.camp
 
     def _latest_camps(self) -> list[Camp]:
-        latest: dict[str, Camp] = {}
-        for c in self.events[topics.CAMPS]:
-            assert isinstance(c, Camp)
-            if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-                latest[c.camp_id] = c
-        return list(latest.values())
+        return latest_camps(c for c in self.events[topics.CAMPS] if isinstance(c, Camp))
 
     def _apply_integrity(self) -> None:
         """Keep only the check-ins, shares and reviews that count (shared.integrity); note

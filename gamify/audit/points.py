@@ -13,7 +13,6 @@ from gamify.audit.base import AuditBase, Key, _rows
 from services.points import rules as point_rules
 from shared import topics
 from shared.events import (
-    Camp,
     CheckIn,
     Gift,
     RedemptionRequest,
@@ -27,13 +26,9 @@ class PointsAudit(AuditBase):
     # ---- points ----
 
     def _camps(self) -> dict[str, point_rules.CampInfo]:
-        latest: dict[str, Camp] = {}
-        for c in self.events[topics.CAMPS]:
-            assert isinstance(c, Camp)
-            if c.camp_id not in latest or c.occurred_at > latest[c.camp_id].occurred_at:
-                latest[c.camp_id] = c
         return {
-            k: point_rules.CampInfo(k, c.starts_on, c.days, c.timezone) for k, c in latest.items()
+            c.camp_id: point_rules.CampInfo(c.camp_id, c.starts_on, c.days, c.timezone)
+            for c in self._latest_camps()
         }
 
     def _counted_days(self) -> dict[tuple[str, str], dict[int, CheckIn]]:

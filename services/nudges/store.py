@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
 from shared import camps as shared_camps
 from shared.db import students_rows
-from shared.events import Camp, CheckIn, Enrollment, Event, Preference, Review, Submission
+from shared.events import (
+    Camp,
+    CheckIn,
+    Enrollment,
+    Preference,
+    Review,
+    Submission,
+    latest_by,
+)
 
 Pair = tuple[str, str]
 
@@ -37,19 +45,6 @@ class NewNudge:
     context: dict[str, Any]
 
 
-E = TypeVar("E", bound=Event)
-
-
-def _latest(events: Sequence[E], key: Any) -> list[E]:
-    """The latest event (by occurred_at) for each key, in key order."""
-    latest: dict[Any, E] = {}
-    for e in events:
-        k = key(e)
-        if k not in latest or e.occurred_at > latest[k].occurred_at:
-            latest[k] = e
-    return [latest[k] for k in sorted(latest)]
-
-
 def pair_columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
     ordered = sorted(pairs)
     return [p[0] for p in ordered], [p[1] for p in ordered]
@@ -69,7 +64,7 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
 
 
 async def save_enrollments(conn: asyncpg.Connection, enrollments: Sequence[Enrollment]) -> None:
-    rows = _latest(enrollments, lambda e: (e.camp_id, e.student_id))
+    rows = latest_by(enrollments, lambda e: (e.camp_id, e.student_id))
     if rows:
         await conn.execute(
             "INSERT INTO enrollments SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
@@ -84,7 +79,7 @@ async def save_enrollments(conn: asyncpg.Connection, enrollments: Sequence[Enrol
 
 
 async def save_preferences(conn: asyncpg.Connection, prefs: Sequence[Preference]) -> None:
-    rows = _latest(prefs, lambda p: (p.camp_id, p.student_id))
+    rows = latest_by(prefs, lambda p: (p.camp_id, p.student_id))
     if rows:
         await conn.execute(
             "INSERT INTO preferences SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
@@ -175,7 +170,7 @@ async def waiting_for_camp(
 
 
 async def save_works(conn: asyncpg.Connection, submissions: Sequence[Submission]) -> None:
-    rows = _latest(submissions, lambda s: (s.camp_id, s.submission_id))
+    rows = latest_by(submissions, lambda s: (s.camp_id, s.submission_id))
     if rows:
         await conn.execute(
             "INSERT INTO works SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"

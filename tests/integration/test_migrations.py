@@ -18,7 +18,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
     tracks = [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
     try:
         results = await asyncio.gather(*(apply_migrations(p, "points", tracks) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 11]
+        assert sorted(len(r) for r in results) == [0, 12]
         assert await apply_migrations(pools[0], "points", tracks) == []
         rows = await pools[0].fetch("SELECT track, version FROM schema_migrations ORDER BY 1, 2")
         assert [(r["track"], r["version"]) for r in rows] == [
@@ -33,6 +33,7 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
             ("points", 5),
             ("points", 6),
             ("points", 7),
+            ("points", 8),
         ]
     finally:
         for p in pools:
@@ -84,9 +85,10 @@ async def test_checkin_days_move_into_one_calendar_row_per_student(
         shutil.copy(f, before / f.name)
     pool = await create_pool(database_url, service, 1)
     try:
-        await apply_migrations(pool, service, [(service, before)])
+        plumbing = ("plumbing", PLUMBING_MIGRATIONS)  # service migrations may rely on it
+        await apply_migrations(pool, service, [plumbing, (service, before)])
         await pool.execute(insert)
-        applied = await apply_migrations(pool, service, [(service, migrations)])
+        applied = await apply_migrations(pool, service, [plumbing, (service, migrations)])
         assert applied[0].split("/")[1].split("_", 1)[1] == "checkin_calendar.sql"
         rows = await pool.fetch("SELECT * FROM checkin_calendar ORDER BY 1, 2")
         assert [(r["camp_id"], r["student_id"], r["days"]) for r in rows] == [
@@ -143,7 +145,8 @@ async def test_calendars_leave_room_for_hot_updates(database_url: str, service: 
     migrations = POINTS.parent.parent / service / "migrations"
     pool = await create_pool(database_url, service, 1)
     try:
-        await apply_migrations(pool, service, [(service, migrations)])
+        tracks = [("plumbing", PLUMBING_MIGRATIONS), (service, migrations)]
+        await apply_migrations(pool, service, tracks)
         await pool.execute(
             "INSERT INTO checkin_calendar (camp_id, student_id, days)"
             " SELECT 'c', 's' || i, '{1}' FROM generate_series(1, 2000) AS i"
@@ -159,5 +162,42 @@ async def test_calendars_leave_room_for_hot_updates(database_url: str, service: 
                 "SELECT pg_stat_get_xact_tuples_hot_updated('checkin_calendar'::regclass)"
             )
         assert hot >= 0.9 * 600
+    finally:
+        await pool.close()
+
+
+async def test_a_running_deployment_takes_on_the_integrity_gate_with_what_it_knew(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Before the gate, points knew its camps and held events for unknown ones: after the
+    upgrade the gate knows those camps (their check-ins do not wait) and holds those events."""
+    old_plumbing, old_points = tmp_path / "plumbing", tmp_path / "points"
+    for old, source, upto in ((old_plumbing, PLUMBING_MIGRATIONS, 3), (old_points, POINTS, 7)):
+        old.mkdir()
+        for f in sorted(source.glob("*.sql")):
+            if int(f.name[:3]) <= upto:
+                shutil.copy(f, old / f.name)
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(pool, "points", [("plumbing", old_plumbing), ("points", old_points)])
+        await pool.execute(
+            "INSERT INTO camps VALUES ('c1', '2026-11-20', 21, 'Asia/Shanghai', now())"
+        )
+        await pool.execute(
+            "INSERT INTO held (topic, event_id, camp_id, payload) VALUES"
+            " ('camp.checkins', 'e1', 'c2', '{}'),"
+            " ('camp.shares', 'e2', 'c2', '{\"submission_id\": \"w1\"}')"
+        )
+        await apply_migrations(
+            pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
+        )
+        assert await pool.fetch("SELECT camp_id, timezone FROM gate_camps") == [
+            ("c1", "Asia/Shanghai")
+        ]
+        held = await pool.fetch(
+            "SELECT event_id, camp_id, submission_id FROM gate_held ORDER BY event_id"
+        )
+        assert [tuple(r) for r in held] == [("e1", "c2", None), ("e2", "c2", "w1")]
+        assert await pool.fetchval("SELECT count(*) FROM held") == 0
     finally:
         await pool.close()
