@@ -126,8 +126,8 @@ class Replicas:
 
     async def held(self, http: aiohttp.ClientSession) -> int:
         """Events parked until their camp arrived (points), over all replicas."""
-        totals = await self._sum_metrics(http, {"gamify_points_held_total"})
-        return int(totals.get("gamify_points_held_total", 0))
+        totals = await self._sum_metrics(http, {"gamify_integrity_held_total"})
+        return int(totals.get("gamify_integrity_held_total", 0))
 
     async def batches(self, http: aiohttp.ClientSession) -> tuple[float, float, float]:
         """Batches taken so far over all replicas: how many, their records, their seconds."""

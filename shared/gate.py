@@ -126,10 +126,14 @@ class IntegrityGate:
         judged = [i for i in events if isinstance(i.event, CheckIn | Share | Review)]
         arriving = [_Wait(c.camp_id, None) for c in camps]
         arriving += [_Wait(s.camp_id, s.submission_id) for s in subs]
+        # A share waits for its submission and then its camp (points' daily cap is per camp
+        # day): shares and submissions, whose shares may be released here, hold the camp too.
+        camp_readers = [*events_of(judged, Share), *subs]
         await lock_keys(
             conn,
             exclusive=[_lock_key(w) for w in arriving],
-            shared=[_lock_key(_wait_of(i.event)) for i in judged],
+            shared=[_lock_key(_wait_of(i.event)) for i in judged]
+            + [_lock_key(_Wait(e.camp_id, None)) for e in camp_readers],
         )
         await _save(conn, camps, subs)
         released = await _release(conn, arriving, follow_up, RELEASE_CHUNK)
@@ -155,20 +159,23 @@ class IntegrityGate:
         out: list[OutMessage | Refused | MoreWork],
     ) -> list[Received]:
         """The items that count; refusals appended to `out`; the undecidable held."""
-        camps = await _camps(conn, {e.camp_id for e in events_of(items, CheckIn)})
+        camps = await _camps(conn, {e.camp_id for e in events_of(items, CheckIn, Share)})
         authors = await _authors(
             conn,
             {(e.camp_id, e.submission_id) for e in events_of(items, Share, Review)},
         )
         passed: list[Received] = []
-        waiting: list[Received] = []
+        waiting: list[tuple[Received, _Wait]] = []
         for item in items:
             e = item.event
             assert isinstance(e, CheckIn | Share | Review)
             author = None if isinstance(e, CheckIn) else authors.get((e.camp_id, e.submission_id))
             verdict = integrity.judge(e, camps.get(e.camp_id), author, self._window)
             if verdict is integrity.WAITING:
-                waiting.append(item)
+                waiting.append((item, _wait_of(e)))
+                continue
+            if verdict is None and isinstance(e, Share) and e.camp_id not in camps:
+                waiting.append((item, _Wait(e.camp_id, None)))  # its own, now its camp
                 continue
             if verdict is None:
                 passed.append(item)
@@ -226,10 +233,11 @@ async def _authors(
     return {(r["camp_id"], r["submission_id"]): r["student_id"] for r in rows}
 
 
-async def _hold(conn: asyncpg.Connection, items: list[Received]) -> None:
-    if not items:
+async def _hold(conn: asyncpg.Connection, waiting: list[tuple[Received, _Wait]]) -> None:
+    if not waiting:
         return
-    waits = [_wait_of(i.event) for i in items]
+    items = [i for i, _ in waiting]
+    waits = [w for _, w in waiting]
     await conn.execute(
         "INSERT INTO gate_held (topic, event_id, camp_id, submission_id, payload)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
@@ -246,16 +254,20 @@ async def _release(
     conn: asyncpg.Connection, arriving: list[_Wait], follow_up: bool, limit: int
 ) -> list[Received]:
     """Take out up to `limit` held events that wait for what arrives (on a follow-up pass: for
-    anything now known), oldest first."""
+    anything now known; a share only once its camp is known too, as no camp lock is held
+    then to wait for it again), oldest first."""
     if follow_up:
         rows = await conn.fetch(
             "DELETE FROM gate_held WHERE (topic, event_id) IN (SELECT h.topic, h.event_id"
-            " FROM gate_held h WHERE CASE WHEN h.submission_id IS NULL"
+            " FROM gate_held h WHERE (CASE WHEN h.submission_id IS NULL"
             " THEN EXISTS (SELECT 1 FROM gate_camps c WHERE c.camp_id = h.camp_id)"
             " ELSE EXISTS (SELECT 1 FROM gate_submissions s WHERE s.camp_id = h.camp_id"
-            " AND s.submission_id = h.submission_id) END"
+            " AND s.submission_id = h.submission_id) END)"
+            " AND (h.topic <> $2"
+            " OR EXISTS (SELECT 1 FROM gate_camps c WHERE c.camp_id = h.camp_id))"
             " ORDER BY h.seq LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING topic, payload, seq",
             limit,
+            topics.SHARES,
         )
     elif arriving:
         rows = await conn.fetch(

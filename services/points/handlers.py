@@ -13,7 +13,6 @@ from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
 from shared import topics
 from shared.config import Loaded
-from shared.db import lock_keys
 from shared.events import (
     Camp,
     CheckIn,
@@ -27,7 +26,7 @@ from shared.events import (
     Submission,
 )
 from shared.outbox import OutMessage, Serialized, derived_event_id
-from shared.processor import MoreWork, Received, Refused
+from shared.processor import Received, Refused
 
 INPUTS = [
     topics.CAMPS,
@@ -41,13 +40,12 @@ INPUTS = [
     topics.GIFTS,
 ]
 MODELS = {t: topics.MODELS[t] for t in INPUTS}
-# Rules that need the camp's definition (its days, start date, timezone) wait for it.
+# Rules that need the camp's definition (its days, start date, timezone); the integrity gate
+# holds these events until it is known.
 NEEDS_CAMP = (CheckIn, Share)
-# Held events taken out per transaction once their camp is known (a batch's worth).
-RELEASE_CHUNK = 500
 
 RulesSource = Callable[[], Loaded[PointsRules]]
-Result = OutMessage | Refused | MoreWork
+Result = OutMessage | Refused
 
 
 class PointsHandler:
@@ -56,13 +54,13 @@ class PointsHandler:
     def __init__(self, current_rules: RulesSource, metrics: PointsMetrics) -> None:
         self._rules = current_rules
         self._metrics = metrics
-        self._check_held = True  # until a follow-up pass looked for events left held
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
-        ready, camps, more = await self._with_camps(conn, events)
+        ready = events
+        camps = await self._with_camps(conn, events)
         await store.save_students(conn, [i.event for i in ready if isinstance(i.event, Enrollment)])
-        results: list[Result] = [MoreWork()] if more else []
+        results: list[Result] = []
         awards = await self._checkins(conn, ready, camps, loaded.model, results)
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
@@ -75,36 +73,13 @@ class PointsHandler:
 
     async def _with_camps(
         self, conn: asyncpg.Connection, events: Sequence[Received]
-    ) -> tuple[list[Received], dict[str, CampInfo], bool]:
-        """Save camp definitions; hold events whose camp is unknown; release those now known,
-        RELEASE_CHUNK at a time (with True: more may be waiting, ask for another pass).
-
-        Events held for a camp are released when it arrives, then by follow-up passes (called
-        with no events), which look for every camp with held events. The first batch after a
-        start asks for such a pass (a pass that failed, or a crash, may have left some): a
-        transaction never grows with the number held."""
-        new_camps = [i.event for i in events if isinstance(i.event, Camp)]
-        needing = [i for i in events if isinstance(i.event, NEEDS_CAMP)]
-        releasing = {c.camp_id for c in new_camps}
-        if not events:
-            releasing |= await store.releasable_camps(conn)
-            self._check_held = False
-        await lock_keys(  # a camp and the events held for it: never two replicas at once
-            conn,
-            exclusive=[f"points/camp/{c}" for c in releasing],
-            shared=[f"points/camp/{i.event.camp_id}" for i in needing],  # type: ignore[attr-defined]
-        )
-        await store.save_camps(conn, new_camps)
-        wanted = {i.event.camp_id for i in needing} | releasing  # type: ignore[attr-defined]
-        camps = await store.load_camps(conn, wanted)
-        waiting = [i for i in needing if i.event.camp_id not in camps]  # type: ignore[attr-defined]
-        await store.hold(conn, waiting)
-        self._metrics.held.inc(len(waiting))
-        released = await store.release(conn, releasing, RELEASE_CHUNK, MODELS)
-        self._metrics.released.inc(len(released))
-        waiting_ids = {id(i) for i in waiting}
-        ready = [i for i in events if id(i) not in waiting_ids] + released
-        return ready, camps, len(released) == RELEASE_CHUNK or self._check_held
+    ) -> dict[str, CampInfo]:
+        """Save camp definitions; the camps of the check-ins and shares at hand. The integrity
+        gate passes those on only once their camp is known (a camp and the events it releases
+        come in one batch), so every one of them finds its camp here."""
+        await store.save_camps(conn, [i.event for i in events if isinstance(i.event, Camp)])
+        wanted = {i.event.camp_id for i in events if isinstance(i.event, NEEDS_CAMP)}
+        return await store.load_camps(conn, wanted)
 
     async def _checkins(
         self,

@@ -28,16 +28,6 @@ class PointsMetrics:
         )
         self.file = ConfigFileMetrics(registry, "gamify_points_rules", "rules file")
 
-        self.held = Counter(
-            "gamify_points_held",
-            "Events parked until their camp's definition arrives.",
-            registry=registry,
-        )
-        self.released = Counter(
-            "gamify_points_released",
-            "Parked events processed once their camp arrived.",
-            registry=registry,
-        )
         self.ignored = Counter(
             "gamify_points_ignored",
             "Valid events the rules in force do not pay, by reason (share_cap).",

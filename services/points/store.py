@@ -13,8 +13,7 @@ import asyncpg
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared import camps as shared_camps
 from shared.db import Contended, json_rows, students_rows
-from shared.events import Camp, Enrollment, Event
-from shared.processor import Received
+from shared.events import Camp, Enrollment
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,58 +226,6 @@ async def load_camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, 
         list(camp_ids),
     )
     return {r["camp_id"]: CampInfo(**dict(r)) for r in rows}
-
-
-async def hold(conn: asyncpg.Connection, items: Sequence[Received]) -> None:
-    """Park events until their camp's definition arrives."""
-    if not items:
-        return
-    await conn.execute(
-        "INSERT INTO held (topic, event_id, camp_id, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        " ON CONFLICT DO NOTHING",
-        [i.topic for i in items],
-        [i.event.event_id for i in items],
-        [getattr(i.event, "camp_id", "") for i in items],
-        [i.event.model_dump_json() for i in items],
-    )
-
-
-async def releasable_camps(conn: asyncpg.Connection) -> set[str]:
-    """The camps now defined that still have events held for them.
-
-    One index probe per camp, not a scan of what is held: a follow-up pass asks this each
-    time, and scanning 100,000 held events 200 times made PostgreSQL the bottleneck."""
-    rows = await conn.fetch(
-        "SELECT c.camp_id FROM camps c"
-        " WHERE EXISTS (SELECT 1 FROM held h WHERE h.camp_id = c.camp_id)"
-    )
-    return {r[0] for r in rows}
-
-
-async def release(
-    conn: asyncpg.Connection, camp_ids: set[str], limit: int, models: dict[str, type[Event]]
-) -> list[Received]:
-    """Take out up to `limit` of the events held for these camps, each camp's oldest first
-    (one camp at a time: its index yields them in order without sorting all it holds)."""
-    rows: list[asyncpg.Record] = []
-    for camp_id in sorted(camp_ids):
-        if len(rows) >= limit:
-            break
-        rows += sorted(
-            await conn.fetch(
-                "DELETE FROM held WHERE (topic, event_id) IN (SELECT topic, event_id FROM held"
-                " WHERE camp_id = $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                " RETURNING topic, payload, seq",
-                camp_id,
-                limit - len(rows),
-            ),
-            key=lambda r: r["seq"],
-        )
-    return [
-        Received(r["topic"], -1, -1, None, models[r["topic"]].model_validate_json(r["payload"]))
-        for r in rows
-    ]
 
 
 @dataclass(frozen=True, slots=True)

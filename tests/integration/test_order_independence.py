@@ -245,7 +245,10 @@ async def test_order_and_batching_change_no_outcome(
             started = await conn.fetchval("SELECT count(*) FROM nudges.rollovers WHERE day = 12")
             gifts = await conn.fetchval("SELECT count(*) FROM nudges.lapses")
             paid = await conn.fetchval("SELECT count(*) FROM points.ledger WHERE rule_id = 'gift'")
-            held = await conn.fetchval("SELECT count(*) FROM points.held")  # released in passes
+            held = await conn.fetchval(  # released in passes
+                "SELECT count(*) FROM points.gate_held"
+                " WHERE topic IN ('camp.checkins', 'camp.shares')"
+            )
             return bool(due == 0 and started == len(camps) and gifts == paid and held == 0)
 
         await wait_for(all_judged, timeout=30, what="every camp's day 12 started and due sent")

@@ -21,7 +21,7 @@ from shared import gate, topics
 from shared.events import CheckIn
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, wait_for, work
 
 AT = "2026-11-22T20:05:00+08:00"
 
@@ -554,3 +554,24 @@ async def test_leaderboards_rank_by_points_earned_weekly_and_around_a_student(
     assert place["below"] == [{"rank": 2, "points": 20}]
     nobody = await get("/camps/lb/students/zed/rank")
     assert (nobody["rank"], nobody["points"]) == (None, 0)
+
+
+async def test_a_share_waits_for_its_work_then_its_camp_and_is_paid_once(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    share = event(camp_id="sw", student_id="s1", submission_id="w1")
+    await bus.send(topics.SHARES, share)  # before its work and its camp
+    await bus.send(topics.SUBMISSIONS, work("sw", "s1", "w1"))
+    await settled(points, bus, 2)
+    assert [e["rule_id"] for e in await ledger(settings)] == ["submission"]
+    conn = await asyncpg.connect(settings.database_url)
+    try:  # its work known, the share now waits for the camp
+        held = await conn.fetch("SELECT topic, camp_id, submission_id FROM points.gate_held")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in held] == [(topics.SHARES, "sw", None)]
+
+    await bus.send(topics.CAMPS, camp("sw"))
+    await settled(points, bus, 3)
+    paid = sorted((e["rule_id"], e["cause"]) for e in await ledger(settings))
+    assert paid == [("share", "submission:w1"), ("submission", "assignment:a-w1")]

@@ -11,4 +11,4 @@ SELECT topic, event_id, camp_id,
        CASE WHEN topic = 'camp.shares' THEN payload::jsonb ->> 'submission_id' END, payload
 FROM held ORDER BY seq
 ON CONFLICT DO NOTHING;
-DELETE FROM held;
+DROP TABLE held;  -- the gate holds what waits for a camp, for every service
