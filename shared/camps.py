@@ -4,12 +4,24 @@ here; each service's statement names its own table and columns."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
 
-from shared.events import Camp, latest_camps
+from shared.events import Assignment, Camp, latest_camps
+
+
+def assignments_json(camp: Camp) -> str:
+    """A camp's homework schedule as stored (a jsonb column)."""
+    return json.dumps([a.model_dump() for a in camp.assignments])
+
+
+def assignments_of(stored: str | None) -> tuple[Assignment, ...]:
+    """The schedule back from its column (trusted: it was validated on the way in)."""
+    return tuple(Assignment.model_construct(**a) for a in json.loads(stored or "[]"))
+
 
 # column -> the value from a Camp
 VALUES: dict[str, Callable[[Camp], Any]] = {
@@ -21,6 +33,7 @@ VALUES: dict[str, Callable[[Camp], Any]] = {
     "lessons": lambda c: c.lessons,
     "cohort_time": lambda c: c.cohort_reminder_time,
     "occurred_at": lambda c: c.occurred_at,
+    "assignments": assignments_json,
 }
 
 

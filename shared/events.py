@@ -12,7 +12,15 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 
 def _no_nul(value: str) -> str:
@@ -26,7 +34,9 @@ Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
 Tier = Literal["basic", "practice", "challenge"]
 Segment = Literal["never", "active", "slipping", "lapsed"]
-NudgeKind = Literal["reminder", "praise", "welcome_back"]
+NudgeKind = Literal["reminder", "praise", "welcome_back", "homework"]
+QuestionCategory = Literal["content", "howto", "extension"]
+AnswererRole = Literal["teacher", "assistant", "student"]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -84,6 +94,16 @@ class Event(BaseModel):
 # ---- input topics (published by the platform) ----
 
 
+class Assignment(BaseModel):
+    """One piece of homework of a camp's schedule (contract, "The learning loop")."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    assignment_id: Id
+    tier: Tier
+    due_day: int = Field(ge=1, le=366)
+
+
 class Camp(Event):
     camp_id: Id
     title: Text
@@ -92,6 +112,22 @@ class Camp(Event):
     timezone: TimeZoneName
     lessons: int = Field(ge=0, le=10_000)
     cohort_reminder_time: ClockTime
+    # Absent or empty: no schedule is known and nothing is judged late.
+    assignments: tuple[Assignment, ...] = Field(default=(), max_length=1000)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Camp:
+        seen: set[str] = set()
+        for a in self.assignments:
+            if a.due_day > self.days:
+                raise ValueError(
+                    f"assignment {a.assignment_id!r} is due on day {a.due_day},"
+                    f" after the camp's last day {self.days}"
+                )
+            if a.assignment_id in seen:
+                raise ValueError(f"assignment {a.assignment_id!r} is listed twice")
+            seen.add(a.assignment_id)
+        return self
 
 
 class Enrollment(Event):
@@ -153,6 +189,21 @@ class Vote(Event):
     camp_id: Id
     voter_id: Id
     submission_id: Id
+
+
+class Question(Event):
+    camp_id: Id
+    student_id: Id
+    question_id: Id
+    category: QuestionCategory
+
+
+class Answer(Event):
+    camp_id: Id
+    student_id: Id  # the asker
+    question_id: Id
+    answerer_id: Id
+    answerer_role: AnswererRole
 
 
 class RedemptionRequest(Event):

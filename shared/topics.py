@@ -19,6 +19,8 @@ REVIEWS = "camp.reviews"
 SHARES = "camp.shares"
 VOTES = "camp.votes"
 REDEMPTIONS = "camp.redemptions"
+QUESTIONS = "camp.questions"
+ANSWERS = "camp.answers"
 
 POINTS = "gamify.points"
 REDEMPTION_RESULTS = "gamify.redemptions"
@@ -41,6 +43,8 @@ MODELS: dict[str, type[events.Event]] = {
     SHARES: events.Share,
     VOTES: events.Vote,
     REDEMPTIONS: events.RedemptionRequest,
+    QUESTIONS: events.Question,
+    ANSWERS: events.Answer,
     POINTS: events.PointsEntry,
     REDEMPTION_RESULTS: events.RedemptionResult,
     BADGES: events.BadgeAwarded,

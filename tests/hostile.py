@@ -35,6 +35,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "timezone": "tz",
         "lessons": "lessons",
         "cohort_reminder_time": "hhmm",
+        "assignments": "assignments",
     },
     topics.ENROLLMENTS: {"camp_id": "id", "student_id": "id", "display_name": "name"},
     topics.PREFERENCES: {
@@ -78,6 +79,19 @@ FIELDS: dict[str, dict[str, str]] = {
         "item_id": "id",
         "cost": "cost",
     },
+    topics.QUESTIONS: {
+        "camp_id": "id",
+        "student_id": "id",
+        "question_id": "id",
+        "category": "category",
+    },
+    topics.ANSWERS: {
+        "camp_id": "id",
+        "student_id": "id",
+        "question_id": "id",
+        "answerer_id": "id",
+        "answerer_role": "role",
+    },
 }
 assert set(FIELDS) == set(topics.INPUT_TOPICS)
 
@@ -107,6 +121,14 @@ ordinary = {
     "tier": "basic",
     "score": 80,
     "cost": 10,
+    "assignments": [{"assignment_id": "w1", "tier": "practice", "due_day": 1}],  # any camp has day 1
+    "category": "howto",
+    "role": "teacher",
+}
+CHOICES = {
+    "tier": ("basic", "practice", "challenge"),
+    "category": ("content", "howto", "extension"),
+    "role": ("teacher", "assistant", "student"),
 }
 
 
@@ -199,10 +221,26 @@ def invalid_value(kind: str) -> st.SearchStrategy[Any]:
         return st.one_of(
             st.sampled_from(["Mars/Base", "../../etc/passwd", "", "UTC+8"]), not_strings
         )
-    if kind == "tier":
+    if kind in CHOICES:
         return st.one_of(
-            st.text(max_size=12).filter(lambda t: t not in ("basic", "practice", "challenge")),
+            st.text(max_size=12).filter(lambda t: t not in CHOICES[kind]),
             not_strings,
+        )
+    if kind == "assignments":
+        one = {"assignment_id": "w1", "tier": "practice", "due_day": 3}
+        return st.one_of(
+            not_strings.filter(lambda v: not isinstance(v, list)),
+            st.sampled_from(
+                [
+                    [{**one, "due_day": 0}],
+                    [{**one, "due_day": 6}],  # after the camp's last day (days: 5)
+                    [one, one],  # listed twice
+                    [{**one, "tier": "homework"}],
+                    [{"assignment_id": "w1", "tier": "basic"}],
+                    [{**one, "due_day": "3"}],
+                    ["w1"],
+                ]
+            ),
         )
     if kind == "date":
         return st.one_of(
@@ -313,6 +351,16 @@ def edge_value(kind: str) -> st.SearchStrategy[Any]:
         return st.sampled_from(["00:00", "23:59", "21:59", "22:00"])
     if kind == "bool":
         return st.booleans()
-    if kind == "tier":
-        return st.sampled_from(["basic", "practice", "challenge"])
+    if kind in CHOICES:
+        return st.sampled_from(CHOICES[kind])
+    if kind == "assignments":  # due on day 1: within any camp's days
+        return st.lists(
+            st.builds(
+                lambda i, t: {"assignment_id": i, "tier": t, "due_day": 1},
+                edge_value("id"),
+                edge_value("tier"),
+            ),
+            max_size=3,
+            unique_by=lambda a: a["assignment_id"],
+        )
     return st.just("https://example.org/" + "a" * 2000)

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 DEFAULT_NUDGES_FILE = Path(__file__).parent / "nudges.yaml"
 
-PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "score"}
-KINDS = ("reminder", "praise", "welcome_back")
+PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "score", "homework"}
+KINDS = ("reminder", "praise", "welcome_back", "homework")
 SEGMENTS = ("never", "active", "slipping", "lapsed")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -143,6 +143,8 @@ class NudgeBook(_Strict):
                         f"templates.{kind}.{segment}: every variant has a `when`, so some"
                         " students would get no message; add one variant without `when`"
                     )
+        if "homework" in self.templates:  # optional: without it, no homework nudge is sent
+            needed["homework"] = SEGMENTS
         for kind, required in needed.items():
             for segment in required:
                 if not self.templates.get(kind, {}).get(segment):

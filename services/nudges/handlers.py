@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges import queue, rules, segmentation, store
+from services.nudges import loop, queue, rules, segmentation, store
 from services.nudges.config import NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
@@ -20,7 +20,16 @@ from shared.camp_days import camp_day
 from shared.clock import Clock
 from shared.config import Loaded
 from shared.db import lock_keys
-from shared.events import Camp, CheckIn, Enrollment, Preference, Review, Submission
+from shared.events import (
+    Answer,
+    Camp,
+    CheckIn,
+    Enrollment,
+    Preference,
+    Question,
+    Review,
+    Submission,
+)
 from shared.outbox import OutMessage
 from shared.processor import Received
 
@@ -31,6 +40,8 @@ INPUTS = [
     topics.CHECKINS,
     topics.SUBMISSIONS,
     topics.REVIEWS,
+    topics.QUESTIONS,
+    topics.ANSWERS,
 ]
 
 BookSource = Callable[[], Loaded[NudgeBook]]
@@ -45,6 +56,8 @@ class _Batch:
     checkins: list[CheckIn] = field(default_factory=list)
     submissions: list[Submission] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
@@ -56,6 +69,8 @@ class _Batch:
             CheckIn: batch.checkins,
             Submission: batch.submissions,
             Review: batch.reviews,
+            Question: batch.questions,
+            Answer: batch.answers,
         }
         for item in events:
             lists[type(item.event)].append(item.event)
@@ -100,6 +115,7 @@ class NudgesHandler:
         await store.save_preferences(conn, batch.preferences)
         await store.save_works(conn, batch.submissions)
         await store.save_excellent_reviews(conn, batch.reviews)
+        await loop.take_in(conn, batch.reviews, batch.questions, batch.answers, self._metrics.loop)
         new_days = await store.save_checkins(conn, batch.checkins)
         camps = await store.load_camps(conn, set(groups) | arrived)
         for camp_id in sorted(arrived):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.nudges.config import KINDS, SEGMENTS, NudgeBook
+from services.nudges.loop import LoopMetrics
 from shared.config import ConfigError, Loaded
 from shared.metrics import ConfigFileMetrics
 
@@ -71,6 +72,7 @@ class NudgesMetrics:
             registry=registry,
         )
         self.file = ConfigFileMetrics(registry, "gamify_nudges_definitions", "nudges file")
+        self.loop = LoopMetrics(registry)
         self.forwarder_failures = Counter(
             "gamify_channel_forwarder_failures",
             "Times the WeCom forwarder failed and was started again.",

@@ -15,6 +15,14 @@ import asyncpg
 from services.nudges.store import NewNudge, Pair, pair_columns
 from shared.db import students_rows
 
+# The kinds of which a student gets at most one a day (contract, "The learning loop").
+DAILY_KINDS = ("reminder", "homework")
+# (id, status, reason, segment, template_id[, the kind sent when not the one scheduled])
+Outcome = (
+    tuple[int, str, str | None, str | None, str | None]
+    | tuple[int, str, str | None, str | None, str | None, str]
+)
+
 
 async def schedule(conn: asyncpg.Connection, nudges: Sequence[NewNudge]) -> int:
     """Add nudges to come due; one already scheduled for the same cause is kept."""
@@ -92,7 +100,7 @@ async def histories(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pai
     for r in rows:
         pair = (r["camp_id"], r["student_id"])
         templates[pair][r["kind"]] = r["template_id"]
-        if r["kind"] == "reminder":
+        if r["kind"] in DAILY_KINDS:
             last_day[pair] = max(last_day.get(pair, 0), r["day"])
             sent_at[pair].append(r["decided_at"])
     return {p: History(last_day.get(p), sent_at[p], templates[p]) for p in pairs}
@@ -100,18 +108,19 @@ async def histories(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pai
 
 async def finish(
     conn: asyncpg.Connection,
-    outcomes: Sequence[tuple[int, str, str | None, str | None, str | None]],
+    outcomes: Sequence[Outcome],
     now: datetime,
     rules_version: str,
 ) -> None:
-    """Mark claimed nudges (id, status, reason, segment, template_id) as decided, under the
-    nudge book of this version."""
+    """Mark claimed nudges as decided, under the nudge book of this version. A reminder that
+    went out as a `homework` nudge is recorded as one."""
     if outcomes:
         await conn.execute(
             "UPDATE nudges n SET status = u.st, reason = u.r, segment = u.sg,"
-            " template_id = u.t, decided_at = $6, rules_version = $7"
-            " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
-            " AS u(id, st, r, sg, t) WHERE n.id = u.id",
+            " template_id = u.t, decided_at = $6, rules_version = $7,"
+            " kind = coalesce(u.k, n.kind)"
+            " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $8::text[]) AS u(id, st, r, sg, t, k) WHERE n.id = u.id",
             [o[0] for o in outcomes],
             [o[1] for o in outcomes],
             [o[2] for o in outcomes],
@@ -119,6 +128,7 @@ async def finish(
             [o[4] for o in outcomes],
             now,
             rules_version,
+            [o[5] if len(o) > 5 else None for o in outcomes],
         )
 
 

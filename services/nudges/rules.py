@@ -203,6 +203,43 @@ def decide_reminder(
     return SEND
 
 
+def decide_homework(
+    facts: ReminderFacts,
+    day: int,
+    due_at: datetime,
+    now: datetime,
+    timezone: str,
+    book: NudgeBook,
+) -> Skip | None:
+    """None to send a `homework` nudge instead of the day's reminder, to a student with a
+    practice or challenge due today and not handed in (shared.homework.due_for_reminder): the
+    reminder's opt-out, quiet hours and one-a-day cap hold, but neither a check-in today nor
+    being active spares it, and the reminder's segment caps do not apply."""
+    if "homework" not in book.templates:
+        return Skip("homework_off")
+    if not facts.enrolled:
+        return Skip("not_enrolled")
+    if facts.opted_out:
+        return Skip("opted_out")
+    if in_quiet_hours(due_at, timezone, book.quiet_hours) or in_quiet_hours(
+        now, timezone, book.quiet_hours
+    ):
+        return Skip("quiet_hours")
+    if now.astimezone(ZoneInfo(timezone)).date() != due_at.astimezone(ZoneInfo(timezone)).date():
+        return Skip("expired")
+    if facts.last_reminder_day is not None and facts.last_reminder_day >= day:
+        return Skip("capped")
+    return SEND
+
+
+TIER_NAMES = {"basic": "课后练习", "practice": "每周实践", "challenge": "月度挑战"}
+
+
+def homework_words(tiers: Iterable[str]) -> str:
+    """The {homework} of a template: what is due today, in the students' words."""
+    return "、".join(TIER_NAMES[t] for t in sorted(set(tiers), key=list(TIER_NAMES).index))
+
+
 def ignored_in_row(sent_at: Sequence[datetime], checkins_at: Sequence[datetime]) -> int:
     """How many of the latest reminders in a row had no check-in within 24 hours after them."""
     count = 0

@@ -14,14 +14,16 @@ from datetime import datetime
 
 import asyncpg
 
-from services.nudges import queue, rules, segmentation, store
+from services.nudges import loop_store, queue, rules, segmentation, store
 from services.nudges.config import SEGMENTS, Facts, NudgeBook
+from services.nudges.loop import LoopGauges
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.camp_days import camp_day
 from shared.clock import Clock, every_pass
 from shared.config import Loaded
 from shared.events import Gift, Nudge
+from shared.homework import due_for_reminder
 from shared.outbox import OutMessage, derived_event_id, enqueue
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Scheduler:
         self._wake_relay = wake_relay
         self._interval = interval_s
         self._last_sizes = 0.0
+        self._loop = LoopGauges(pool, metrics.loop)
 
     async def run(self) -> None:
         await every_pass(self.tick, self._clock, self._interval, "scheduler tick")
@@ -61,6 +64,7 @@ class Scheduler:
             pass
         if started or time.monotonic() - self._last_sizes > SIZES_EVERY_S:
             await self.refresh_sizes()
+        await self._loop.refresh(now, force=bool(started))
         self._metrics.scheduler_clock.set(now.timestamp())
 
     async def start_days(self, now: datetime, book: NudgeBook) -> int:
@@ -126,7 +130,8 @@ class Scheduler:
             info = await store.students(conn, pairs)
             history = await queue.histories(conn, pairs)
             works = await store.last_works(conn, pairs)
-            outcomes: list[tuple[int, str, str | None, str | None, str | None]] = []
+            handed = await loop_store.handed_in(conn, [p for p in pairs if camps[p[0]].assignments])
+            outcomes: list[queue.Outcome] = []
             messages: list[OutMessage] = []
             for row in due:
                 pair = (row["camp_id"], row["student_id"])
@@ -138,6 +143,7 @@ class Scheduler:
                     info[pair],
                     history[pair],
                     works.get(pair),
+                    [a for a, _ in handed.get(pair, [])],
                     now,
                     book,
                 )
@@ -158,9 +164,10 @@ class Scheduler:
         student: store.StudentRow,
         history: queue.History,
         last_work: str | None,
+        handed_in: list[str],
         now: datetime,
         book: NudgeBook,
-    ) -> tuple[tuple[int, str, str | None, str | None, str | None], list[OutMessage]]:
+    ) -> tuple[queue.Outcome, list[OutMessage]]:
         kind, day = row["kind"], row["day"]
         context = json.loads(row["context"]) if isinstance(row["context"], str) else row["context"]
         segment = rules.segment_on(days.keys(), day)
@@ -200,10 +207,17 @@ class Scheduler:
                     history.reminders_sent_at, [rules.instant(us) for us in days.values()]
                 ),
             )
-            skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
-            if skip is not None:
-                self._metrics.skipped.labels(kind, skip.reason).inc()
-                return (row["id"], "skipped", skip.reason, segment, None), []
+            missing = due_for_reminder(camp.assignments, day, handed_in)
+            if missing and not rules.decide_homework(
+                facts, day, row["due_at"], now, camp.timezone, book
+            ):
+                kind = "homework"  # instead of the reminder: one of them a day at most
+                context = {**context, "homework": rules.homework_words(a.tier for a in missing)}
+            else:
+                skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
+                if skip is not None:
+                    self._metrics.skipped.labels(kind, skip.reason).inc()
+                    return (row["id"], "skipped", skip.reason, segment, None), []
         else:
             segment = "active" if kind == "praise" else "lapsed"
         if kind == "praise" and context.get("submission_id"):
@@ -234,9 +248,10 @@ class Scheduler:
             camp=camp.title,
             day=day,
             score=context.get("score", ""),
+            homework=context.get("homework", ""),
         )
         history.last_template[kind] = template.id
-        if kind == "reminder":
+        if kind in queue.DAILY_KINDS:
             history.reminders_sent_at.append(now)
             history.last_reminder_day = day
         self._metrics.sent.labels(kind, segment).inc()
@@ -253,7 +268,7 @@ class Scheduler:
             message=message,
             due_at=row["due_at"],
         )
-        return (row["id"], "sent", None, segment, template.id), [
+        return (row["id"], "sent", None, segment, template.id, kind), [
             *gifts,
             OutMessage(topics.NUDGES, row["student_id"], nudge),
         ]

@@ -12,6 +12,7 @@ import asyncpg
 from shared import camps as shared_camps
 from shared.db import students_rows
 from shared.events import (
+    Assignment,
     Camp,
     CheckIn,
     Enrollment,
@@ -32,6 +33,7 @@ class CampRow:
     days: int
     timezone: str
     cohort_time: str
+    assignments: tuple[Assignment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +57,21 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
         conn,
         camps,
         "INSERT INTO camps SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[],"
-        " $5::text[], $6::text[], $7::timestamptz[]) ON CONFLICT (camp_id) DO UPDATE SET"
-        " title = excluded.title, starts_on = excluded.starts_on, days = excluded.days,"
+        " $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[]) ON CONFLICT (camp_id) DO UPDATE"
+        " SET title = excluded.title, starts_on = excluded.starts_on, days = excluded.days,"
         " timezone = excluded.timezone, cohort_time = excluded.cohort_time,"
-        " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
-        ("camp_id", "title", "starts_on", "days", "timezone", "cohort_time", "occurred_at"),
+        " occurred_at = excluded.occurred_at, assignments = excluded.assignments"
+        " WHERE camps.occurred_at < excluded.occurred_at",
+        (
+            "camp_id",
+            "title",
+            "starts_on",
+            "days",
+            "timezone",
+            "cohort_time",
+            "occurred_at",
+            "assignments",
+        ),
     )
 
 
@@ -173,19 +185,28 @@ async def save_works(conn: asyncpg.Connection, submissions: Sequence[Submission]
     rows = latest_by(submissions, lambda s: (s.camp_id, s.submission_id))
     if rows:
         await conn.execute(
-            "INSERT INTO works SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-            " $5::timestamptz[]) ON CONFLICT DO NOTHING",
+            "INSERT INTO works (camp_id, student_id, submission_id, title, occurred_at,"
+            " assignment_id, tier) SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::text[], $5::timestamptz[], $6::text[], $7::text[]) ON CONFLICT DO NOTHING",
             [s.camp_id for s in rows],
             [s.student_id for s in rows],
             [s.submission_id for s in rows],
             [s.title for s in rows],
             [s.occurred_at for s in rows],
+            [s.assignment_id for s in rows],
+            [s.tier for s in rows],
         )
 
 
 def _camp(r: asyncpg.Record) -> CampRow:
     return CampRow(
-        r["camp_id"], r["title"], r["starts_on"], r["days"], r["timezone"], r["cohort_time"]
+        r["camp_id"],
+        r["title"],
+        r["starts_on"],
+        r["days"],
+        r["timezone"],
+        r["cohort_time"],
+        shared_camps.assignments_of(r["assignments"]),
     )
 
 
