@@ -32,14 +32,16 @@ class Criteria(BaseModel):
     checkin_share: float | None = Field(None, gt=0, le=1)
     excellent_works: int | None = Field(None, ge=1, le=10_000)
     lessons: LessonCriterion | None = None
+    # Handed in on time at least this share of the camp's scheduled assignments (contract,
+    # "The learning loop"); a camp without a schedule meets it.
+    homework_rate: float | None = Field(None, gt=0, le=1)
+    questions_asked: int | None = Field(None, ge=1, le=10_000)  # distinct questions asked
+    answers_given: int | None = Field(None, ge=1, le=10_000)  # answers to others' questions
 
     @model_validator(mode="after")
     def _something(self) -> Criteria:
         if all(v is None for v in self.model_dump().values()):
-            raise ValueError(
-                "name at least one criterion (streak_days, checkin_days, "
-                "checkin_share, excellent_works, lessons)"
-            )
+            raise ValueError(f"name at least one criterion ({', '.join(type(self).model_fields)})")
         return self
 
 

@@ -14,12 +14,31 @@ from services.badges.metrics import BadgesMetrics
 from shared import topics
 from shared.config import Loaded
 from shared.db import lock_keys
-from shared.events import BadgeAwarded, Camp, CheckIn, Event, LessonProgress, Review
+from shared.events import (
+    Answer,
+    BadgeAwarded,
+    Camp,
+    CheckIn,
+    Event,
+    LessonProgress,
+    Question,
+    Review,
+    Submission,
+)
 from shared.outbox import OutMessage, derived_event_id
 from shared.processor import Received
 
-# Submissions only for the integrity gate: a review counts once its submission is known.
-INPUTS = [topics.CAMPS, topics.CHECKINS, topics.LESSONS, topics.REVIEWS, topics.SUBMISSIONS]
+# Submissions for the homework rate, and for the integrity gate: a review counts once its
+# submission is known. Questions and answers for each student's part in the Q&A corner.
+INPUTS = [
+    topics.CAMPS,
+    topics.CHECKINS,
+    topics.LESSONS,
+    topics.REVIEWS,
+    topics.SUBMISSIONS,
+    topics.QUESTIONS,
+    topics.ANSWERS,
+]
 
 BookSource = Callable[[], Loaded[BadgeBook]]
 
@@ -39,15 +58,19 @@ class BadgesHandler:
         await lock_keys(  # another replica may hold another topic of these students, or the camp
             conn,
             exclusive=[f"badges/camp/{c.camp_id}" for c in camps]
-            + [f"badges/student/{e.camp_id}/{e.student_id}" for e in new_facts],
-            shared=[f"badges/camp/{e.camp_id}" for e in new_facts],
+            + [f"badges/student/{c}/{s}" for (c, s), _ in new_facts],
+            shared=[f"badges/camp/{c}" for (c, _), _ in new_facts],
         )
         await store.save_camps(conn, camps)
+        await store.note_students(conn, sorted({pair for pair, _ in new_facts}))
         await store.add_facts(conn, batch.checkins, batch.lessons, batch.reviews)
+        await store.add_loop_facts(
+            conn, batch.submissions, batch.questions, batch.student_answers()
+        )
 
         trigger: dict[store.Pair, Event] = {}
-        for e in new_facts:
-            trigger[(e.camp_id, e.student_id)] = e
+        for pair, e in new_facts:
+            trigger[pair] = e
         if camps:  # a camp's definition can complete badges that waited for it
             latest = {c.camp_id: c for c in camps}
             for pair in await store.students_of(conn, set(latest)):
@@ -86,6 +109,9 @@ class _Batch:
     checkins: list[CheckIn] = field(default_factory=list)
     lessons: list[LessonProgress] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    submissions: list[Submission] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
@@ -100,10 +126,35 @@ class _Batch:
                 batch.lessons.append(e)
             elif isinstance(e, Review):
                 batch.reviews.append(e)
+            elif isinstance(e, Submission):
+                batch.submissions.append(e)
+            elif isinstance(e, Question):
+                batch.questions.append(e)
+            elif isinstance(e, Answer):
+                batch.answers.append(e)
         return batch
 
-    def facts(self) -> list[CheckIn | LessonProgress | Review]:
-        return [*self.checkins, *self.lessons, *self.reviews]
+    def student_answers(self) -> list[Answer]:
+        """Answers a student gave to another student's question (participation)."""
+        return [
+            a
+            for a in self.answers
+            if a.answerer_role == "student" and a.answerer_id != a.student_id
+        ]
+
+    def facts(self) -> list[tuple[store.Pair, Event]]:
+        """Each new fact with the student whose badges it concerns: an answer concerns the
+        student who gave it, not the asker its message is keyed by."""
+        asked: list[CheckIn | LessonProgress | Review | Submission | Question] = [
+            *self.checkins,
+            *self.lessons,
+            *self.reviews,
+            *self.submissions,
+            *self.questions,
+        ]
+        return [((e.camp_id, e.student_id), e) for e in asked] + [
+            ((a.camp_id, a.answerer_id), a) for a in self.student_answers()
+        ]
 
 
 def _badge_message(a: store.NewAward) -> OutMessage:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from services.badges.config import Badge, Criteria
 from shared.camp_days import longest_run
+from shared.events import Assignment
+from shared.homework import on_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,9 @@ class CampFacts:
     camp_id: str
     days: int
     lessons: int
+    starts_on: date | None = None  # None: a camp taken in before schedules were kept
+    timezone: str | None = None
+    assignments: tuple[Assignment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +31,9 @@ class StudentFacts:
     days: frozenset[int] = frozenset()
     excellent: frozenset[str] = frozenset()  # submission ids reviewed excellent
     lesson_ratios: Mapping[str, float] = field(default_factory=dict)  # best watched share
+    handed_in: Mapping[str, datetime] = field(default_factory=dict)  # assignment -> first time
+    questions: int = 0  # distinct questions asked
+    answers: int = 0  # answers given to other students' questions
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,28 @@ def _steps(
                 min(watched, camp.lessons),
                 _share_of(criteria.lessons.share, camp.lessons),
             )
+    if criteria.homework_rate is not None:
+        yield _homework_step(criteria.homework_rate, facts, camp)
+    if criteria.questions_asked is not None:
+        yield "questions_asked", facts.questions, criteria.questions_asked
+    if criteria.answers_given is not None:
+        yield "answers_given", facts.answers, criteria.answers_given
+
+
+def _homework_step(rate: float, facts: StudentFacts, camp: CampFacts | None) -> Step:
+    """On-time hand-ins against the share of the whole schedule: it only grows, as an award
+    is for good (a rate of what was due so far would give it on the first day)."""
+    if camp is None or (camp.assignments and camp.starts_on is None):
+        return "homework_rate", 0, None
+    done = 0
+    if camp.starts_on is not None and camp.timezone is not None:
+        done = sum(
+            1
+            for a in camp.assignments
+            if a.assignment_id in facts.handed_in
+            and on_time(camp.starts_on, camp.timezone, a, facts.handed_in[a.assignment_id])
+        )
+    return "homework_rate", done, _share_of(rate, len(camp.assignments))
 
 
 def _share_of(share: float, total: int) -> int:

@@ -13,7 +13,7 @@ import asyncpg
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
 from shared.db import json_rows, students_rows
-from shared.events import Camp, CheckIn, LessonProgress, Review
+from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
 
 Pair = tuple[str, str]
 
@@ -36,12 +36,27 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
     await shared_camps.save_camps(
         conn,
         camps,
-        "INSERT INTO camps (camp_id, days, lessons, occurred_at)"
-        " SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[])"
+        "INSERT INTO camps (camp_id, days, lessons, occurred_at, starts_on, timezone,"
+        " assignments) SELECT * FROM unnest($1::text[], $2::int[], $3::int[],"
+        " $4::timestamptz[], $5::date[], $6::text[], $7::jsonb[])"
         " ON CONFLICT (camp_id) DO UPDATE SET days = excluded.days, lessons = excluded.lessons,"
-        " occurred_at = excluded.occurred_at WHERE camps.occurred_at < excluded.occurred_at",
-        ("camp_id", "days", "lessons", "occurred_at"),
+        " occurred_at = excluded.occurred_at, starts_on = excluded.starts_on,"
+        " timezone = excluded.timezone, assignments = excluded.assignments"
+        " WHERE camps.occurred_at < excluded.occurred_at",
+        ("camp_id", "days", "lessons", "occurred_at", "starts_on", "timezone", "assignments"),
     )
+
+
+async def note_students(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> None:
+    """Students seen in a camp, so that a late camp definition re-evaluates them."""
+    if pairs:
+        camps, students = _columns(pairs)
+        await conn.execute(
+            "INSERT INTO students SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT DO NOTHING",
+            camps,
+            students,
+        )
 
 
 async def add_facts(
@@ -51,16 +66,6 @@ async def add_facts(
     reviews: Sequence[Review],
 ) -> None:
     """Record what happened; every statement is idempotent and order-free."""
-    facts: list[CheckIn | LessonProgress | Review] = [*checkins, *lessons, *reviews]
-    pairs = {(e.camp_id, e.student_id) for e in facts}
-    if pairs:
-        camps, students = _columns(list(pairs))
-        await conn.execute(
-            "INSERT INTO students SELECT * FROM unnest($1::text[], $2::text[])"
-            " ON CONFLICT DO NOTHING",
-            camps,
-            students,
-        )
     if checkins:
         days: dict[Pair, set[int]] = defaultdict(set)
         for c in checkins:
@@ -104,13 +109,65 @@ async def add_facts(
         )
 
 
+_ASKED = (
+    "INSERT INTO questions_asked SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+    " ON CONFLICT DO NOTHING"
+)
+_GIVEN = (
+    "INSERT INTO answers_given SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+async def add_loop_facts(
+    conn: asyncpg.Connection,
+    submissions: Sequence[Submission],
+    questions: Sequence[Question],
+    student_answers: Sequence[Answer],
+) -> None:
+    """Hand-ins (the first of each assignment wins), questions asked and answers given to
+    others; idempotent and order-free like `add_facts`."""
+    first: dict[tuple[str, str, str], datetime] = {}
+    for sub in submissions:
+        key = (sub.camp_id, sub.student_id, sub.assignment_id)
+        first[key] = min(first.get(key, sub.occurred_at), sub.occurred_at)
+    if first:
+        keys = sorted(first)
+        await conn.execute(
+            "INSERT INTO handed_in SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::timestamptz[]) ON CONFLICT (camp_id, student_id, assignment_id) DO UPDATE"
+            " SET first_at = excluded.first_at WHERE excluded.first_at < handed_in.first_at",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [first[k] for k in keys],
+        )
+    asked = sorted({(q.camp_id, q.student_id, q.question_id) for q in questions})
+    given = sorted({(a.camp_id, a.answerer_id, a.question_id) for a in student_answers})
+    for statement, rows in ((_ASKED, asked), (_GIVEN, given)):
+        if rows:
+            await conn.execute(statement, *([r[i] for r in rows] for i in range(3)))
+
+
 async def load_camps(
     conn: asyncpg.Connection | asyncpg.Pool, ids: set[str]
 ) -> dict[str, CampFacts]:
     rows = await conn.fetch(
-        "SELECT camp_id, days, lessons FROM camps WHERE camp_id = ANY($1::text[])", list(ids)
+        "SELECT camp_id, days, lessons, starts_on, timezone, assignments FROM camps"
+        " WHERE camp_id = ANY($1::text[])",
+        list(ids),
     )
-    return {r["camp_id"]: CampFacts(r["camp_id"], r["days"], r["lessons"]) for r in rows}
+    return {
+        r["camp_id"]: CampFacts(
+            r["camp_id"],
+            r["days"],
+            r["lessons"],
+            r["starts_on"],
+            r["timezone"],
+            shared_camps.assignments_of(r["assignments"]),
+        )
+        for r in rows
+    }
 
 
 async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair]:
@@ -123,7 +180,7 @@ async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair
 async def load_facts(
     conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair]
 ) -> dict[Pair, StudentFacts]:
-    """Every fact of these students, in three queries whatever their number."""
+    """Every fact of these students, in five queries whatever their number."""
     camps, students = _columns(pairs)
     days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
     for r in await conn.fetch(
@@ -147,7 +204,28 @@ async def load_facts(
         students,
     ):
         ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
-    return {p: StudentFacts(days[p], frozenset(works[p]), ratios[p]) for p in pairs}
+    handed: dict[Pair, dict[str, datetime]] = defaultdict(dict)
+    for r in await conn.fetch(
+        "SELECT t.camp_id, t.student_id, t.assignment_id, t.first_at"
+        f" FROM {students_rows('handed_in')}",
+        camps,
+        students,
+    ):
+        handed[(r["camp_id"], r["student_id"])][r["assignment_id"]] = r["first_at"]
+    counts: dict[Pair, dict[str, int]] = defaultdict(dict)
+    for r in await conn.fetch(
+        "SELECT p.c, p.s,"
+        " (SELECT count(*) FROM questions_asked q WHERE q.camp_id = p.c AND q.student_id = p.s),"
+        " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)"
+        " FROM unnest($1::text[], $2::text[]) AS p(c, s)",
+        camps,
+        students,
+    ):
+        counts[(r[0], r[1])] = {"questions": r[2], "answers": r[3]}
+    return {
+        p: StudentFacts(days[p], frozenset(works[p]), ratios[p], handed[p], **counts.get(p, {}))
+        for p in pairs
+    }
 
 
 async def held_badges(
@@ -205,7 +283,8 @@ async def holders_per_badge(pool: asyncpg.Pool, camp_id: str) -> dict[str, int]:
 
 
 async def seed_students(pool: asyncpg.Pool, camp_id: str, badge_id: str) -> list[dict[str, Any]]:
-    """Holders of the seed badge with their evidence: excellent works and checked-in days."""
+    """Holders of the seed badge with their evidence: excellent works, checked-in days, and
+    their part in the Q&A corner (questions asked, answers given to others)."""
     rows = await pool.fetch(
         "SELECT a.student_id, a.awarded_at,"
         " coalesce((SELECT cardinality(d.days) FROM checkin_calendar d"
@@ -213,7 +292,11 @@ async def seed_students(pool: asyncpg.Pool, camp_id: str, badge_id: str) -> list
         " (SELECT coalesce(json_agg(json_build_object('submission_id', w.submission_id,"
         "   'score', w.score) ORDER BY w.score DESC, w.submission_id), '[]')"
         "   FROM excellent_works w WHERE w.camp_id = a.camp_id AND w.student_id = a.student_id)"
-        "   AS excellent_works"
+        "   AS excellent_works,"
+        " (SELECT count(*) FROM questions_asked q"
+        "   WHERE q.camp_id = a.camp_id AND q.student_id = a.student_id) AS questions_asked,"
+        " (SELECT count(*) FROM answers_given g"
+        "   WHERE g.camp_id = a.camp_id AND g.student_id = a.student_id) AS answers_given"
         " FROM awards a WHERE a.camp_id = $1 AND a.badge_id = $2"
         " ORDER BY a.awarded_at, a.student_id",
         camp_id,

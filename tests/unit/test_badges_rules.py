@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from services.badges.config import DEFAULT_BADGES_FILE, Badge, BadgeBook
 from services.badges.credential import open_badge
 from services.badges.rules import CampFacts, StudentFacts, new_badges, statuses, watch_ratio
 from shared.config import ConfigError, load_yaml
+from shared.events import Assignment
 
 BOOK = load_yaml(DEFAULT_BADGES_FILE, BadgeBook).model
 CAMP = CampFacts("c", days=21, lessons=10)
@@ -265,3 +266,59 @@ def test_any_book_awards_exactly_the_badges_whose_every_step_is_met(
     facts = StudentFacts(days, works, ratios)
     expected = [s.badge_id for s in statuses(book, facts, camp) if s.earned]
     assert new_badges(book, facts, camp, set()) == expected
+
+
+# ---- the learning loop: a completion that requires homework, Q&A participation ----
+
+SCHEDULED = CampFacts(
+    "c",
+    days=21,
+    lessons=0,
+    starts_on=datetime(2026, 11, 20).date(),
+    timezone="Asia/Shanghai",
+    assignments=tuple(
+        Assignment(assignment_id=f"p{i}", tier="practice", due_day=7 * i) for i in (1, 2, 3)
+    ),
+)
+HOMEWORK = [
+    Badge(
+        id="diligent",
+        name="作业达人",
+        description="Two thirds of the homework on time.",
+        image="https://example.org/d.png",
+        criteria={"homework_rate": 0.66},
+    ),
+    Badge(
+        id="helper",
+        name="热心助人",
+        description="Answered two classmates' questions and asked one.",
+        image="https://example.org/h.png",
+        criteria={"answers_given": 2, "questions_asked": 1},
+    ),
+]
+SH8 = timezone(timedelta(hours=8))
+
+
+def test_homework_rate_counts_only_on_time_hand_ins_of_the_whole_schedule() -> None:
+    on_time = {"p1": datetime(2026, 11, 26, 23, 0, tzinfo=SH8)}  # day 7, its due day
+    late = {**on_time, "p2": datetime(2026, 12, 4, 0, 30, tzinfo=SH8)}  # day 15: p2 was day 14
+    both = {**on_time, "p2": datetime(2026, 12, 3, 9, 0, tzinfo=SH8)}
+    assert new_badges(HOMEWORK, StudentFacts(handed_in=on_time), SCHEDULED, set()) == []
+    assert new_badges(HOMEWORK, StudentFacts(handed_in=late), SCHEDULED, set()) == []
+    assert new_badges(HOMEWORK, StudentFacts(handed_in=both), SCHEDULED, set()) == ["diligent"]
+    # before the camp is known nothing can be judged; a camp without a schedule meets it
+    assert new_badges(HOMEWORK, StudentFacts(handed_in=both), None, set()) == []
+    assert new_badges(HOMEWORK, StudentFacts(), CAMP, set()) == ["diligent"]
+
+
+def test_participation_counts_questions_and_answers_to_others() -> None:
+    assert new_badges(HOMEWORK, StudentFacts(questions=1, answers=1), CAMP, set()) == ["diligent"]
+    assert new_badges(HOMEWORK, StudentFacts(questions=1, answers=2), CAMP, set()) == [
+        "diligent",
+        "helper",
+    ]
+
+
+def test_the_shipped_completion_badge_keeps_todays_rule() -> None:
+    completion = next(b for b in BOOK.badges if b.id == "completion")
+    assert completion.criteria.homework_rate is None
