@@ -207,8 +207,20 @@ def camp(
     lessons: int = 10,
     reminder: str = "20:00",
     occurred_at: str = "2026-11-01T00:00:00+08:00",
+    assignments: list[tuple[str, str, int]] | None = None,
 ) -> dict[str, Any]:
+    """A camp; `assignments`: its homework schedule as (assignment_id, tier, due_day)."""
+    schedule = (
+        {}
+        if assignments is None
+        else {
+            "assignments": [
+                {"assignment_id": a, "tier": t, "due_day": d} for a, t, d in assignments
+            ]
+        }
+    )
     return {
+        **schedule,
         "event_id": new_id("camp"),
         "occurred_at": occurred_at,
         "camp_id": camp_id,

@@ -121,7 +121,9 @@ ordinary = {
     "tier": "basic",
     "score": 80,
     "cost": 10,
-    "assignments": [{"assignment_id": "w1", "tier": "practice", "due_day": 1}],  # any camp has day 1
+    "assignments": [
+        {"assignment_id": "w1", "tier": "practice", "due_day": 1}
+    ],  # any camp has day 1
     "category": "howto",
     "role": "teacher",
 }

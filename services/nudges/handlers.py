@@ -111,6 +111,8 @@ class NudgesHandler:
             shared=[f"nudges/camp/{c}" for c in groups],
         )
         await store.save_camps(conn, batch.camps)
+        for c in batch.camps:
+            self._metrics.loop.camp_seen(c.camp_id)
         await store.save_enrollments(conn, batch.enrollments)
         await store.save_preferences(conn, batch.preferences)
         await store.save_works(conn, batch.submissions)

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from services.nudges import loop_store, store
 from shared.camp_days import camp_day
-from shared.events import Answer, Question, Review
+from shared.events import Answer, Question, QuestionCategory, Review
 from shared.homework import (
     ANSWER_TOO_LONG_S,
     REVIEW_TOO_LONG_S,
@@ -27,6 +27,7 @@ from shared.homework import (
 HOUR = 3600.0
 REVIEW_BUCKETS = tuple(h * HOUR for h in (1, 2, 4, 8, 12, 18, 24, 36, 48, 72, 120))
 ANSWER_BUCKETS = tuple(h * HOUR for h in (0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 24, 48))
+CATEGORIES: tuple[QuestionCategory, ...] = ("content", "howto", "extension")
 REFRESH_EVERY_S = 15.0  # queue sizes and homework rates are re-read this often
 
 
@@ -73,6 +74,13 @@ class LoopMetrics:
             ["camp", "tier"],
             registry=registry,
         )
+
+    def camp_seen(self, camp_id: str) -> None:
+        """A camp's wait histograms exist from its arrival, at 0, so that rate() and
+        increase() see its first observation."""
+        self.review_wait.labels(camp_id)
+        for category in CATEGORIES:
+            self.answer_wait.labels(camp_id, category)
 
 
 async def take_in(
@@ -127,6 +135,7 @@ class LoopGauges:
             for name in ("reviews", "questions"):
                 for gauge in (m.queue, m.oldest, m.overdue):
                     gauge.labels(camp_id, name).set(0)
+            m.camp_seen(camp_id)
         for name, rows in (("reviews", works), ("questions", questions)):
             for q in rows:
                 m.queue.labels(q.camp_id, name).set(q.waiting)

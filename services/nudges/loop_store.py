@@ -173,14 +173,14 @@ async def queues(
     """Per camp: the works waiting for a review and the questions waiting for an answer."""
     works = await conn.fetch(
         "SELECT camp_id, count(*) AS n, min(occurred_at) AS oldest,"
-        " count(*) FILTER (WHERE occurred_at < $1 - make_interval(secs => $2)) AS over"
+        " count(*) FILTER (WHERE occurred_at < $1::timestamptz - make_interval(secs => $2::float8)) AS over"
         " FROM works WHERE first_review_at IS NULL AND tier IS NOT NULL GROUP BY camp_id",
         now,
         review_s,
     )
     questions = await conn.fetch(
         "SELECT camp_id, count(*) AS n, min(asked_at) AS oldest,"
-        " count(*) FILTER (WHERE asked_at < $1 - make_interval(secs => $2)) AS over"
+        " count(*) FILTER (WHERE asked_at < $1::timestamptz - make_interval(secs => $2::float8)) AS over"
         " FROM questions WHERE first_answer_at IS NULL AND asked_at IS NOT NULL"
         " GROUP BY camp_id",
         now,
