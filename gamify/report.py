@@ -14,12 +14,29 @@ from typing import Any
 import asyncpg
 
 from services.nudges.rules import segment_on
+from shared.camps import assignments_of
+from shared.homework import earliest, homework
 
 SEGMENTS = ("never", "active", "slipping", "lapsed")
 
 
 class ReportError(Exception):
     """The camp cannot be reported on (unknown, or the services' tables are missing)."""
+
+
+@dataclass
+class LoopFigures:
+    """The learning loop of the camp: homework on schedule, reviews and answers in time."""
+
+    homework_rate: dict[str, float | None] = field(default_factory=dict)  # tier (or all)
+    homework_nudges: int = 0
+    homework_followed: int = 0  # the nudged student handed in work later that camp day
+    review_wait_h: tuple[float | None, float | None] = (None, None)  # p50, p90
+    works_over_24h: int = 0  # reviewed late or not reviewed, 24 hours after submission
+    answer_wait_h: tuple[float | None, float | None] = (None, None)
+    questions: int = 0
+    questions_over_4h: int = 0
+    classmate_answers: int = 0
 
 
 @dataclass
@@ -42,6 +59,7 @@ class Report:
     points_by_rule: dict[str, int]
     badges: dict[str, int]
     contest_winners: list[dict[str, Any]] = field(default_factory=list)
+    loop: LoopFigures = field(default_factory=lambda: LoopFigures())
 
     @property
     def reminders_sent(self) -> int:
@@ -172,7 +190,74 @@ async def build_report(conn: asyncpg.Connection, camp_id: str) -> Report:
         points_by_rule=points,
         badges=badges,
         contest_winners=winners,
+        loop=await _loop(conn, camp, students),
     )
+
+
+async def _loop(conn: asyncpg.Connection, camp: asyncpg.Record, students: list[str]) -> LoopFigures:
+    camp_id = camp["camp_id"]
+    schedule = assignments_of(camp["assignments"])
+    handed: dict[str, list[tuple[str, Any]]] = {s: [] for s in students}
+    for r in await conn.fetch(
+        "SELECT student_id, assignment_id, occurred_at FROM nudges.works"
+        " WHERE camp_id = $1 AND assignment_id IS NOT NULL",
+        camp_id,
+    ):
+        handed.setdefault(r["student_id"], []).append((r["assignment_id"], r["occurred_at"]))
+    totals: dict[str, list[int]] = {}
+    for s in students:
+        hw = homework(
+            camp["starts_on"], camp["timezone"], schedule, earliest(handed[s]), camp["days"] + 1
+        )
+        for tier, rate in (*hw.by_tier.items(), ("all", hw.overall)):
+            t = totals.setdefault(tier, [0, 0])
+            t[0], t[1] = t[0] + rate.on_time, t[1] + rate.due
+    nudged = await conn.fetchrow(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM nudges.works w"
+        "   WHERE w.camp_id = n.camp_id AND w.student_id = n.student_id"
+        "   AND w.occurred_at > n.decided_at AND w.assignment_id = ANY($2::text[])"
+        "   AND (w.occurred_at AT TIME ZONE $3)::date = $4::date + n.day - 1)) AS followed"
+        " FROM nudges.nudges n WHERE n.camp_id = $1 AND n.kind = 'homework'"
+        " AND n.status = 'sent'",
+        camp_id,
+        [a.assignment_id for a in schedule if a.tier != "basic"],
+        camp["timezone"],
+        camp["starts_on"],
+    )
+    reviews = await conn.fetchrow(
+        "SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        "   first_review_at - occurred_at) / 3600) AS p,"
+        " count(*) FILTER (WHERE coalesce(first_review_at, 'infinity') > occurred_at"
+        "   + interval '24 hours') AS late"
+        " FROM nudges.works WHERE camp_id = $1 AND tier IS NOT NULL",
+        camp_id,
+    )
+    answers = await conn.fetchrow(
+        "SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        "   first_answer_at - asked_at) / 3600) AS p, count(*) AS n,"
+        " count(*) FILTER (WHERE coalesce(first_answer_at, 'infinity') > asked_at"
+        "   + interval '4 hours') AS late"
+        " FROM nudges.questions WHERE camp_id = $1 AND asked_at IS NOT NULL",
+        camp_id,
+    )
+    classmates = await _optional(
+        conn, "SELECT count(*) FROM badges.answers_given WHERE camp_id = $1", camp_id
+    )
+    return LoopFigures(
+        homework_rate={t: (a / b if b else None) for t, (a, b) in totals.items()},
+        homework_nudges=nudged["n"],
+        homework_followed=nudged["followed"],
+        review_wait_h=_pair(reviews["p"]),
+        works_over_24h=reviews["late"],
+        answer_wait_h=_pair(answers["p"]),
+        questions=answers["n"],
+        questions_over_4h=answers["late"],
+        classmate_answers=classmates[0][0] if classmates else 0,
+    )
+
+
+def _pair(p: list[float | None] | None) -> tuple[float | None, float | None]:
+    return (p[0], p[1]) if p else (None, None)
 
 
 async def _optional(conn: asyncpg.Connection, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -185,6 +270,14 @@ async def _optional(conn: asyncpg.Connection, sql: str, *args: object) -> list[a
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _opt_pct(x: float | None) -> str:
+    return "-" if x is None else _pct(x)
+
+
+def _hours(pair: tuple[float | None, float | None]) -> str:
+    return " / ".join("-" if h is None else f"{h:.1f}h" for h in pair)
 
 
 def render_text(
@@ -244,6 +337,25 @@ def render_text(
     names = sorted(set(report.badges) | set(other.badges if other else {}))
     for badge in names:
         both(f"badge: {badge}", lambda r, k=badge: r.badges.get(k, 0))
+    both(
+        "homework rate (basic/practice/challenge)",
+        lambda r: " / ".join(
+            _opt_pct(r.loop.homework_rate.get(t)) for t in ("basic", "practice", "challenge")
+        ),
+    )
+    both("homework rate, all", lambda r: _opt_pct(r.loop.homework_rate.get("all")))
+    both(
+        "homework nudges (handed in that day)",
+        lambda r: f"{r.loop.homework_nudges} ({r.loop.homework_followed})",
+    )
+    both("review wait p50 / p90", lambda r: _hours(r.loop.review_wait_h))
+    both("  works not reviewed within 24h", lambda r: r.loop.works_over_24h)
+    both("answer wait p50 / p90", lambda r: _hours(r.loop.answer_wait_h))
+    both(
+        "  questions (not answered within 4h)",
+        lambda r: f"{r.loop.questions} ({r.loop.questions_over_4h})",
+    )
+    both("  answers by classmates", lambda r: r.loop.classmate_answers)
     for w in report.contest_winners:
         top = ", ".join(f"{e['rank']}. {e['student_id']} ({e['votes']} votes)" for e in w["top"])
         row(f"contest week {w['week']}", top or "no entries")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncpg
 
 from gamify.audit.base import AuditBase, AuditResult, Difference, read_all
+from gamify.audit.loop import LoopAudit
 from gamify.audit.others import BadgesAudit, ContestsAudit, NudgesAudit
 from gamify.audit.points import PointsAudit
 from shared import topics
 
 
-class Auditor(PointsAudit, BadgesAudit, NudgesAudit, ContestsAudit, AuditBase):
+class Auditor(PointsAudit, BadgesAudit, NudgesAudit, LoopAudit, ContestsAudit, AuditBase):
     """Every check, over one reading of the input log and the outputs."""
 
     async def run(self) -> AuditResult:
@@ -23,6 +24,7 @@ class Auditor(PointsAudit, BadgesAudit, NudgesAudit, ContestsAudit, AuditBase):
             await self._points(conn, outputs)
             await self._badges(conn, outputs)
             await self._nudges(conn, outputs)
+            await self._loop(conn, outputs)
             await self._contests(conn, outputs)
         finally:
             await conn.close()

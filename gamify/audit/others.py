@@ -16,10 +16,15 @@ from services.badges import rules as badge_rules
 from services.nudges import rules as nudge_rules
 from shared import topics
 from shared.events import (
+    Answer,
     CheckIn,
     LessonProgress,
+    Question,
     Review,
+    Submission,
 )
+
+Pair = tuple[str, str]
 
 
 class BadgesAudit(AuditBase):
@@ -29,8 +34,10 @@ class BadgesAudit(AuditBase):
         self, conn: asyncpg.Connection, outputs: dict[str, list[dict[str, Any]]]
     ) -> None:
         camps = {
-            k: badge_rules.CampFacts(k, c.days, c.lessons)
-            for k, c in ((c.camp_id, c) for c in self._latest_camps())
+            c.camp_id: badge_rules.CampFacts(
+                c.camp_id, c.days, c.lessons, c.starts_on, c.timezone, c.assignments
+            )
+            for c in self._latest_camps()
         }
         days: dict[tuple[str, str], set[int]] = defaultdict(set)
         for c in self.events[topics.CHECKINS]:
@@ -47,10 +54,17 @@ class BadgesAudit(AuditBase):
             got = ratios[(lesson.camp_id, lesson.student_id)]
             ratio = badge_rules.watch_ratio(lesson.watched_seconds, lesson.duration_seconds)
             got[lesson.lesson_id] = max(got.get(lesson.lesson_id, 0.0), ratio)
+        handed, asked, given = self._loop_facts()
         expected: set[tuple[str, str, str]] = set()
-        for pair in set(days) | set(excellent) | set(ratios):
+        everyone = set(days) | set(excellent) | set(ratios) | set(handed) | set(asked) | set(given)
+        for pair in everyone:
             facts = badge_rules.StudentFacts(
-                frozenset(days[pair]), frozenset(excellent[pair]), ratios[pair]
+                frozenset(days[pair]),
+                frozenset(excellent[pair]),
+                ratios[pair],
+                handed[pair],
+                len(asked[pair]),
+                len(given[pair]),
             )
             for status in badge_rules.statuses(self.book.badges, facts, camps.get(pair[0])):
                 if status.earned:
@@ -76,6 +90,27 @@ class BadgesAudit(AuditBase):
             if published[item] != (1 if item in held else 0):
                 self.differ("badges-out", "/".join(item), f"published {published[item]} times")
 
+    def _loop_facts(
+        self,
+    ) -> tuple[dict[Pair, dict[str, datetime]], dict[Pair, set[str]], dict[Pair, set[str]]]:
+        """First hand-in of each assignment, questions asked, answers to others' questions."""
+        handed: dict[Pair, dict[str, datetime]] = defaultdict(dict)
+        for sub in self.events[topics.SUBMISSIONS]:
+            assert isinstance(sub, Submission)
+            got = handed[(sub.camp_id, sub.student_id)]
+            first = got.get(sub.assignment_id, sub.occurred_at)
+            got[sub.assignment_id] = min(first, sub.occurred_at)
+        asked: dict[Pair, set[str]] = defaultdict(set)
+        for q in self.events[topics.QUESTIONS]:
+            assert isinstance(q, Question)
+            asked[(q.camp_id, q.student_id)].add(q.question_id)
+        given: dict[Pair, set[str]] = defaultdict(set)
+        for a in self.events[topics.ANSWERS]:
+            assert isinstance(a, Answer)
+            if a.answerer_role == "student" and a.answerer_id != a.student_id:
+                given[(a.camp_id, a.answerer_id)].add(a.question_id)
+        return handed, asked, given
+
 
 class NudgesAudit(AuditBase):
     # ---- nudges ----
@@ -99,13 +134,13 @@ class NudgesAudit(AuditBase):
         zones = {c.camp_id: c.timezone for c in self._latest_camps()}
         per_day: Counter[tuple[str, str, str]] = Counter()
         for n in outputs[topics.NUDGES]:
-            if n["kind"] == "reminder":
+            if n["kind"] in ("reminder", "homework"):
                 due = datetime.fromisoformat(n["due_at"].replace("Z", "+00:00"))
                 local = due.astimezone(ZoneInfo(zones.get(n["camp_id"], "UTC"))).date()
                 per_day[(n["camp_id"], n["student_id"], local.isoformat())] += 1
         for item, count in sorted(per_day.items()):
             if count > 1:
-                self.differ("nudges", "/".join(item), f"{count} reminders in one day")
+                self.differ("nudges", "/".join(item), f"{count} reminders or homework in a day")
         lapses = Counter(
             (r["camp_id"], r["student_id"])
             for r in await _rows(

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 PROFILES = ("daily", "occasional", "lapsing", "never")
 DEFAULT_MIX = {"daily": 0.35, "occasional": 0.30, "lapsing": 0.25, "never": 0.10}
-TIERS = (("basic", 0.6), ("practice", 0.3), ("challenge", 0.1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +28,13 @@ class Tuning:
     redeem: float = 0.02
     personal_time: float = 0.1  # students who set their own reminder time
     opt_out: float = 0.03
+    # the learning loop (gamify/simulate/loop.py)
+    homework_early: float = 0.12  # a checked-in student hands in an open practice that day
+    homework_due_day: float = 0.3  # ... on its due day, unprompted
+    homework_lift: float = 0.45  # ... in the evening of a homework nudge
+    ask: float = 0.06  # a checked-in student asks a question
+    classmate_answers: float = 0.3  # a classmate answers it too
+    answer_slow: float = 0.12  # staff take longer than 5 hours
 
 
 @dataclass(slots=True)
@@ -42,6 +48,7 @@ class Student:
     checked_days: set[int] = field(default_factory=set)
     stay_boost_until: int = 0
     reminded_on: set[int] = field(default_factory=set)
+    handed: set[str] = field(default_factory=set)  # practices and challenges handed in
 
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -103,10 +110,6 @@ def evening_chance(s: Student, day: int, reminded: bool, tuning: Tuning) -> floa
     if s.profile == "never":
         return tuning.reminder_lift / 3
     return tuning.reminder_lift
-
-
-def tier(rng: random.Random) -> str:
-    return rng.choices([t for t, _ in TIERS], [w for _, w in TIERS])[0]
 
 
 def review_score(s: Student, rng: random.Random) -> int:

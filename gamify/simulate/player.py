@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import random
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -22,10 +21,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gamify.launcher import SERVICES, service_inputs
-from gamify.simulate import behaviour
+from gamify.simulate import behaviour, loop, waiting
 from gamify.simulate.behaviour import Student, Tuning
-from gamify.simulate.waiting import poll_database, wait_group_caught_up
+from gamify.simulate.progress import Progress
+from gamify.simulate.waiting import poll_database
 from shared import topics
 
 log = logging.getLogger(__name__)
@@ -43,42 +42,6 @@ class CampPlan:
     seed: int = 7
     mix: dict[str, float] = field(default_factory=lambda: dict(behaviour.DEFAULT_MIX))
     tuning: Tuning = field(default_factory=Tuning)
-
-
-INPUTS_OF = {name: set(service_inputs(name)) for name in SERVICES}
-
-
-class Progress:
-    """The camp day and events per second on stderr: one updating line on a terminal, a line
-    per day otherwise; nothing when quiet."""
-
-    def __init__(self, days: int, quiet: bool = False) -> None:
-        self._days = days
-        self._quiet = quiet
-        self._tty = sys.stderr.isatty()
-        self._started = time.monotonic()
-        self.events = 0
-
-    def show(self, day: int, what: str) -> None:
-        if self._quiet or (not self._tty and what != "day done"):
-            return
-        rate = self.events / max(time.monotonic() - self._started, 1e-6)
-        width = 21
-        done = round(width * min(day, self._days) / self._days)
-        line = (
-            f"day {min(day, self._days):>3}/{self._days} [{'#' * done}{'.' * (width - done)}]"
-            f" {self.events:>8,} events {rate:>7,.0f}/s  {what:<12}"
-        )
-        print(
-            "\r" + line if self._tty else line,
-            end="" if self._tty else "\n",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self._tty and not self._quiet:
-            print(file=sys.stderr, flush=True)
 
 
 class Player:
@@ -108,6 +71,8 @@ class Player:
         self._producer: AIOKafkaProducer | None = None
         self._nudges: AIOKafkaConsumer | None = None
         self._tz = ZoneInfo(plan.timezone)
+        self._schedule = loop.schedule(plan.days, plan.lessons)
+        self._questions = 0
 
     # ---- wiring ----
 
@@ -153,6 +118,7 @@ class Player:
                 "timezone": plan.timezone,
                 "lessons": plan.lessons,
                 "cohort_reminder_time": plan.cohort_time,
+                "assignments": self._schedule,
             },
             self._at(0, "10:00"),
         )
@@ -174,7 +140,10 @@ class Player:
         for day in range(1, plan.days + 1):
             await self.play_day(day)
         await self._tick(self._at(plan.days + 1, "00:00:30"))
-        await self._wait_weeks_settled()
+        await self._producer_flush()
+        await waiting.weeks_settled(
+            self.database_url, self.bootstrap, self.prefix, self.plan.camp_id, self.plan.days
+        )
         self.progress.show(plan.days, "camp over")
 
     async def play_day(self, day: int) -> None:
@@ -185,9 +154,9 @@ class Player:
         self.progress.show(day, "reminders")
         evening = self._at(day, "21:00:30")
         await self._tick(evening)
-        await self._nudges_decided(evening)
-        reminded = await self._read_nudges(day)
-        await self._evening(day, reminded)
+        await waiting.nudges_decided(self.database_url, self.plan.camp_id, day, evening)
+        nudged = await self._read_nudges(day)
+        await self._evening(day, nudged)
         await self._caught_up()
         self.progress.show(day, "day done")
 
@@ -237,9 +206,14 @@ class Player:
                     self._at(day, "19:30", rng.randint(0, 1200)),
                 )
 
-    async def _evening(self, day: int, reminded: set[str]) -> None:
+    async def _evening(self, day: int, nudged: dict[str, set[str]]) -> None:
         tuning, rng = self.plan.tuning, self.rng
+        reminded = nudged["reminder"] | nudged["homework"]
         for s in self.students:
+            if s.student_id in nudged["homework"]:
+                for work in loop.open_work(self._schedule, day, s.handed):
+                    if work.due_day == day and loop.hands_in(s, work, day, True, tuning, rng):
+                        await self._hand_in(s, work, self._at(day, "21:10", rng.randint(0, 2400)))
             if day in s.checked_days:
                 continue
             if s.student_id in reminded:
@@ -282,8 +256,8 @@ class Player:
                     "camp_id": camp,
                     "student_id": s.student_id,
                     "submission_id": sub,
-                    "assignment_id": f"hw-{day}",
-                    "tier": behaviour.tier(rng),
+                    "assignment_id": f"b-{day}",
+                    "tier": "basic",
                     "title": f"第{day}天作业",
                     "url": f"https://camp.example/works/{sub}",
                     "contest_entry": entry,
@@ -300,6 +274,55 @@ class Player:
                     {"camp_id": camp, "student_id": s.student_id, "submission_id": sub},
                     at + timedelta(minutes=45),
                 )
+
+        for work in loop.open_work(self._schedule, day, s.handed):
+            if loop.hands_in(s, work, day, False, tuning, rng):
+                await self._hand_in(s, work, at + timedelta(minutes=50))
+        category = loop.question(rng, tuning) if s.profile != "never" else None
+        if category is not None:
+            await self._ask(s, category, at + timedelta(minutes=30))
+
+    async def _hand_in(self, s: Student, work: loop.Homework, at: datetime) -> None:
+        s.handed.add(work.assignment_id)
+        sub = f"w-{s.student_id}-{work.assignment_id}"
+        fields = {
+            "camp_id": self.plan.camp_id,
+            "student_id": s.student_id,
+            "submission_id": sub,
+            "assignment_id": work.assignment_id,
+            "tier": work.tier,
+            "title": f"{work.assignment_id} 作业",
+            "url": f"https://camp.example/works/{sub}",
+            "contest_entry": False,
+        }
+        await self._send(topics.SUBMISSIONS, s.student_id, fields, at)
+        self._to_review.append((s, sub))
+
+    async def _ask(self, s: Student, category: str, at: datetime) -> None:
+        """A question, its staff answer (sometimes first on the bus: any order is allowed),
+        and now and then a classmate's answer too."""
+        rng, tuning = self.rng, self.plan.tuning
+        self._questions += 1
+        base = {
+            "camp_id": self.plan.camp_id,
+            "student_id": s.student_id,
+            "question_id": f"q-{self._questions}",
+        }
+        staff, role = loop.staff_role(rng)
+        answered = at + timedelta(seconds=loop.staff_delay_s(rng, tuning))
+        sends = [
+            (topics.QUESTIONS, {**base, "category": category}, at),
+            (topics.ANSWERS, {**base, "answerer_id": staff, "answerer_role": role}, answered),
+        ]
+        if rng.random() < 0.1:
+            sends.reverse()
+        if rng.random() < tuning.classmate_answers:
+            mate = rng.choice(self.students)
+            if mate is not s:
+                answer = {**base, "answerer_id": mate.student_id, "answerer_role": "student"}
+                sends.append((topics.ANSWERS, answer, at + timedelta(minutes=rng.randint(10, 90))))
+        for topic, fields, when in sends:
+            await self._send(topic, s.student_id, fields, when)
 
     # ---- the bus and the clock ----
 
@@ -334,49 +357,22 @@ class Player:
         )
         await self._producer.flush()
 
+    async def _producer_flush(self) -> None:
+        assert self._producer is not None
+        await self._producer.flush()
+
+    async def _caught_up(self) -> None:
+        await self._producer_flush()
+        await waiting.caught_up(self.database_url, self.sent)
+
     async def _poll(
         self, check: Callable[[asyncpg.Connection], Any], what: str, limit_s: float = 120
     ) -> None:
         await poll_database(self.database_url, check, what, limit_s)
 
-    async def _caught_up(self) -> None:
-        """Until every service has taken in every event of its topics sent so far."""
-        assert self._producer is not None
-        await self._producer.flush()
-
-        async def check(conn: asyncpg.Connection) -> bool:
-            for schema, inputs in INPUTS_OF.items():
-                expected = sum(self.sent[t] for t in inputs)
-                have = await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")
-                if have < expected:
-                    return False
-            return True
-
-        await self._poll(check, "the services to catch up")
-
-    async def _nudges_decided(self, now: datetime) -> None:
-        camp, day = (
-            self.plan.camp_id,
-            (now.astimezone(self._tz).date() - self.plan.starts_on).days + 1,
-        )
-
-        async def check(conn: asyncpg.Connection) -> bool:
-            started = await conn.fetchval(
-                "SELECT 1 FROM nudges.rollovers WHERE camp_id = $1 AND day = $2", camp, day
-            )
-            pending = await conn.fetchval(
-                "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'pending'"
-                " AND due_at <= $2",
-                camp,
-                now,
-            )
-            outbox = await conn.fetchval("SELECT count(*) FROM nudges.outbox")
-            return bool(started) and pending == 0 and outbox == 0
-
-        await self._poll(check, "the day's reminders to be decided and published")
-
-    async def _read_nudges(self, day: int) -> set[str]:
-        """Read the nudges published so far; returns who was reminded on `day`."""
+    async def _read_nudges(self, day: int) -> dict[str, set[str]]:
+        """Read the nudges published so far; returns who got a reminder and who a homework
+        nudge on `day`."""
         assert self._nudges is not None
         counted: list[int] = []
 
@@ -403,9 +399,12 @@ class Player:
                         self.nudges_seen.append(nudge)
                         self._react(nudge, day)
         return {
-            n["student_id"]
-            for n in self.nudges_seen
-            if n["kind"] == "reminder" and self._day_of(n["due_at"]) == day
+            kind: {
+                n["student_id"]
+                for n in self.nudges_seen
+                if n["kind"] == kind and self._day_of(n["due_at"]) == day
+            }
+            for kind in ("reminder", "homework")
         }
 
     def _react(self, nudge: dict[str, Any], day: int) -> None:
@@ -417,24 +416,3 @@ class Player:
     def _day_of(self, moment: str) -> int:
         local = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(self._tz)
         return (local.date() - self.plan.starts_on).days + 1
-
-    async def _wait_weeks_settled(self) -> None:
-        weeks = -(-self.plan.days // 7)
-
-        async def check(conn: asyncpg.Connection) -> bool:
-            n = await conn.fetchval(
-                "SELECT count(*) FROM contests.weeks WHERE camp_id = $1", self.plan.camp_id
-            )
-            points_behind = await conn.fetchval("SELECT count(*) FROM points.outbox")
-            contests_behind = await conn.fetchval("SELECT count(*) FROM contests.outbox")
-            return bool(n == weeks and points_behind == 0 and contests_behind == 0)
-
-        await self._poll(check, "every contest week to be settled")
-        await self._points_took_outputs()
-
-    async def _points_took_outputs(self) -> None:
-        """Until the points service has consumed every contest result and gift published (it
-        pays prizes and gifts from them)."""
-        await wait_group_caught_up(
-            self.bootstrap, self.prefix, "gamify-points", [topics.CONTESTS, topics.GIFTS]
-        )

@@ -13,7 +13,8 @@ import asyncpg
 
 from gamify.report import Report, build_report, render_text
 from gamify.report_html import render_html
-from gamify.simulate.player import CampPlan, Player, Progress
+from gamify.simulate.player import CampPlan, Player
+from gamify.simulate.progress import Progress
 from gamify.simulate.stack import Infrastructure, ServiceSet
 
 

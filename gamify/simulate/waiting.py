@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from gamify.launcher import SERVICES, service_inputs
 from shared import topics
 
 log = logging.getLogger(__name__)
@@ -82,3 +84,60 @@ async def _caught_up(bootstrap: str, group_id: str, prefix: str, names: Sequence
         return not [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
     finally:
         await consumer.stop()
+
+
+INPUTS_OF = {name: set(service_inputs(name)) for name in SERVICES}
+LIMIT_S = 120.0
+
+
+async def caught_up(database_url: str, sent: Mapping[str, int]) -> None:
+    """Until every service has taken in every event of its topics sent so far (`sent`: how
+    many per topic)."""
+
+    async def check(conn: asyncpg.Connection) -> bool:
+        for schema, inputs in INPUTS_OF.items():
+            expected = sum(sent.get(t, 0) for t in inputs)
+            have = await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")
+            if have < expected:
+                return False
+        return True
+
+    await poll_database(database_url, check, "the services to catch up", LIMIT_S)
+
+
+async def nudges_decided(database_url: str, camp: str, day: int, now: datetime) -> None:
+    """Until the camp day has started and every nudge due by `now` is decided and published."""
+
+    async def check(conn: asyncpg.Connection) -> bool:
+        started = await conn.fetchval(
+            "SELECT 1 FROM nudges.rollovers WHERE camp_id = $1 AND day = $2", camp, day
+        )
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM nudges.nudges WHERE camp_id = $1 AND status = 'pending'"
+            " AND due_at <= $2",
+            camp,
+            now,
+        )
+        outbox = await conn.fetchval("SELECT count(*) FROM nudges.outbox")
+        return bool(started) and pending == 0 and outbox == 0
+
+    await poll_database(
+        database_url, check, "the day's reminders to be decided and published", LIMIT_S
+    )
+
+
+async def weeks_settled(
+    database_url: str, bootstrap: str, prefix: str, camp: str, days: int
+) -> None:
+    """Until every contest week of the camp is settled and the points service has consumed
+    every contest result and gift published (it pays prizes and gifts from them)."""
+    weeks = -(-days // 7)
+
+    async def check(conn: asyncpg.Connection) -> bool:
+        n = await conn.fetchval("SELECT count(*) FROM contests.weeks WHERE camp_id = $1", camp)
+        points_behind = await conn.fetchval("SELECT count(*) FROM points.outbox")
+        contests_behind = await conn.fetchval("SELECT count(*) FROM contests.outbox")
+        return bool(n == weeks and points_behind == 0 and contests_behind == 0)
+
+    await poll_database(database_url, check, "every contest week to be settled", LIMIT_S)
+    await wait_group_caught_up(bootstrap, prefix, "gamify-points", [topics.CONTESTS, topics.GIFTS])

@@ -15,7 +15,7 @@ import pytest
 
 from gamify.audit import Auditor
 from gamify.cli import main
-from gamify.report import build_report
+from gamify.report import build_report, render_text
 from gamify.report_html import render_html
 from gamify.simulate import behaviour
 from gamify.simulate.player import CampPlan, Player
@@ -84,6 +84,13 @@ async def test_the_report_agrees_with_the_services_outputs(
     gifts = await bus.read_quiet(topics.GIFTS, settle=0.5)
     assert sum(1 for g in gifts if g["gift_id"] == "welcome-back") == welcome
     assert len(player.nudges_seen) == len(nudges)
+    # the learning loop: homework nudges, questions, waits
+    homework_nudges = [n for n in nudges if n["kind"] == "homework"]
+    assert report.loop.homework_nudges == len(homework_nudges) > 0
+    assert report.loop.questions == player.sent[topics.QUESTIONS] > 0
+    assert 0 < (report.loop.homework_rate["all"] or 0) < 1
+    assert None not in (*report.loop.review_wait_h, *report.loop.answer_wait_h)
+    assert "homework rate, all" in render_text(report)
     # segments on the last day: the latest segment published for each student
     latest: dict[str, tuple[int, str]] = {}
     for m in await bus.read_quiet(topics.SEGMENTS, settle=0.5):
