@@ -9,6 +9,7 @@ from services.nudges.config import DEFAULT_NUDGES_FILE, NudgeBook
 from services.nudges.handlers import INPUTS, NudgesHandler
 from services.nudges.metrics import NudgesMetrics
 from services.nudges.scheduler import Scheduler
+from services.nudges.teachers import TeachersRobot
 from services.nudges.wecom import WeComForwarder
 from shared.config import Watched
 from shared.security import consumer_options
@@ -28,10 +29,11 @@ def build(ctx: ServiceContext) -> ServiceParts:
     forwarder = WeComForwarder(
         s.kafka_bootstrap, s.topic_prefix, ctx.pool, book.refresh, metrics, consumer_options(s)
     )
+    teachers = TeachersRobot(ctx.pool, ctx.clock, book.refresh, metrics, s.scheduler_interval_s)
     return ServiceParts(
         NudgesHandler(book.refresh, ctx.clock, metrics),
         api.routes(ctx),
-        tasks=[scheduler.run(), forwarder.run()],
+        tasks=[scheduler.run(), forwarder.run(), teachers.run()],
     )
 
 

@@ -111,6 +111,18 @@ class WeCom(_Strict):
     retries: int = Field(4, ge=0, le=20)
 
 
+class TeachersRobot(_Strict):
+    """Posts to the teachers' WeCom robot: the works of a camp about to wait 24 hours for
+    their first review (and those past it), at most once every `every_hours` per camp."""
+
+    enabled: bool = False
+    robots: dict[str, str] = Field(default_factory=dict)  # camp_id -> webhook URL
+    default_robot: str | None = None
+    warn_after_hours: float = Field(20, gt=0, lt=24)  # "about to cross": waited this long
+    every_hours: float = Field(2, ge=0.25, le=24)
+    max_listed: int = Field(15, ge=1, le=100)
+
+
 class NudgeBook(_Strict):
     version: str | None = Field(None, max_length=100)
     quiet_hours: QuietHours = QuietHours()
@@ -118,6 +130,7 @@ class NudgeBook(_Strict):
     backoff: Backoff = Backoff()
     welcome_back_gift: str = Field("welcome-back", min_length=1, max_length=128)
     wecom: WeCom = WeCom()
+    teachers_robot: TeachersRobot = TeachersRobot()
     # kind -> segment -> variants
     templates: dict[str, dict[str, list[Template]]]
 

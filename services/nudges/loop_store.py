@@ -173,14 +173,16 @@ async def queues(
     """Per camp: the works waiting for a review and the questions waiting for an answer."""
     works = await conn.fetch(
         "SELECT camp_id, count(*) AS n, min(occurred_at) AS oldest,"
-        " count(*) FILTER (WHERE occurred_at < $1::timestamptz - make_interval(secs => $2::float8)) AS over"
+        " count(*) FILTER (WHERE occurred_at < $1::timestamptz"
+        "   - make_interval(secs => $2::float8)) AS over"
         " FROM works WHERE first_review_at IS NULL AND tier IS NOT NULL GROUP BY camp_id",
         now,
         review_s,
     )
     questions = await conn.fetch(
         "SELECT camp_id, count(*) AS n, min(asked_at) AS oldest,"
-        " count(*) FILTER (WHERE asked_at < $1::timestamptz - make_interval(secs => $2::float8)) AS over"
+        " count(*) FILTER (WHERE asked_at < $1::timestamptz"
+        "   - make_interval(secs => $2::float8)) AS over"
         " FROM questions WHERE first_answer_at IS NULL AND asked_at IS NOT NULL"
         " GROUP BY camp_id",
         now,
@@ -222,3 +224,33 @@ async def camp_handed_in(
     for r in rows:
         out[r["student_id"]].append((r["assignment_id"], r["occurred_at"]))
     return out
+
+
+async def works_waiting_since(
+    conn: asyncpg.Connection | asyncpg.Pool, camp_id: str, before: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Works handed in before `before` and not reviewed yet, oldest first, with the author's
+    name (the teachers' robot lists them)."""
+    return list(
+        await conn.fetch(
+            "SELECT w.submission_id, w.student_id, w.title, w.occurred_at, e.display_name"
+            " FROM works w LEFT JOIN enrollments e"
+            "   ON e.camp_id = w.camp_id AND e.student_id = w.student_id"
+            " WHERE w.camp_id = $1 AND w.first_review_at IS NULL AND w.tier IS NOT NULL"
+            " AND w.occurred_at <= $2 ORDER BY w.occurred_at, w.submission_id LIMIT $3",
+            camp_id,
+            before,
+            limit,
+        )
+    )
+
+
+async def win_digest(conn: asyncpg.Connection | asyncpg.Pool, camp_id: str, period: int) -> bool:
+    """True for the one replica that posts this camp's digest of this period."""
+    won = await conn.fetchval(
+        "INSERT INTO teacher_digests (camp_id, period) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        camp_id,
+        period,
+    )
+    return won is not None

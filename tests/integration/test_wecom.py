@@ -326,3 +326,51 @@ async def test_a_failing_forwarder_is_counted_and_started_again(
         task.cancel()
     assert metrics.forwarder_failures._value.get() == 2
     assert sum("the WeCom forwarder failed" in r.message for r in caplog.records) == 2
+
+
+async def test_the_teachers_robot_lists_works_about_to_wait_24_hours(
+    wecom: FakeWeCom, bus: Bus, topic_settings: Settings, tmp_path: Path
+) -> None:
+    book = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8").replace(
+        "teachers_robot:            # the teachers' WeCom robot: works about to wait 24 hours"
+        " for a review\n  enabled: false\n  robots: {}",
+        "teachers_robot:\n  enabled: true\n"
+        f"  robots: {json.dumps({'tr': wecom.url('teachers-tr')})}",
+    )
+    assert "enabled: true" in book
+    nudges_file = tmp_path / "nudges.yaml"
+    nudges_file.write_text(book, encoding="utf-8")
+    settings = topic_settings.model_copy(update={"nudges_file": nudges_file})
+    runtime = create_app(settings)
+    await runtime.start()
+    try:
+        w = World(bus, settings, runtime)
+        await w.send(topics.CAMPS, camp("tr", starts_on="2026-11-20"))
+        await w.send(topics.ENROLLMENTS, enrollment("tr", "zoe", "张小语", "2026-11-10T10:00:00Z"))
+        await w.send(
+            topics.SUBMISSIONS,
+            submission("tr", "zoe", "old", "秋叶", "2026-11-20T08:00:00+08:00"),
+            submission("tr", "zoe", "near", "冬日静物", "2026-11-20T09:00:00+08:00"),
+            submission("tr", "zoe", "done", "晨光", "2026-11-20T09:30:00+08:00"),
+            submission("tr", "zoe", "new", "夜色", "2026-11-21T01:00:00+08:00"),
+        )
+        await w.send(topics.REVIEWS, review("tr", "zoe", "done", "2026-11-20T12:00:00+08:00"))
+        await w.tick("2026-11-21T06:00:00+08:00")  # "old" waited 22 h, "near" 21 h
+        await wait_for(lambda: _posted(wecom, 1), what="the digest posted")
+        await w.tick("2026-11-21T07:00:00+08:00")  # the same 2-hour period: no second post
+        await asyncio.sleep(0.5)
+        assert len(wecom.received) == 1
+        [post] = wecom.received
+        text = post["text"]["content"]
+        assert post["key"] == "teachers-tr" and "2 份作业" in text
+        assert text.index("秋叶") < text.index("冬日静物")  # oldest first
+        assert "晨光" not in text and "夜色" not in text  # reviewed; only 5 hours old
+        await w.tick("2026-11-21T08:30:00+08:00")  # the next period: "old" is past 24 hours
+        await wait_for(lambda: _posted(wecom, 2), what="the next period's digest")
+        assert "秋叶》已等待 24.5 小时，已超时" in wecom.received[1]["text"]["content"]
+    finally:
+        await runtime.stop()
+
+
+async def _posted(wecom: FakeWeCom, n: int) -> bool:
+    return len(wecom.received) >= n

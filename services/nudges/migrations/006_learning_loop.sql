@@ -29,3 +29,11 @@ CREATE TABLE questions (
 );
 CREATE INDEX questions_waiting ON questions (camp_id, asked_at)
     WHERE first_answer_at IS NULL AND asked_at IS NOT NULL;
+
+-- The teachers' robot posts, one per camp and period (a replica that wins the row posts).
+CREATE TABLE teacher_digests (
+    camp_id text NOT NULL,
+    period bigint NOT NULL,
+    posted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (camp_id, period)
+);
