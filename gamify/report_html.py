@@ -125,6 +125,8 @@ def render_html(
         _bars({k: float(v) for k, v in report.points_by_rule.items()}),
         "<h2>Badges</h2>",
         _bars({k: float(v) for k, v in report.badges.items()}),
+        "<h2>Learning loop: homework handed in on time, by tier (%)</h2>",
+        _bars({t: 100 * v for t, v in report.loop.homework_rate.items() if v is not None}),
         "<h2>Contest winners</h2>",
         "<ol>"
         + "".join(
