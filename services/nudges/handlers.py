@@ -76,6 +76,9 @@ class _Batch:
             lists[type(item.event)].append(item.event)
         return batch
 
+    def questions_and_answers(self) -> list[Question | Answer]:
+        return [*self.questions, *self.answers]
+
     def by_camp(self) -> dict[str, list[StudentEvent]]:
         groups: dict[str, list[StudentEvent]] = defaultdict(list)
         events: list[StudentEvent] = [
@@ -107,7 +110,13 @@ class NudgesHandler:
         # nothing would be proposed. The later one waits and sees the earlier one's.
         await lock_keys(
             conn,
-            exclusive=[f"nudges/camp/{c}" for c in arrived],
+            # a question and its answer taken in by two replicas at once (a rebalance) would
+            # each miss the other's row: the later one waits and merges
+            exclusive=[f"nudges/camp/{c}" for c in arrived]
+            + [
+                f"nudges/question/{e.camp_id}/{e.question_id}"
+                for e in batch.questions_and_answers()
+            ],
             shared=[f"nudges/camp/{c}" for c in groups],
         )
         await store.save_camps(conn, batch.camps)

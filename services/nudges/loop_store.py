@@ -117,8 +117,12 @@ async def save_questions(
         "INSERT INTO questions AS t (camp_id, question_id, student_id, category, asked_at,"
         " first_answer_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
         " $5::timestamptz[], $6::timestamptz[]) ON CONFLICT (camp_id, question_id) DO UPDATE"
-        " SET category = excluded.category, asked_at = excluded.asked_at,"
-        " first_answer_at = excluded.first_answer_at",
+        # merged again here, so that a row written meanwhile is never overwritten by an older
+        # reading (the callers' locks should make that impossible; this makes it harmless)
+        " SET category = CASE WHEN excluded.asked_at < t.asked_at OR t.asked_at IS NULL"
+        "   THEN coalesce(excluded.category, t.category) ELSE t.category END,"
+        " asked_at = least(t.asked_at, excluded.asked_at),"
+        " first_answer_at = least(t.first_answer_at, excluded.first_answer_at)",
         [f.camp_id for f in final],
         [f.question_id for f in final],
         [f.student_id for f in final],

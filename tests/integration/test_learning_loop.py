@@ -5,6 +5,7 @@ their submissions, and each student's part in the Q&A corner as seed-student evi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from services.badges.handlers import INPUTS as BADGES_INPUTS
@@ -206,3 +207,45 @@ async def test_the_learning_loop_through_the_real_services(
     ]
     handed = await w.rows("SELECT student_id, assignment_id FROM badges.handed_in ORDER BY 1, 2")
     assert len(handed) == 5
+
+
+async def test_a_question_and_its_answer_taken_in_at_once_keep_both(database_url: str) -> None:
+    """Two replicas during a rebalance: one takes in the question while the other, which read
+    no row yet, takes in the answer. The answer's write waits for the question's and merges
+    with it instead of overwriting it (found by the fault suite's audit)."""
+    from datetime import datetime
+
+    from services.nudges.app import MIGRATIONS
+    from services.nudges.loop_store import QuestionFacts, save_questions
+    from shared.db import apply_migrations, create_pool
+    from shared.service import PLUMBING_MIGRATIONS
+
+    pool = await create_pool(database_url, "nudges", 4)
+    await apply_migrations(
+        pool, "nudges", [("plumbing", PLUMBING_MIGRATIONS), ("nudges", MIGRATIONS)]
+    )
+    asked = datetime.fromisoformat(sh(2, "10:00"))
+    answered = datetime.fromisoformat(sh(2, "11:30"))
+    try:
+        async with pool.acquire() as first, pool.acquire() as second:
+            t1, t2 = first.transaction(), second.transaction()
+            await t1.start()
+            await t2.start()
+            await save_questions(first, [QuestionFacts(C, "q9", "ann", "howto", asked_at=asked)])
+            later = asyncio.create_task(
+                save_questions(second, [QuestionFacts(C, "q9", "ann", answered_at=answered)])
+            )
+            await asyncio.sleep(0.3)
+            assert not later.done()  # waiting for the question's row
+            await t1.commit()
+            waits = await later
+            await t2.commit()
+        row = await pool.fetchrow("SELECT * FROM questions WHERE question_id = 'q9'")
+        assert (row["category"], row["asked_at"], row["first_answer_at"]) == (
+            "howto",
+            asked,
+            answered,
+        )
+        assert waits == []  # the answer's reading saw no question: the wait is not observed
+    finally:
+        await pool.close()
