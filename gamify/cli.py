@@ -259,9 +259,16 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         from shared.settings import load_settings
 
-        window = load_settings().makeup_window_days
+        settings = load_settings()
         auditor = Auditor(
-            bootstrap, prefix, _database_url(), args.rules, args.badges, args.camp, window
+            bootstrap,
+            prefix,
+            _database_url(),
+            args.rules,
+            args.badges,
+            args.camp,
+            settings.makeup_window_days,
+            settings.leave_max_days,
         )
     except ConfigError as exc:
         print(exc, file=sys.stderr)

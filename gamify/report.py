@@ -16,8 +16,9 @@ import asyncpg
 from services.nudges.rules import segment_on
 from shared.camps import assignments_of
 from shared.homework import earliest, homework
+from shared.leave import NO_LEAVE, leave_days
 
-SEGMENTS = ("never", "active", "slipping", "lapsed")
+SEGMENTS = ("never", "active", "slipping", "lapsed", "on_leave")
 
 
 class ReportError(Exception):
@@ -78,7 +79,9 @@ class Report:
         return data
 
 
-async def build_report(conn: asyncpg.Connection, camp_id: str) -> Report:
+async def build_report(
+    conn: asyncpg.Connection, camp_id: str, leave_cap: int | None = None
+) -> Report:
     try:
         camp = await conn.fetchrow("SELECT * FROM nudges.camps WHERE camp_id = $1", camp_id)
     except asyncpg.UndefinedTableError as exc:
@@ -100,6 +103,12 @@ async def build_report(conn: asyncpg.Connection, camp_id: str) -> Report:
         if r["student_id"] in enrolled:
             checked[r["student_id"]].add(r["day"])
     n = len(students)
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for r in await _optional(
+        conn, "SELECT student_id, from_day, to_day FROM nudges.leaves WHERE camp_id = $1", camp_id
+    ):
+        spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
+    leave = {s: leave_days(x, leave_cap) for s, x in spans.items()}
 
     rate = [
         sum(1 for s in students if d in checked[s]) / n if n else 0.0 for d in range(1, days + 1)
@@ -108,7 +117,9 @@ async def build_report(conn: asyncpg.Connection, camp_id: str) -> Report:
     flows: Counter[str] = Counter()
     previous: dict[str, str] = {}
     for d in range(1, days + 1):
-        today: dict[str, str] = {s: segment_on(checked[s], d) for s in students}
+        today: dict[str, str] = {
+            s: segment_on(checked[s], d, leave.get(s, NO_LEAVE)) for s in students
+        }
         segments.append({seg: sum(1 for v in today.values() if v == seg) for seg in SEGMENTS})
         for s, seg in today.items():
             if s in previous and previous[s] != seg:

@@ -7,7 +7,13 @@ import json
 
 from gamify.report import SEGMENTS, Report, render_text
 
-COLORS = {"never": "#9aa5b1", "active": "#2f9e44", "slipping": "#f08c00", "lapsed": "#e03131"}
+COLORS = {
+    "never": "#9aa5b1",
+    "active": "#2f9e44",
+    "slipping": "#f08c00",
+    "lapsed": "#e03131",
+    "on_leave": "#7950f2",
+}
 SERIES = ("#1c7ed6", "#e8590c")
 
 

@@ -3,9 +3,11 @@ of consecutive checked-in days."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
+
+from shared.leave import NO_LEAVE, renumber
 
 
 def camp_day(starts_on: date, timezone: str, at: datetime) -> int:
@@ -16,11 +18,11 @@ def camp_day(starts_on: date, timezone: str, at: datetime) -> int:
     return (at.astimezone(ZoneInfo(timezone)).date() - starts_on).days + 1
 
 
-def longest_run(days: Iterable[int]) -> int:
-    """The longest run of consecutive day numbers."""
+def longest_run(days: Iterable[int], leave: Collection[int] = NO_LEAVE) -> int:
+    """The longest run of consecutive day numbers; days of leave neither break nor extend it."""
     best = run = 0
     previous = None
-    for day in sorted(set(days)):
+    for day in renumber(days, leave):
         run = run + 1 if previous is not None and day == previous + 1 else 1
         best = max(best, run)
         previous = day

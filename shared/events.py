@@ -33,8 +33,8 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValida
 Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul)]
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
 Tier = Literal["basic", "practice", "challenge"]
-Segment = Literal["never", "active", "slipping", "lapsed"]
-NudgeKind = Literal["reminder", "praise", "welcome_back", "homework"]
+Segment = Literal["never", "active", "slipping", "lapsed", "on_leave"]
+NudgeKind = Literal["reminder", "praise", "welcome_back", "homework", "back_from_leave"]
 QuestionCategory = Literal["content", "howto", "extension"]
 AnswererRole = Literal["teacher", "assistant", "student"]
 
@@ -204,6 +204,22 @@ class Answer(Event):
     question_id: Id
     answerer_id: Id
     answerer_role: AnswererRole
+
+
+class Leave(Event):
+    """A student's leave (请假) from camp day `from_day` to `to_day`, both included."""
+
+    camp_id: Id
+    student_id: Id
+    from_day: int = Field(ge=1, le=366)
+    to_day: int = Field(ge=1, le=366)
+    reason: Text
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Leave:
+        if self.from_day > self.to_day:
+            raise ValueError(f"from_day {self.from_day} is after to_day {self.to_day}")
+        return self
 
 
 class RedemptionRequest(Event):

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # How many days after the day itself a make-up check-in still counts (None: no limit).
     # One setting for every service, so that points, badges and segments agree.
     makeup_window_days: int | None = Field(None, ge=0, le=366)
+    # At most this many days of leave per student and camp count (the first ones by camp day;
+    # None: no cap). One setting for every service, like the make-up window.
+    leave_max_days: int | None = Field(None, ge=0, le=366)
 
     # Security. PostgreSQL TLS goes in the URL itself (asyncpg reads libpq's parameters):
     # ?sslmode=verify-full&sslrootcert=/etc/gamify/pg-ca.pem, plus sslcert/sslkey for mTLS.

@@ -21,6 +21,7 @@ VOTES = "camp.votes"
 REDEMPTIONS = "camp.redemptions"
 QUESTIONS = "camp.questions"
 ANSWERS = "camp.answers"
+LEAVES = "camp.leaves"
 
 POINTS = "gamify.points"
 REDEMPTION_RESULTS = "gamify.redemptions"
@@ -45,6 +46,7 @@ MODELS: dict[str, type[events.Event]] = {
     REDEMPTIONS: events.RedemptionRequest,
     QUESTIONS: events.Question,
     ANSWERS: events.Answer,
+    LEAVES: events.Leave,
     POINTS: events.PointsEntry,
     REDEMPTION_RESULTS: events.RedemptionResult,
     BADGES: events.BadgeAwarded,

@@ -85,6 +85,13 @@ FIELDS: dict[str, dict[str, str]] = {
         "question_id": "id",
         "category": "category",
     },
+    topics.LEAVES: {
+        "camp_id": "id",
+        "student_id": "id",
+        "from_day": "first_day",  # edge values never put from_day after to_day
+        "to_day": "last_day",
+        "reason": "text",
+    },
     topics.ANSWERS: {
         "camp_id": "id",
         "student_id": "id",
@@ -97,6 +104,8 @@ assert set(FIELDS) == set(topics.INPUT_TOPICS)
 
 INT_RANGES = {
     "days": (1, 366),
+    "first_day": (1, 183),
+    "last_day": (183, 366),
     "lessons": (0, 10_000),
     "seconds": (0, 10_000_000),
     "positive_seconds": (1, 10_000_000),
@@ -111,6 +120,8 @@ ordinary = {
     "url": "https://example.org/w",
     "date": "2026-11-20",
     "days": 5,
+    "first_day": 1,
+    "last_day": 366,
     "lessons": 3,
     "tz": "Asia/Shanghai",
     "hhmm": "20:00",

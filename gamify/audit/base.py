@@ -40,8 +40,10 @@ from shared.config import load_yaml
 from shared.events import (
     Camp,
     Event,
+    Leave,
     latest_camps,
 )
+from shared.leave import leave_days
 from shared.processor import content_digest
 
 Key = tuple[str, str, str, str]  # camp, student, rule, cause
@@ -106,8 +108,10 @@ class AuditBase:
         badges_file: Path | None = None,
         camp: str | None = None,
         makeup_window_days: int | None = None,
+        leave_max_days: int | None = None,
     ) -> None:
         self.window = makeup_window_days
+        self.leave_cap = leave_max_days
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.database_url = database_url
@@ -125,6 +129,14 @@ class AuditBase:
 
     def _latest_camps(self) -> list[Camp]:
         return latest_camps(c for c in self.events[topics.CAMPS] if isinstance(c, Camp))
+
+    def _leave(self) -> dict[tuple[str, str], frozenset[int]]:
+        """Each student's days of leave, as the services count them."""
+        spans: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        for x in self.events[topics.LEAVES]:
+            assert isinstance(x, Leave)
+            spans[(x.camp_id, x.student_id)].append((x.from_day, x.to_day))
+        return defaultdict(frozenset, {p: leave_days(s, self.leave_cap) for p, s in spans.items()})
 
     def _apply_integrity(self) -> None:
         """Keep only the check-ins, shares and reviews that count (shared.integrity); note

@@ -55,6 +55,7 @@ class BadgesAudit(AuditBase):
             ratio = badge_rules.watch_ratio(lesson.watched_seconds, lesson.duration_seconds)
             got[lesson.lesson_id] = max(got.get(lesson.lesson_id, 0.0), ratio)
         handed, asked, given = self._loop_facts()
+        leave = self._leave()
         expected: set[tuple[str, str, str]] = set()
         everyone = set(days) | set(excellent) | set(ratios) | set(handed) | set(asked) | set(given)
         for pair in everyone:
@@ -65,6 +66,7 @@ class BadgesAudit(AuditBase):
                 handed[pair],
                 len(asked[pair]),
                 len(given[pair]),
+                leave[pair],
             )
             for status in badge_rules.statuses(self.book.badges, facts, camps.get(pair[0])):
                 if status.earned:
@@ -183,10 +185,13 @@ class NudgesAudit(AuditBase):
                 " WHERE kind = 'welcome_back' AND status = 'pending'",
             )
         }
+        leave = self._leave()
         want = {
             (c, s, back.lapse)
             for (c, s), us in reports.items()
-            for back in nudge_rules.returns(us, camps[c].starts_on, camps[c].timezone)
+            for back in nudge_rules.returns(
+                us, camps[c].starts_on, camps[c].timezone, leave[(c, s)]
+            )
             if 1 <= back.day <= camps[c].days and (c, s, back.day) not in not_due_yet
         }
         have = {

@@ -55,12 +55,18 @@ class PointsAudit(AuditBase):
                 into[(a.camp_id, a.student_id, a.rule_id, a.cause)].add(a.delta)
 
         rules_for = self.rules.for_camp
+        leave = self._leave()
         for (camp_id, _student), days in self._counted_days().items():
             rules = rules_for(camp_id)
             for checkin in days.values():
                 need(point_rules.checkin_awards(checkin, rules))
             any_checkin = next(iter(days.values()))
-            need(point_rules.streak_awards(camp_id, _student, days, rules, any_checkin))
+            on_leave = leave[(camp_id, _student)]
+            need(
+                point_rules.streak_awards(
+                    camp_id, _student, days, rules, any_checkin, leave=on_leave
+                )
+            )
         for s in self.events[topics.SUBMISSIONS]:
             assert isinstance(s, Submission)
             need(point_rules.submission_awards(s, rules_for(s.camp_id)))

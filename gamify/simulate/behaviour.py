@@ -34,6 +34,7 @@ class Tuning:
     homework_lift: float = 0.45  # ... in the evening of a homework nudge
     ask: float = 0.06  # a checked-in student asks a question
     classmate_answers: float = 0.3  # a classmate answers it too
+    leave: float = 0.05  # a student takes 2-3 days of leave (reported the day before)
     answer_slow: float = 0.12  # staff take longer than 5 hours
 
 
@@ -49,6 +50,7 @@ class Student:
     stay_boost_until: int = 0
     reminded_on: set[int] = field(default_factory=set)
     handed: set[str] = field(default_factory=set)  # practices and challenges handed in
+    leave_days: set[int] = field(default_factory=set)
 
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -80,8 +82,25 @@ def make_students(
     return students
 
 
+def plan_leaves(
+    students: list[Student], days: int, rng: random.Random, tuning: Tuning
+) -> dict[str, tuple[int, int]]:
+    """The leaves students will take: student -> (from_day, to_day)."""
+    out: dict[str, tuple[int, int]] = {}
+    for s in students:
+        if s.profile == "never" or days < 8 or rng.random() >= tuning.leave:
+            continue
+        first = rng.randint(3, days - 4)
+        last = first + rng.randint(1, 2)
+        s.leave_days = set(range(first, last + 1))
+        out[s.student_id] = (first, last)
+    return out
+
+
 def daytime_chance(s: Student, day: int, tuning: Tuning) -> float:
     """The chance the student checks in during the day, before any reminder."""
+    if day in s.leave_days:
+        return 0.0
     missed_yesterday = day > 1 and (day - 1) not in s.checked_days
     if s.profile == "daily":
         p = 0.93
@@ -105,6 +124,8 @@ def daytime_chance(s: Student, day: int, tuning: Tuning) -> float:
 
 def evening_chance(s: Student, day: int, reminded: bool, tuning: Tuning) -> float:
     """The chance of a check-in in the evening by a student who has not checked in today."""
+    if day in s.leave_days:
+        return 0.0
     if not reminded:
         return 0.03 if s.profile != "never" else 0.0
     if s.profile == "never":

@@ -22,6 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gamify.simulate import behaviour, loop, waiting
+from gamify.simulate.acts import StudentActs
 from gamify.simulate.behaviour import Student, Tuning
 from gamify.simulate.progress import Progress
 from gamify.simulate.waiting import poll_database
@@ -44,7 +45,7 @@ class CampPlan:
     tuning: Tuning = field(default_factory=Tuning)
 
 
-class Player:
+class Player(StudentActs):
     def __init__(
         self,
         bootstrap: str,
@@ -73,6 +74,9 @@ class Player:
         self._tz = ZoneInfo(plan.timezone)
         self._schedule = loop.schedule(plan.days, plan.lessons)
         self._questions = 0
+        self._camp_id = plan.camp_id
+        self._tuning = plan.tuning
+        self._leaves: dict[str, tuple[int, int]] = {}
 
     # ---- wiring ----
 
@@ -137,13 +141,18 @@ class Player:
                     {**base, "reminder_time": s.reminder_time, "opt_out": s.opt_out},
                     self._at(0, "12:00"),
                 )
+        self._leaves = behaviour.plan_leaves(self.students, plan.days, self.rng, plan.tuning)
         for day in range(1, plan.days + 1):
             await self.play_day(day)
-        await self._tick(self._at(plan.days + 1, "00:00:30"))
+        end = self._at(plan.days + 1, "00:00:30")
+        await self._tick(end)
         await self._producer_flush()
         await waiting.weeks_settled(
             self.database_url, self.bootstrap, self.prefix, self.plan.camp_id, self.plan.days
         )
+        # what the last evening's check-ins brought (a welcome back after the last reading)
+        await waiting.nudges_decided(self.database_url, plan.camp_id, None, end)
+        await self._read_nudges(plan.days + 1)
         self.progress.show(plan.days, "camp over")
 
     async def play_day(self, day: int) -> None:
@@ -179,6 +188,7 @@ class Player:
                 self._at(day, "09:00", rng.randint(0, 3600)),
             )
         self._to_review = []
+        await self._ask_for_leave(day)
         week = (day - 1) // 7 + 1
         for s in self.students:
             if rng.random() < behaviour.daytime_chance(s, day, tuning):
@@ -281,48 +291,6 @@ class Player:
         category = loop.question(rng, tuning) if s.profile != "never" else None
         if category is not None:
             await self._ask(s, category, at + timedelta(minutes=30))
-
-    async def _hand_in(self, s: Student, work: loop.Homework, at: datetime) -> None:
-        s.handed.add(work.assignment_id)
-        sub = f"w-{s.student_id}-{work.assignment_id}"
-        fields = {
-            "camp_id": self.plan.camp_id,
-            "student_id": s.student_id,
-            "submission_id": sub,
-            "assignment_id": work.assignment_id,
-            "tier": work.tier,
-            "title": f"{work.assignment_id} 作业",
-            "url": f"https://camp.example/works/{sub}",
-            "contest_entry": False,
-        }
-        await self._send(topics.SUBMISSIONS, s.student_id, fields, at)
-        self._to_review.append((s, sub))
-
-    async def _ask(self, s: Student, category: str, at: datetime) -> None:
-        """A question, its staff answer (sometimes first on the bus: any order is allowed),
-        and now and then a classmate's answer too."""
-        rng, tuning = self.rng, self.plan.tuning
-        self._questions += 1
-        base = {
-            "camp_id": self.plan.camp_id,
-            "student_id": s.student_id,
-            "question_id": f"q-{self._questions}",
-        }
-        staff, role = loop.staff_role(rng)
-        answered = at + timedelta(seconds=loop.staff_delay_s(rng, tuning))
-        sends = [
-            (topics.QUESTIONS, {**base, "category": category}, at),
-            (topics.ANSWERS, {**base, "answerer_id": staff, "answerer_role": role}, answered),
-        ]
-        if rng.random() < 0.1:
-            sends.reverse()
-        if rng.random() < tuning.classmate_answers:
-            mate = rng.choice(self.students)
-            if mate is not s:
-                answer = {**base, "answerer_id": mate.student_id, "answerer_role": "student"}
-                sends.append((topics.ANSWERS, answer, at + timedelta(minutes=rng.randint(10, 90))))
-        for topic, fields, when in sends:
-            await self._send(topic, s.student_id, fields, when)
 
     # ---- the bus and the clock ----
 

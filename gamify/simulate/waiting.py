@@ -105,11 +105,12 @@ async def caught_up(database_url: str, sent: Mapping[str, int]) -> None:
     await poll_database(database_url, check, "the services to catch up", LIMIT_S)
 
 
-async def nudges_decided(database_url: str, camp: str, day: int, now: datetime) -> None:
-    """Until the camp day has started and every nudge due by `now` is decided and published."""
+async def nudges_decided(database_url: str, camp: str, day: int | None, now: datetime) -> None:
+    """Until the camp day has started (None: after the camp) and every nudge due by `now` is
+    decided and published."""
 
     async def check(conn: asyncpg.Connection) -> bool:
-        started = await conn.fetchval(
+        started = day is None or await conn.fetchval(
             "SELECT 1 FROM nudges.rollovers WHERE camp_id = $1 AND day = $2", camp, day
         )
         pending = await conn.fetchval(

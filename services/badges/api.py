@@ -21,7 +21,8 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequen
     async def student_badges(a: Args) -> object:
         camp, student = a["camp_id"], a["student_id"]
         badges = book().model.badges
-        facts = (await store.load_facts(pool, [(camp, student)]))[(camp, student)]
+        pair = (camp, student)
+        facts = (await store.load_facts(pool, [pair], ctx.settings.leave_max_days))[pair]
         camp_facts = (await store.load_camps(pool, {camp})).get(camp)
         held = await store.awards_of(pool, camp, student)
         statuses = {s.badge_id: s for s in rules.statuses(badges, facts, camp_facts)}

@@ -19,7 +19,10 @@ def build(ctx: ServiceContext) -> ServiceParts:
     metrics = BadgesMetrics(ctx.metrics.registry)
     path = ctx.settings.badges_file or DEFAULT_BADGES_FILE
     book = Watched(path, BadgeBook, metrics.loaded, metrics.error)
-    return ServiceParts(BadgesHandler(book.refresh, metrics), api.routes(ctx, book.refresh))
+    return ServiceParts(
+        BadgesHandler(book.refresh, metrics, ctx.settings.leave_max_days),
+        api.routes(ctx, book.refresh),
+    )
 
 
 def create_app(settings: Settings) -> ServiceRuntime:

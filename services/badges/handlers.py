@@ -11,7 +11,7 @@ import asyncpg
 from services.badges import rules, store
 from services.badges.config import BadgeBook
 from services.badges.metrics import BadgesMetrics
-from shared import topics
+from shared import leave_store, topics
 from shared.config import Loaded
 from shared.db import lock_keys
 from shared.events import (
@@ -20,6 +20,7 @@ from shared.events import (
     Camp,
     CheckIn,
     Event,
+    Leave,
     LessonProgress,
     Question,
     Review,
@@ -38,15 +39,19 @@ INPUTS = [
     topics.SUBMISSIONS,
     topics.QUESTIONS,
     topics.ANSWERS,
+    topics.LEAVES,  # days of leave neither break nor extend a streak
 ]
 
 BookSource = Callable[[], Loaded[BadgeBook]]
 
 
 class BadgesHandler:
-    def __init__(self, book: BookSource, metrics: BadgesMetrics) -> None:
+    def __init__(
+        self, book: BookSource, metrics: BadgesMetrics, leave_cap: int | None = None
+    ) -> None:
         self._book = book
         self._metrics = metrics
+        self._leave_cap = leave_cap
 
     async def __call__(
         self, conn: asyncpg.Connection, events: Sequence[Received]
@@ -67,6 +72,7 @@ class BadgesHandler:
         await store.add_loop_facts(
             conn, batch.submissions, batch.questions, batch.student_answers()
         )
+        await leave_store.save_leaves(conn, batch.leaves)
 
         trigger: dict[store.Pair, Event] = {}
         for pair, e in new_facts:
@@ -78,7 +84,7 @@ class BadgesHandler:
         if not trigger:
             return []
         pairs = sorted(trigger)
-        facts = await store.load_facts(conn, pairs)
+        facts = await store.load_facts(conn, pairs, self._leave_cap)
         held = await store.held_badges(conn, pairs)
         camp_facts = await store.load_camps(conn, {p[0] for p in pairs})
         earned = [
@@ -112,6 +118,7 @@ class _Batch:
     submissions: list[Submission] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
+    leaves: list[Leave] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
@@ -132,6 +139,8 @@ class _Batch:
                 batch.questions.append(e)
             elif isinstance(e, Answer):
                 batch.answers.append(e)
+            elif isinstance(e, Leave):
+                batch.leaves.append(e)
         return batch
 
     def student_answers(self) -> list[Answer]:
@@ -145,12 +154,13 @@ class _Batch:
     def facts(self) -> list[tuple[store.Pair, Event]]:
         """Each new fact with the student whose badges it concerns: an answer concerns the
         student who gave it, not the asker its message is keyed by."""
-        asked: list[CheckIn | LessonProgress | Review | Submission | Question] = [
+        asked: list[CheckIn | LessonProgress | Review | Submission | Question | Leave] = [
             *self.checkins,
             *self.lessons,
             *self.reviews,
             *self.submissions,
             *self.questions,
+            *self.leaves,
         ]
         return [((e.camp_id, e.student_id), e) for e in asked] + [
             ((a.camp_id, a.answerer_id), a) for a in self.student_answers()

@@ -34,6 +34,7 @@ class StudentFacts:
     handed_in: Mapping[str, datetime] = field(default_factory=dict)  # assignment -> first time
     questions: int = 0  # distinct questions asked
     answers: int = 0  # answers given to other students' questions
+    leave: frozenset[int] = frozenset()  # days of leave: neither break nor extend a streak
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ def progress(
 def _progress(
     criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int]
 ) -> tuple[Progress, ...]:
-    return tuple(Progress(*step) for step in _steps(criteria, facts, camp, days, longest_run(days)))
+    run = longest_run(days, facts.leave)
+    return tuple(Progress(*step) for step in _steps(criteria, facts, camp, days, run))
 
 
 Step = tuple[str, int, int | None]  # criterion, current, target (None: not known yet)
@@ -141,7 +143,7 @@ def new_badges(
 ) -> list[str]:
     """The badges earned now and not held yet, in the book's order."""
     days = counted_days(facts, camp)  # once per student, not once per badge
-    run = longest_run(days)
+    run = longest_run(days, facts.leave)
     return [
         b.id
         for b in badges

@@ -12,6 +12,7 @@ import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
+from shared import leave_store
 from shared.db import json_rows, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
 
@@ -178,9 +179,9 @@ async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair
 
 
 async def load_facts(
-    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair]
+    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair], leave_cap: int | None = None
 ) -> dict[Pair, StudentFacts]:
-    """Every fact of these students, in five queries whatever their number."""
+    """Every fact of these students, in six queries whatever their number."""
     camps, students = _columns(pairs)
     days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
     for r in await conn.fetch(
@@ -222,8 +223,17 @@ async def load_facts(
         students,
     ):
         counts[(r[0], r[1])] = {"questions": r[2], "answers": r[3]}
+    leaves = await leave_store.leaves_of(conn, pairs, leave_cap)
     return {
-        p: StudentFacts(days[p], frozenset(works[p]), ratios[p], handed[p], **counts.get(p, {}))
+        p: StudentFacts(
+            days[p],
+            frozenset(works[p]),
+            ratios[p],
+            handed[p],
+            counts.get(p, {}).get("questions", 0),
+            counts.get(p, {}).get("answers", 0),
+            leaves.get(p, frozenset()),
+        )
         for p in pairs
     }
 

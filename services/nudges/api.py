@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.nudges import loop_store, queue, store
-from services.nudges.config import SEGMENTS
+from services.nudges.config import ALL_SEGMENTS
 from shared.api import Args, Param, Route
 from shared.camp_days import camp_day
 from shared.homework import (
@@ -57,7 +57,7 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
     async def segments(a: Args) -> object:
         camp = a["camp_id"]
         sizes = {s: n for c, s, n in await store.segment_sizes(pool) if c == camp}
-        return {"camp_id": camp, "segments": {s: sizes.get(s, 0) for s in SEGMENTS}}
+        return {"camp_id": camp, "segments": {s: sizes.get(s, 0) for s in ALL_SEGMENTS}}
 
     async def student_nudges(a: Args) -> object:
         camp, student = a["camp_id"], a["student_id"]

@@ -24,14 +24,20 @@ def build(ctx: ServiceContext) -> ServiceParts:
     metrics = NudgesMetrics(ctx.metrics.registry)
     book = Watched(s.nudges_file or DEFAULT_NUDGES_FILE, NudgeBook, metrics.loaded, metrics.error)
     scheduler = Scheduler(
-        ctx.pool, ctx.clock, book.refresh, metrics, ctx.wake_relay, s.scheduler_interval_s
+        ctx.pool,
+        ctx.clock,
+        book.refresh,
+        metrics,
+        ctx.wake_relay,
+        s.scheduler_interval_s,
+        s.leave_max_days,
     )
     forwarder = WeComForwarder(
         s.kafka_bootstrap, s.topic_prefix, ctx.pool, book.refresh, metrics, consumer_options(s)
     )
     teachers = TeachersRobot(ctx.pool, ctx.clock, book.refresh, metrics, s.scheduler_interval_s)
     return ServiceParts(
-        NudgesHandler(book.refresh, ctx.clock, metrics),
+        NudgesHandler(book.refresh, ctx.clock, metrics, s.leave_max_days),
         api.routes(ctx),
         tasks=[scheduler.run(), forwarder.run(), teachers.run()],
     )

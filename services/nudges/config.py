@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DEFAULT_NUDGES_FILE = Path(__file__).parent / "nudges.yaml"
 
 PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "score", "homework"}
-KINDS = ("reminder", "praise", "welcome_back", "homework")
-SEGMENTS = ("never", "active", "slipping", "lapsed")
+KINDS = ("reminder", "praise", "welcome_back", "homework", "back_from_leave")
+SEGMENTS = ("never", "active", "slipping", "lapsed")  # of templates
+ALL_SEGMENTS = (*SEGMENTS, "on_leave")  # a student's segment on a day of leave
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -158,6 +159,8 @@ class NudgeBook(_Strict):
                     )
         if "homework" in self.templates:  # optional: without it, no homework nudge is sent
             needed["homework"] = SEGMENTS
+        if "back_from_leave" in self.templates:  # optional, like homework
+            needed["back_from_leave"] = ("active",)
         for kind, required in needed.items():
             for segment in required:
                 if not self.templates.get(kind, {}).get(segment):

@@ -15,7 +15,7 @@ import asyncpg
 from services.nudges import loop, queue, rules, segmentation, store
 from services.nudges.config import NudgeBook
 from services.nudges.metrics import NudgesMetrics
-from shared import topics
+from shared import leave_store, topics
 from shared.camp_days import camp_day
 from shared.clock import Clock
 from shared.config import Loaded
@@ -25,6 +25,7 @@ from shared.events import (
     Camp,
     CheckIn,
     Enrollment,
+    Leave,
     Preference,
     Question,
     Review,
@@ -42,10 +43,11 @@ INPUTS = [
     topics.REVIEWS,
     topics.QUESTIONS,
     topics.ANSWERS,
+    topics.LEAVES,
 ]
 
 BookSource = Callable[[], Loaded[NudgeBook]]
-StudentEvent = Enrollment | Preference | CheckIn | Review
+StudentEvent = Enrollment | Preference | CheckIn | Review | Leave
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Batch:
     reviews: list[Review] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
+    leaves: list[Leave] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
@@ -71,6 +74,7 @@ class _Batch:
             Review: batch.reviews,
             Question: batch.questions,
             Answer: batch.answers,
+            Leave: batch.leaves,
         }
         for item in events:
             lists[type(item.event)].append(item.event)
@@ -86,6 +90,7 @@ class _Batch:
             *self.preferences,
             *self.checkins,
             *self.reviews,
+            *self.leaves,
         ]
         for e in events:
             groups[e.camp_id].append(e)
@@ -93,10 +98,13 @@ class _Batch:
 
 
 class NudgesHandler:
-    def __init__(self, book: BookSource, clock: Clock, metrics: NudgesMetrics) -> None:
+    def __init__(
+        self, book: BookSource, clock: Clock, metrics: NudgesMetrics, leave_cap: int | None
+    ) -> None:
         self._book = book
         self._clock = clock
         self._metrics = metrics
+        self._leave_cap = leave_cap
 
     async def __call__(
         self, conn: asyncpg.Connection, events: Sequence[Received]
@@ -128,6 +136,7 @@ class NudgesHandler:
         await store.save_excellent_reviews(conn, batch.reviews)
         await loop.take_in(conn, batch.reviews, batch.questions, batch.answers, self._metrics.loop)
         new_days = await store.save_checkins(conn, batch.checkins)
+        await leave_store.save_leaves(conn, batch.leaves)
         camps = await store.load_camps(conn, set(groups) | arrived)
         for camp_id in sorted(arrived):
             await self._camp_arrived(conn, camps[camp_id], book)
@@ -137,9 +146,15 @@ class NudgesHandler:
             if camp is None:
                 continue  # proposed when the camp arrives; its rollovers take the students in
             students = sorted({e.student_id for e in group})
-            days = await store.days_of(conn, [(camp_id, s) for s in students])
+            pairs = [(camp_id, s) for s in students]
+            days = await store.days_of(conn, pairs)
+            leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
             touched = sorted({(c, s) for c, s, _ in new_days if c == camp_id})
             await self._welcome_backs(conn, camp, touched, days, book)
+            on_leave = {(e.camp_id, e.student_id) for e in group if isinstance(e, Leave)}
+            await self._backs_from_leave(
+                conn, camp, sorted(set(touched) | on_leave), days, leaves, book
+            )
             await self._praise(
                 conn,
                 camp,
@@ -149,7 +164,7 @@ class NudgesHandler:
             moment = max([self._clock.now(), *(e.occurred_at for e in group)])
             day = camp_day(camp.starts_on, camp.timezone, moment)
             if 1 <= day <= camp.days:
-                out += await self._camp_day(conn, camp, day, moment, group, days, book)
+                out += await self._camp_day(conn, camp, day, moment, group, days, leaves, book)
         return out
 
     async def _camp_arrived(
@@ -170,11 +185,14 @@ class NudgesHandler:
         moment: datetime,
         group: list[StudentEvent],
         days: dict[store.Pair, dict[int, int]],
+        leaves: dict[store.Pair, frozenset[int]],
         book: NudgeBook,
     ) -> list[OutMessage]:
         """Today's part: segments kept current, reminders of students enrolled today."""
         students = sorted({e.student_id for e in group})
-        out = await segmentation.refresh(conn, camp, students, day, moment, self._metrics, days)
+        out = await segmentation.refresh(
+            conn, camp, students, day, moment, self._metrics, days, leaves
+        )
         await self._todays_reminders(conn, camp, day, moment, group, book)
         return out
 
@@ -202,6 +220,37 @@ class NudgesHandler:
             )
             for pair in touched
             for back in rules.returns(days.get(pair, {}).values(), camp.starts_on, camp.timezone)
+            if 1 <= back.day <= camp.days
+        ]
+        await queue.schedule(conn, nudges)
+
+    async def _backs_from_leave(
+        self,
+        conn: asyncpg.Connection,
+        camp: store.CampRow,
+        touched: list[store.Pair],
+        days: dict[store.Pair, dict[int, int]],
+        leaves: dict[store.Pair, frozenset[int]],
+        book: NudgeBook,
+    ) -> None:
+        """The first check-in after each leave is a candidate "welcome back from your break",
+        judged when it comes due (not for a student coming back from a lapse: they are
+        welcomed back with the gift instead)."""
+        if "back_from_leave" not in book.templates:
+            return
+        nudges = [
+            store.NewNudge(
+                "back_from_leave",
+                pair[0],
+                pair[1],
+                back.day,
+                f"leave:{back.leave_from}-{back.leave_to}",
+                rules.after_quiet_hours(rules.instant(back.at_us), camp.timezone, book.quiet_hours),
+                {},
+            )
+            for pair in touched
+            if pair in leaves
+            for back in rules.backs_from_leave(days.get(pair, {}), leaves[pair])
             if 1 <= back.day <= camp.days
         ]
         await queue.schedule(conn, nudges)

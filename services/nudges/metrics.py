@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.nudges.config import KINDS, SEGMENTS, NudgeBook
+from services.nudges.config import ALL_SEGMENTS, KINDS, SEGMENTS, NudgeBook
 from services.nudges.loop import LoopMetrics
 from shared.config import ConfigError, Loaded
 from shared.metrics import ConfigFileMetrics
@@ -20,6 +20,7 @@ SKIP_REASONS = (
     "capped",
     "backoff",
     "no_template",
+    "on_leave",
 )
 
 
@@ -91,8 +92,10 @@ class NudgesMetrics:
         self.skipped.labels("praise", "not_active")
         for reason in ("not_lapsed", "welcomed"):
             self.skipped.labels("welcome_back", reason)
-        for before in ("none", *SEGMENTS):
-            for after in SEGMENTS:
+        for reason in ("not_back", "welcomed"):
+            self.skipped.labels("back_from_leave", reason)
+        for before in ("none", *ALL_SEGMENTS):
+            for after in ALL_SEGMENTS:
                 self.moves.labels(before, after)
         for outcome in ("sent", "failed", "refused", "duplicate"):
             self.channel.labels("wecom", outcome)

@@ -4,7 +4,7 @@ and the rendered message. No I/O, no clock reads, no globals."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -12,26 +12,30 @@ from zoneinfo import ZoneInfo
 from services.nudges.config import NudgeBook, QuietHours, Template
 from shared.camp_days import camp_day
 from shared.events import Segment
+from shared.leave import NO_LEAVE, gap_days, position, renumber
 
 
-def segment_on(days: Collection[int], day: int) -> Segment:
+def segment_on(days: Collection[int], day: int, leave: Collection[int] = NO_LEAVE) -> Segment:
     """The student's segment on camp day `day`, from the days checked in before it.
 
-    `never` until a first check-in (a first check-in today makes the student active).
+    `never` until a first check-in (a first check-in today makes the student active);
+    `on_leave` on a day of leave; days of leave do not count as missed.
     """
+    if day in leave:
+        return "on_leave"
     before = [d for d in days if d < day]
     if not before:
         return "active" if day in days else "never"
-    missed = day - 1 - max(before)
+    missed = days_missed(days, day, leave)
     if missed == 0:
         return "active"
     return "slipping" if missed <= 2 else "lapsed"
 
 
-def days_missed(days: Collection[int], day: int) -> int:
-    """Consecutive days without a check-in ending at day - 1."""
+def days_missed(days: Collection[int], day: int, leave: Collection[int] = NO_LEAVE) -> int:
+    """Consecutive days without a check-in ending at day - 1, leave days not counted."""
     before = [d for d in days if d < day]
-    return day - 1 - max(before) if before else max(day - 1, 0)
+    return gap_days(max(before) + 1 if before else 1, day - 1, leave)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,9 @@ class Return:
     at_us: int  # the first report of that day (microseconds since the epoch)
 
 
-def returns(reported_us: Iterable[int], starts_on: date, timezone: str) -> list[Return]:
+def returns(
+    reported_us: Iterable[int], starts_on: date, timezone: str, leave: Collection[int] = NO_LEAVE
+) -> list[Return]:
     """Every return from a lapse in a student's history, from when each check-in was reported
     (microseconds since the epoch, see `micros`), whatever order or batches they arrived in.
 
@@ -59,22 +65,73 @@ def returns(reported_us: Iterable[int], starts_on: date, timezone: str) -> list[
     out: list[Return] = []
     last: int | None = None
     for d in sorted(first_report):
-        if last is not None and segment_on([last], d) == "lapsed":
-            out.append(Return(d, f"after-day-{last}", days_missed([last], d), first_report[d]))
+        if last is not None and segment_on([last], d, set(leave) - {d}) == "lapsed":
+            missed = days_missed([last], d, leave)
+            out.append(Return(d, f"after-day-{last}", missed, first_report[d]))
         last = d
     return out
 
 
 def returning_from_lapse(
-    reported_us: Iterable[int], day: int, starts_on: date, timezone: str
+    reported_us: Iterable[int],
+    day: int,
+    starts_on: date,
+    timezone: str,
+    leave: Collection[int] = NO_LEAVE,
 ) -> tuple[str, int] | None:
     """(the lapse's id, days missed) when a student checking in on camp day `day` was away
     long enough to be lapsed; None otherwise. `reported_us`: when each of the student's
     earlier check-ins was reported (see `returns`)."""
     today = micros(at_local(starts_on, timezone, day, "00:00"))
     earlier = [us for us in reported_us if us < today]
-    back = next((r for r in returns([*earlier, today], starts_on, timezone) if r.day == day), None)
+    back = next(
+        (r for r in returns([*earlier, today], starts_on, timezone, leave) if r.day == day), None
+    )
     return (back.lapse, back.missed) if back else None
+
+
+@dataclass(frozen=True, slots=True)
+class BackFromLeave:
+    """A student's first check-in after a leave they kept (no check-in during it)."""
+
+    day: int  # the camp day checked in for
+    leave_from: int
+    leave_to: int
+    at_us: int  # when that check-in was reported
+
+
+def backs_from_leave(reported: Mapping[int, int], leave: Collection[int]) -> list[BackFromLeave]:
+    """For each run of consecutive leave days without a check-in, the first check-in after
+    it; `reported`: checked-in day -> when it was reported (microseconds, see `micros`)."""
+    out: list[BackFromLeave] = []
+    days = sorted(leave)
+    runs: list[tuple[int, int]] = []
+    for d in days:
+        if runs and d == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    for first, last in runs:
+        if any(first <= d <= last for d in reported):
+            continue  # checked in while on leave: no break to come back from
+        after = [d for d in reported if d > last]
+        if after:
+            d = min(after)
+            out.append(BackFromLeave(d, first, last, reported[d]))
+    return out
+
+
+def judge_back_from_leave(
+    reported: Mapping[int, int], leave: Collection[int], day: int, starts_on: date, timezone: str
+) -> Skip | None:
+    """None to send the welcome back from a break proposed for check-in day `day`; a student
+    who was lapsed before the leave came back from a lapse (welcome_back, with the gift)."""
+    if not any(b.day == day for b in backs_from_leave(reported, leave)):
+        return Skip("not_back")
+    returned = returns(reported.values(), starts_on, timezone, leave)
+    if any(r.day == day for r in returned):
+        return Skip("welcomed")
+    return None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -95,10 +152,12 @@ def instant(us: int) -> datetime:
     return _EPOCH + us * _MICROSECOND
 
 
-def current_streak(days: Collection[int], day: int) -> int:
-    """Consecutive checked-in days ending today, else yesterday."""
-    have = set(days)
-    end = day if day in have else day - 1
+def current_streak(days: Collection[int], day: int, leave: Collection[int] = NO_LEAVE) -> int:
+    """Consecutive checked-in days ending today, else yesterday (leave days skipped)."""
+    upto = {d for d in days if d <= day}
+    have = set(renumber(upto, leave))
+    today = position(day, upto, leave)
+    end = today if day in upto else today - 1
     run = 0
     while end - run in have:
         run += 1
@@ -177,6 +236,8 @@ def decide_reminder(
         return Skip("not_enrolled")
     if facts.opted_out:
         return Skip("opted_out")
+    if facts.segment == "on_leave":
+        return Skip("on_leave")
     if facts.checked_in_today:
         return Skip("checked_in")
     if facts.segment == "active":
@@ -221,6 +282,8 @@ def decide_homework(
         return Skip("not_enrolled")
     if facts.opted_out:
         return Skip("opted_out")
+    if facts.segment == "on_leave":
+        return Skip("on_leave")
     if in_quiet_hours(due_at, timezone, book.quiet_hours) or in_quiet_hours(
         now, timezone, book.quiet_hours
     ):
@@ -250,9 +313,9 @@ def ignored_in_row(sent_at: Sequence[datetime], checkins_at: Sequence[datetime])
     return count
 
 
-def run_before_gap(days: Iterable[int], day: int) -> int:
+def run_before_gap(days: Iterable[int], day: int, leave: Collection[int] = NO_LEAVE) -> int:
     """The run of consecutive checked-in days that ends at the last check-in before `day`."""
-    before = {d for d in days if d < day}
+    before = set(renumber([d for d in days if d < day], leave))
     if not before:
         return 0
     last = max(before)

@@ -15,15 +15,16 @@ from datetime import datetime
 import asyncpg
 
 from services.nudges import loop_store, queue, rules, segmentation, store
-from services.nudges.config import SEGMENTS, Facts, NudgeBook
+from services.nudges.config import ALL_SEGMENTS, Facts, NudgeBook
 from services.nudges.loop import LoopGauges
 from services.nudges.metrics import NudgesMetrics
-from shared import topics
+from shared import leave_store, topics
 from shared.camp_days import camp_day
 from shared.clock import Clock, every_pass
 from shared.config import Loaded
 from shared.events import Gift, Nudge
 from shared.homework import due_for_reminder
+from shared.leave import NO_LEAVE
 from shared.outbox import OutMessage, derived_event_id, enqueue
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,10 @@ class Scheduler:
         metrics: NudgesMetrics,
         wake_relay: Callable[[], None],
         interval_s: float = 1.0,
+        leave_cap: int | None = None,
     ) -> None:
         self._pool = pool
+        self._leave_cap = leave_cap
         self._clock = clock
         self._book = book
         self._metrics = metrics
@@ -83,7 +86,17 @@ class Scheduler:
             if not await queue.win_rollover(conn, camp.camp_id, day):
                 return 0
             students = await store.enrolled(conn, camp.camp_id)
-            moves = await segmentation.refresh(conn, camp, students, day, midnight, self._metrics)
+            pairs = [(camp.camp_id, s) for s in students]
+            moves = await segmentation.refresh(
+                conn,
+                camp,
+                students,
+                day,
+                midnight,
+                self._metrics,
+                await store.days_of(conn, pairs),
+                await leave_store.leaves_of(conn, pairs, self._leave_cap),
+            )
             info = await store.students(conn, [(camp.camp_id, s) for s in students])
             await queue.schedule(
                 conn,
@@ -127,6 +140,7 @@ class Scheduler:
             pairs = sorted({(r["camp_id"], r["student_id"]) for r in due})
             camps = await store.load_camps(conn, {p[0] for p in pairs})
             days = await store.days_of(conn, pairs)
+            leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
             info = await store.students(conn, pairs)
             history = await queue.histories(conn, pairs)
             works = await store.last_works(conn, pairs)
@@ -140,6 +154,7 @@ class Scheduler:
                     row,
                     camps[pair[0]],
                     days.get(pair, {}),
+                    leaves.get(pair, NO_LEAVE),
                     info[pair],
                     history[pair],
                     works.get(pair),
@@ -161,6 +176,7 @@ class Scheduler:
         row: asyncpg.Record,
         camp: store.CampRow,
         days: dict[int, int],
+        leave: frozenset[int],
         student: store.StudentRow,
         history: queue.History,
         last_work: str | None,
@@ -170,7 +186,7 @@ class Scheduler:
     ) -> tuple[queue.Outcome, list[OutMessage]]:
         kind, day = row["kind"], row["day"]
         context = json.loads(row["context"]) if isinstance(row["context"], str) else row["context"]
-        segment = rules.segment_on(days.keys(), day)
+        segment = rules.segment_on(days.keys(), day, leave)
         gifts: list[OutMessage] = []
         # Praise and welcome-backs were proposed when their event arrived; they are judged
         # here, on every check-in known by now, so arrival order and batching change nothing.
@@ -181,7 +197,7 @@ class Scheduler:
             back = next(
                 (
                     r
-                    for r in rules.returns(days.values(), camp.starts_on, camp.timezone)
+                    for r in rules.returns(days.values(), camp.starts_on, camp.timezone, leave)
                     if r.day == day
                 ),
                 None,
@@ -196,6 +212,11 @@ class Scheduler:
                 return (row["id"], "skipped", "welcomed", segment, None), []
             context = {**context, "days_missed": back.missed}
             gifts.append(self._gift(camp, row["student_id"], back, now, book))
+        if kind == "back_from_leave":
+            skip = rules.judge_back_from_leave(days, leave, day, camp.starts_on, camp.timezone)
+            if skip is not None:
+                self._metrics.skipped.labels(kind, skip.reason).inc()
+                return (row["id"], "skipped", skip.reason, segment, None), []
         if kind == "reminder":
             facts = rules.ReminderFacts(
                 segment=segment,
@@ -219,15 +240,15 @@ class Scheduler:
                     self._metrics.skipped.labels(kind, skip.reason).inc()
                     return (row["id"], "skipped", skip.reason, segment, None), []
         else:
-            segment = "active" if kind == "praise" else "lapsed"
+            segment = "lapsed" if kind == "welcome_back" else "active"
         if kind == "praise" and context.get("submission_id"):
             last_work = (
                 await store.work_title(conn, camp.camp_id, context["submission_id"]) or last_work
             )
         known = Facts(
-            run_before_gap=rules.run_before_gap(days.keys(), day),
-            days_missed=context.get("days_missed", rules.days_missed(days.keys(), day)),
-            streak=rules.current_streak(days.keys(), day),
+            run_before_gap=rules.run_before_gap(days.keys(), day, leave),
+            days_missed=context.get("days_missed", rules.days_missed(days.keys(), day, leave)),
+            streak=rules.current_streak(days.keys(), day, leave),
             has_last_work=last_work is not None,
         )
         variants = [v for v in book.variants(kind, segment) if v.applies(known)]
@@ -298,7 +319,7 @@ class Scheduler:
         sizes = await store.segment_sizes(self._pool)
         self._metrics.sizes.clear()
         for camp_id in {c for c, _, _ in sizes}:  # every segment of a camp, 0 when empty
-            for segment in SEGMENTS:
+            for segment in ALL_SEGMENTS:
                 self._metrics.sizes.labels(camp_id, segment).set(0)
         for camp_id, segment, count in sizes:
             self._metrics.sizes.labels(camp_id, segment).set(count)

@@ -11,6 +11,7 @@ from services.nudges import rules, store
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.events import SegmentChange
+from shared.leave import NO_LEAVE
 from shared.outbox import OutMessage, derived_event_id
 
 
@@ -21,19 +22,19 @@ async def refresh(
     day: int,
     at: datetime,
     metrics: NudgesMetrics,
-    days: dict[store.Pair, dict[int, int]] | None = None,
+    days: dict[store.Pair, dict[int, int]],
+    leaves: dict[store.Pair, frozenset[int]],
 ) -> list[OutMessage]:
-    """Recompute the segment of `students` on camp day `day`; publish those that moved."""
+    """Recompute the segment of `students` on camp day `day` (from their check-ins and days
+    of leave); publish those that moved."""
     pairs = [(camp.camp_id, s) for s in students]
     if not pairs:
         return []
-    if days is None:
-        days = await store.days_of(conn, pairs)
     stored = await store.stored_segments(conn, pairs)
     rows: list[tuple[str, str, int, str]] = []
     moves: list[OutMessage] = []
     for pair in pairs:
-        segment = rules.segment_on(days.get(pair, {}).keys(), day)
+        segment = rules.segment_on(days.get(pair, {}).keys(), day, leaves.get(pair, NO_LEAVE))
         previous = stored.get(pair)
         if previous == (day, segment):
             continue

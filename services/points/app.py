@@ -20,7 +20,7 @@ def make_handler(ctx: ServiceContext) -> PointsHandler:
     metrics = PointsMetrics(ctx.metrics.registry)
     path = ctx.settings.rules_file or DEFAULT_RULES_FILE
     rules = Watched(path, PointsRules, on_load=metrics.loaded, on_error=metrics.error)
-    return PointsHandler(rules.refresh, metrics)
+    return PointsHandler(rules.refresh, metrics, ctx.settings.leave_max_days)
 
 
 def build(ctx: ServiceContext) -> ServiceParts:

@@ -11,7 +11,7 @@ from services.points import rules, store
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
-from shared import topics
+from shared import leave_store, topics
 from shared.config import Loaded
 from shared.events import (
     Camp,
@@ -19,12 +19,14 @@ from shared.events import (
     ContestResult,
     Enrollment,
     Gift,
+    Leave,
     RedemptionRequest,
     RedemptionResult,
     Review,
     Share,
     Submission,
 )
+from shared.leave import NO_LEAVE
 from shared.outbox import OutMessage, Serialized, derived_event_id
 from shared.processor import Received, Refused
 
@@ -38,6 +40,7 @@ INPUTS = [
     topics.REDEMPTIONS,
     topics.CONTESTS,
     topics.GIFTS,
+    topics.LEAVES,  # days of leave neither break nor extend a streak
 ]
 MODELS = {t: topics.MODELS[t] for t in INPUTS}
 # Rules that need the camp's definition (its days, start date, timezone); the integrity gate
@@ -51,9 +54,12 @@ Result = OutMessage | Refused
 class PointsHandler:
     """Pays what the rules in force say, once per cause, and answers redemption requests."""
 
-    def __init__(self, current_rules: RulesSource, metrics: PointsMetrics) -> None:
+    def __init__(
+        self, current_rules: RulesSource, metrics: PointsMetrics, leave_cap: int | None = None
+    ) -> None:
         self._rules = current_rules
         self._metrics = metrics
+        self._leave_cap = leave_cap
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
@@ -61,7 +67,10 @@ class PointsHandler:
         camps = await self._with_camps(conn, events)
         await store.save_students(conn, [i.event for i in ready if isinstance(i.event, Enrollment)])
         results: list[Result] = []
-        awards = await self._checkins(conn, ready, camps, loaded.model, results)
+        leaves = [i.event for i in ready if isinstance(i.event, Leave)]
+        await leave_store.save_leaves(conn, leaves)  # before the streaks below count runs
+        awards, streaked = await self._checkins(conn, ready, camps, loaded.model, results)
+        awards += await self._after_leave(conn, leaves, streaked, loaded.model)
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
             awards += _simple_awards(item.event, loaded.model)
@@ -88,7 +97,8 @@ class PointsHandler:
         camps: dict[str, CampInfo],
         all_rules: PointsRules,
         results: list[Result],
-    ) -> list[Award]:
+    ) -> tuple[list[Award], set[tuple[str, str]]]:
+        """Check-in and streak awards; and the students whose streaks were counted."""
         counted: dict[tuple[str, str], CheckIn] = {}
         facts: list[tuple[str, str, int]] = []
         awards: list[Award] = []
@@ -107,6 +117,7 @@ class PointsHandler:
         camp_ids = {camp_id for camp_id, _student in counted}
         fingerprints = {c: rules.streak_fingerprint(all_rules.for_camp(c)) for c in camp_ids}
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
+        leaves = await leave_store.leaves_of(conn, list(counted), self._leave_cap)
         for (camp_id, student_id), latest in counted.items():
             calendar = calendars[(camp_id, student_id)]
             awards += rules.streak_awards(
@@ -119,8 +130,36 @@ class PointsHandler:
                 judged=calendar.days_before
                 if calendar.streak_rules_before == fingerprints[camp_id]
                 else (),
+                leave=leaves.get((camp_id, student_id), NO_LEAVE),
             )
-        return awards
+        return awards, set(counted)
+
+    async def _after_leave(
+        self,
+        conn: asyncpg.Connection,
+        leaves: Sequence[Leave],
+        streaked: set[tuple[str, str]],
+        all_rules: PointsRules,
+    ) -> list[Award]:
+        """A leave can join two runs into one that reaches a milestone: the streaks of students
+        with a new leave whose streak was not counted above."""
+        source = {(x.camp_id, x.student_id): x for x in leaves}
+        pairs = sorted(p for p in source if p not in streaked)
+        if not pairs:
+            return []
+        days = await store.calendar_days(conn, pairs)
+        leave = await leave_store.leaves_of(conn, pairs, self._leave_cap)
+        return [
+            award
+            for p in pairs
+            for award in rules.streak_awards(
+                *p,
+                days.get(p, []),
+                all_rules.for_camp(p[0]),
+                source[p],
+                leave=leave.get(p, NO_LEAVE),
+            )
+        ]
 
     async def _shares(
         self,

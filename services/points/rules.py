@@ -6,7 +6,7 @@ applying a rule twice to the same facts is harmless and the order of arrival doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,12 +15,14 @@ from shared.camp_days import camp_day, longest_run
 from shared.events import (
     CheckIn,
     ContestResult,
+    Event,
     Gift,
     RedemptionRequest,
     Review,
     Share,
     Submission,
 )
+from shared.leave import NO_LEAVE
 
 RulesFor = Callable[[str], RuleSet]
 
@@ -90,8 +92,9 @@ def streak_awards(
     student_id: str,
     days: Iterable[int],
     rules: RuleSet,
-    source: CheckIn,
+    source: Event,
     judged: Iterable[int] = (),
+    leave: Collection[int] = NO_LEAVE,
 ) -> list[Award]:
     """One bonus per milestone that the longest run of checked-in days has reached.
 
@@ -99,12 +102,14 @@ def streak_awards(
     completes the streak it belongs to. `judged` are days whose milestones were paid before
     under these same milestones (see streak_fingerprint): only milestones beyond their run are
     proposed, so a check-in late in a camp does not propose every milestone again. Judged days
-    fewer than those really paid only propose more, which the ledger refuses (safe).
+    fewer than those really paid only propose more, which the ledger refuses (safe). Days of
+    `leave` neither break nor extend the run; the judged run is counted without them, so a
+    leave reported later (which can only lengthen runs) proposes what it completes.
     """
     rule = rules.streak
     if not rule.enabled or rule.points <= 0:
         return []
-    run = longest_run(days)
+    run = longest_run(days, leave)
     done = longest_run(judged)
     return [
         Award(

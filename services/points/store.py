@@ -15,6 +15,8 @@ from shared import camps as shared_camps
 from shared.db import Contended, json_rows, students_rows
 from shared.events import Camp, Enrollment
 
+Pair = tuple[str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -289,6 +291,17 @@ async def record_checkin_days(
 
 
 PAID_SHARES = students_rows("ledger", " AND t.rule_id = 'share'")
+
+
+async def calendar_days(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, list[int]]:
+    """The checked-in days of these students' calendars."""
+    ordered = sorted(set(pairs))
+    rows = await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.days FROM {students_rows('checkin_calendar')}",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    return {(r["camp_id"], r["student_id"]): list(r["days"]) for r in rows}
 
 
 async def share_state(

@@ -91,6 +91,9 @@ async def test_the_report_agrees_with_the_services_outputs(
     assert 0 < (report.loop.homework_rate["all"] or 0) < 1
     assert None not in (*report.loop.review_wait_h, *report.loop.answer_wait_h)
     assert "homework rate, all" in render_text(report)
+    # leave: students on leave are on_leave, not slipping or lapsed
+    assert player.sent[topics.LEAVES] > 0
+    assert any(day["on_leave"] for day in report.segments_by_day)
     # segments on the last day: the latest segment published for each student
     latest: dict[str, tuple[int, str]] = {}
     for m in await bus.read_quiet(topics.SEGMENTS, settle=0.5):

@@ -1,0 +1,40 @@
+"""Each service that counts runs or gaps (points, badges, nudges) keeps the leaves reported in
+a `leaves` table of its own; the statements are written once here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.db import students_rows
+from shared.events import Leave
+from shared.leave import leave_days
+
+Pair = tuple[str, str]
+
+
+async def save_leaves(conn: asyncpg.Connection, leaves: Sequence[Leave]) -> None:
+    spans = sorted({(x.camp_id, x.student_id, x.from_day, x.to_day) for x in leaves})
+    if spans:
+        await conn.execute(
+            "INSERT INTO leaves SELECT * FROM unnest($1::text[], $2::text[], $3::int[],"
+            " $4::int[]) ON CONFLICT DO NOTHING",
+            *([s[i] for s in spans] for i in range(4)),
+        )
+
+
+async def leaves_of(
+    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair], cap: int | None
+) -> dict[Pair, frozenset[int]]:
+    """Each student's days of leave; only students with leave are listed."""
+    ordered = sorted(set(pairs))
+    rows = await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.from_day, t.to_day FROM {students_rows('leaves')}",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    spans: dict[Pair, list[tuple[int, int]]] = {}
+    for r in rows:
+        spans.setdefault((r["camp_id"], r["student_id"]), []).append((r["from_day"], r["to_day"]))
+    return {p: leave_days(s, cap) for p, s in spans.items()}

@@ -1,0 +1,111 @@
+"""Leave (请假) through the real points, badges and nudges services: a leave keeps a streak
+whole (points' bonus, the streak badge), makes the student `on_leave` with no reminder, and
+the first check-in after it is welcomed back from the break, without the lapse's gift; a
+student lapsed before the leave is welcomed back from the lapse, with the gift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gamify.audit import Auditor
+from shared import topics
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.helpers import Bus, camp, checkin, new_id, processed, wait_for
+from tests.integration.world import World, enrollment
+
+C = "leave1"
+
+
+def sh(day: int, hhmm: str) -> str:
+    return f"2026-11-{19 + day:02d}T{hhmm}:00+08:00"
+
+
+def leave(student: str, first: int, last: int, at: str) -> dict[str, Any]:
+    return {
+        "event_id": new_id("leave"),
+        "occurred_at": at,
+        "camp_id": C,
+        "student_id": student,
+        "from_day": first,
+        "to_day": last,
+        "reason": "出差",
+    }
+
+
+async def test_a_leave_through_points_badges_and_nudges(
+    all_services: list[ServiceRuntime], bus: Bus, settings: Settings
+) -> None:
+    nudges = all_services[2]
+    timed = settings.model_copy(update={"clock": "topic"})
+    w = World(bus, timed, nudges)
+    sent: list[str] = []
+
+    async def send(topic: str, *events: dict[str, Any]) -> None:
+        await w.send(topic, *events)
+        sent.extend(e["event_id"] for e in events)
+
+    async def everyone_caught_up() -> None:
+        for schema in ("points", "badges"):
+            await wait_for(
+                lambda s=schema: processed(
+                    settings.database_url,
+                    s,
+                    [  # type: ignore[misc]
+                        i for i in sent if i in ids_of[s]
+                    ],
+                ),
+                what=f"{schema} caught up",
+            )
+
+    ids_of: dict[str, set[str]] = {"points": set(), "badges": set()}
+
+    async def send_all(topic: str, *events: dict[str, Any]) -> None:
+        await send(topic, *events)
+        if topic != topics.ENROLLMENTS:
+            for schema in ids_of:
+                ids_of[schema].update(e["event_id"] for e in events)
+
+    await send_all(topics.CAMPS, camp(C, starts_on="2026-11-20", days=21))
+    await send_all(
+        topics.ENROLLMENTS, *(enrollment(C, s, s.upper(), sh(1, "00:00")) for s in ("ann", "bo"))
+    )
+    await w.tick(sh(1, "00:01"))
+    # ann: days 1-5, on leave 6-7 (reported on day 5), back on day 8 and 9
+    # bo: day 1, missed 2-4 (lapsed), then on leave 5-7, back on day 8
+    await send_all(topics.CHECKINS, *(checkin(C, "ann", d) for d in range(1, 6)))
+    await send_all(topics.CHECKINS, checkin(C, "bo", 1))
+    await send_all(
+        topics.LEAVES, leave("ann", 6, 7, sh(5, "21:00")), leave("bo", 5, 7, sh(4, "21:00"))
+    )
+    await w.tick(sh(6, "00:01"))
+    moves = await w.published(topics.SEGMENTS, 3)
+    on_leave = {(m["student_id"], m["day"]) for m in moves if m["segment"] == "on_leave"}
+    assert ("ann", 6) in on_leave and ("bo", 6) in on_leave
+    await w.tick(sh(6, "20:00"))
+    day6 = await w.decided()
+    assert day6[("ann", 6)] == ("skipped", "on_leave")
+    assert day6[("bo", 6)] == ("skipped", "on_leave")
+
+    await send_all(topics.CHECKINS, checkin(C, "ann", 8), checkin(C, "ann", 9), checkin(C, "bo", 8))
+    await w.tick(sh(9, "21:00"))
+    nudges_out = await w.published(topics.NUDGES, 2)
+    kinds = {(n["student_id"], n["kind"]) for n in nudges_out}
+    assert ("ann", "back_from_leave") in kinds and ("ann", "welcome_back") not in kinds
+    assert ("bo", "welcome_back") in kinds and ("bo", "back_from_leave") not in kinds
+    gifts = await bus.read_quiet(topics.GIFTS, settle=0.5)
+    assert {g["student_id"] for g in gifts} == {"bo"}
+
+    await everyone_caught_up()
+    points = await bus.read_quiet(topics.POINTS, settle=1.0)
+    streaks = {(p["student_id"], p["rule_id"]) for p in points if p["rule_id"] == "streak"}
+    assert streaks == {("ann", "streak")}  # ann's run 1-5 + 8-9 is 7 days through the leave
+    badges = {
+        (b["student_id"], b["badge_id"]) for b in await bus.read_quiet(topics.BADGES, settle=0.5)
+    }
+    assert ("ann", "streak-7") in badges
+
+    audited = await Auditor(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.database_url
+    ).run()
+    assert audited.differences == [], "\n".join(map(str, audited.differences))
