@@ -164,7 +164,11 @@ def openapi(service: str, routes: Sequence[Route], token: bool) -> dict[str, Any
         responses: dict[str, Any] = {
             "200": {
                 "description": "found",
-                "content": {r.content_type: {"schema": {"type": "object"}}},
+                "content": {
+                    r.content_type: {
+                        "schema": {"type": "object" if "json" in r.content_type else "string"}
+                    }
+                },
             },
             "400": {"description": "a path or query value is not valid", **_ERROR},
         }

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.nudges import loop_store, queue, store
+from aiohttp import web
+
+from services.nudges import care, loop_store, queue, store
 from services.nudges.config import ALL_SEGMENTS
 from shared.api import Args, Param, Route
 from shared.camp_days import camp_day
@@ -51,8 +53,38 @@ def _waiting(rows: list[dict[str, Any]], since: str, now: datetime, limit_s: flo
     return rows
 
 
+SEGMENT = Param(
+    "segment",
+    "query",
+    "only students of this segment (default: every segment that needs care)",
+    choices=ALL_SEGMENTS,
+    optional=True,
+)
+
+
 def routes(ctx: ServiceContext) -> Sequence[Route]:
     pool = ctx.pool
+
+    async def care_list(a: Args) -> tuple[str, int, list[dict[str, Any]]]:
+        camp = (await store.load_camps(pool, {a["camp_id"]}))[a["camp_id"]]
+        now = ctx.clock.now()
+        today, rows = await care.care_list(
+            pool, camp, now, a["segment"], ctx.settings.leave_max_days
+        )
+        return camp.camp_id, today, rows[: a["limit"]]
+
+    async def care_json(a: Args) -> object:
+        camp, today, rows = await care_list(a)
+        return {"camp_id": camp, "day": today, "students": rows}
+
+    async def care_csv(a: Args) -> object:
+        camp, _, rows = await care_list(a)
+        return web.Response(
+            text=care.as_csv(rows),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="care-{camp}.csv"'},
+        )
 
     async def segments(a: Args) -> object:
         camp = a["camp_id"]
@@ -115,6 +147,19 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
 
     return [
         Route("/camps/{camp_id}/segments", segments, "How many students are in each segment."),
+        Route(
+            "/camps/{camp_id}/care",
+            care_json,
+            "Students who need a person, most in need first, with what a teacher needs to know.",
+            (SEGMENT, LIMIT),
+        ),
+        Route(
+            "/camps/{camp_id}/care.csv",
+            care_csv,
+            "The care list as CSV (for a spreadsheet).",
+            (SEGMENT, LIMIT),
+            content_type="text/csv",
+        ),
         Route(
             "/camps/{camp_id}/students/{student_id}/nudges",
             student_nudges,

@@ -12,7 +12,7 @@ from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import Bus, camp, checkin, new_id, processed, wait_for
-from tests.integration.world import World, enrollment
+from tests.integration.world import World, enrollment, get_json
 
 C = "leave1"
 
@@ -109,3 +109,72 @@ async def test_a_leave_through_points_badges_and_nudges(
         settings.kafka_bootstrap, settings.topic_prefix, settings.database_url
     ).run()
     assert audited.differences == [], "\n".join(map(str, audited.differences))
+
+
+async def test_the_care_list_shows_who_needs_a_person(
+    nudges: ServiceRuntime, bus: Bus, topic_settings: Settings
+) -> None:
+    c = "care1"
+    w = World(bus, topic_settings, nudges)
+    await w.send(topics.CAMPS, camp(c, starts_on="2026-11-20", days=21))
+    names = {"ann": "王小美", "bo": "李大力", "cy": "陈思", "dee": "赵一", "eve": "孙悦"}
+    await w.send(
+        topics.ENROLLMENTS, *(enrollment(c, s, n, sh(1, "00:00")) for s, n in names.items())
+    )
+    await w.tick(sh(1, "00:01"))
+    await w.send(
+        topics.CHECKINS,
+        checkin(c, "ann", 1),
+        *(checkin(c, "bo", d) for d in range(1, 5)),
+        *(checkin(c, "cy", d) for d in range(1, 4)),
+        *(checkin(c, "eve", d) for d in range(1, 6)),
+    )
+    await w.send(topics.LEAVES, {**leave("cy", 4, 7, sh(3, "21:00")), "camp_id": c})
+    await w.send(
+        topics.SUBMISSIONS,
+        {
+            "event_id": new_id("sub"),
+            "occurred_at": sh(1, "21:00"),
+            "camp_id": c,
+            "student_id": "ann",
+            "submission_id": "ann-1",
+            "assignment_id": "b-1",
+            "tier": "basic",
+            "title": "第一天的作业",
+            "url": "https://example.org/ann-1",
+            "contest_entry": False,
+        },
+    )
+    await w.tick(sh(3, "20:00"))  # ann (slipping on day 3) is reminded
+    await w.tick(sh(6, "10:00"))
+
+    status, body = await get_json(nudges.http_port, f"/camps/{c}/care")
+    assert status == 200 and body["day"] == 6
+    rows = body["students"]
+    # who needs a person most first: dee never started (5 days), ann lapsed (4 days missed)
+    assert [(r["student_id"], r["segment"], r["days_missed"]) for r in rows] == [
+        ("dee", "never", 5),
+        ("ann", "lapsed", 4),
+        ("bo", "slipping", 1),
+        ("cy", "on_leave", 0),
+    ]
+    ann = rows[1]
+    assert ann["last_checkin_day"] == 1 and ann["last_work"]["title"] == "第一天的作业"
+    assert ann["last_work"]["reviewed_at"] is None
+    assert [(n["kind"], n["came_back_within_24h"]) for n in ann["last_nudges"]] == [
+        ("reminder", False)
+    ]
+    assert rows[3]["on_leave"] is True and rows[3]["leave_days"] == [4, 5, 6, 7]
+    status, lapsed = await get_json(nudges.http_port, f"/camps/{c}/care?segment=lapsed")
+    assert [r["student_id"] for r in lapsed["students"]] == ["ann"]
+
+    import aiohttp
+
+    url = f"http://127.0.0.1:{nudges.http_port}/camps/{c}/care.csv"
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        assert r.status == 200 and r.content_type == "text/csv"
+        text = (await r.read()).decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("student_id,display_name,segment,days_missed")
+    assert lines[2].startswith("ann,王小美,lapsed,4,1,")
+    assert len(lines) == 5
