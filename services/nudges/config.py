@@ -7,6 +7,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +17,9 @@ PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "sc
 KINDS = ("reminder", "praise", "welcome_back", "homework", "back_from_leave")
 SEGMENTS = ("never", "active", "slipping", "lapsed")  # of templates
 ALL_SEGMENTS = (*SEGMENTS, "on_leave")  # a student's segment on a day of leave
+# Templates of praise beyond excellent works are kept apart, so that the excellent ones never
+# claim what a work did not earn; the nudges sent are of kind praise.
+TEMPLATE_GROUPS = (*KINDS, "praise_reviewed", "praise_return")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -124,6 +128,17 @@ class TeachersRobot(_Strict):
     max_listed: int = Field(15, ge=1, le=100)
 
 
+class Praise(_Strict):
+    """Which works are praised: `excellent` ones (the contract's rule), `every` reviewed work
+    (templates `praise_reviewed` for those not excellent), or none (`off`); at most one praise
+    per student a day. `first_after_lapse`: a student back from a lapse is praised for the
+    first work they hand in after it (templates `praise_return`; posted to WeCom like any
+    praise when `wecom.kinds` lists praise)."""
+
+    works: Literal["excellent", "every", "off"] = "excellent"
+    first_after_lapse: bool = False
+
+
 class NudgeBook(_Strict):
     version: str | None = Field(None, max_length=100)
     quiet_hours: QuietHours = QuietHours()
@@ -132,6 +147,7 @@ class NudgeBook(_Strict):
     welcome_back_gift: str = Field("welcome-back", min_length=1, max_length=128)
     wecom: WeCom = WeCom()
     teachers_robot: TeachersRobot = TeachersRobot()
+    praise: Praise = Praise()
     # kind -> segment -> variants
     templates: dict[str, dict[str, list[Template]]]
 
@@ -143,8 +159,8 @@ class NudgeBook(_Strict):
             "welcome_back": ("lapsed",),
         }
         for kind, segments in self.templates.items():
-            if kind not in KINDS:
-                raise ValueError(f"templates.{kind}: kinds are {', '.join(KINDS)}")
+            if kind not in TEMPLATE_GROUPS:
+                raise ValueError(f"templates.{kind}: kinds are {', '.join(TEMPLATE_GROUPS)}")
             for segment, variants in segments.items():
                 if segment not in SEGMENTS:
                     raise ValueError(
@@ -161,6 +177,10 @@ class NudgeBook(_Strict):
             needed["homework"] = SEGMENTS
         if "back_from_leave" in self.templates:  # optional, like homework
             needed["back_from_leave"] = ("active",)
+        if self.praise.works == "every":
+            needed["praise_reviewed"] = ("active",)
+        if self.praise.first_after_lapse:
+            needed["praise_return"] = ("lapsed",)
         for kind, required in needed.items():
             for segment in required:
                 if not self.templates.get(kind, {}).get(segment):

@@ -133,11 +133,16 @@ class NudgesHandler:
         await store.save_enrollments(conn, batch.enrollments)
         await store.save_preferences(conn, batch.preferences)
         await store.save_works(conn, batch.submissions)
-        await store.save_excellent_reviews(conn, batch.reviews)
+        await store.save_reviews(conn, batch.reviews)
         await loop.take_in(conn, batch.reviews, batch.questions, batch.answers, self._metrics.loop)
         new_days = await store.save_checkins(conn, batch.checkins)
         await leave_store.save_leaves(conn, batch.leaves)
-        camps = await store.load_camps(conn, set(groups) | arrived)
+        handed_in = {x.camp_id for x in batch.submissions}
+        camps = await store.load_camps(conn, set(groups) | arrived | handed_in)
+        if book.praise.first_after_lapse:
+            for camp_id in sorted(handed_in & set(camps)):
+                subs = [x for x in batch.submissions if x.camp_id == camp_id]
+                await self._praise_returns(conn, camps[camp_id], subs, book)
         for camp_id in sorted(arrived):
             await self._camp_arrived(conn, camps[camp_id], book)
         out: list[OutMessage] = []
@@ -158,7 +163,7 @@ class NudgesHandler:
             await self._praise(
                 conn,
                 camp,
-                [store.ExcellentWork.of(r) for r in group if isinstance(r, Review) and r.excellent],
+                [store.ExcellentWork.of(r) for r in group if isinstance(r, Review)],
                 book,
             )
             moment = max([self._clock.now(), *(e.occurred_at for e in group)])
@@ -262,10 +267,14 @@ class NudgesHandler:
         works: list[store.ExcellentWork],
         book: NudgeBook,
     ) -> None:
-        """Excellent work is praised (publicly, out of quiet hours) if its author was active on
-        the review's day: judged when the praise comes due, on every check-in known by then."""
+        """Excellent work (or every reviewed work, praise.works) is praised (publicly, out of
+        quiet hours) if its author was active on the review's day: judged when the praise comes
+        due, on every check-in known by then."""
+        mode = book.praise.works
         praise = []
         for w in works:
+            if mode == "off" or (mode == "excellent" and not w.excellent):
+                continue
             day = camp_day(camp.starts_on, camp.timezone, w.reviewed_at)
             if 1 <= day <= camp.days:
                 praise.append(
@@ -276,10 +285,54 @@ class NudgesHandler:
                         day,
                         f"submission:{w.submission_id}",
                         rules.after_quiet_hours(w.reviewed_at, camp.timezone, book.quiet_hours),
-                        {"submission_id": w.submission_id, "score": w.score},
+                        {
+                            "submission_id": w.submission_id,
+                            "score": w.score,
+                            "excellent": w.excellent,
+                        },
                     )
                 )
         await queue.schedule(conn, praise)
+
+    async def _praise_returns(
+        self,
+        conn: asyncpg.Connection,
+        camp: store.CampRow,
+        submissions: list[Submission],
+        book: NudgeBook,
+    ) -> None:
+        """A student back from a lapse is praised for the first work after it (judged again
+        when it comes due, on every check-in and work known by then)."""
+        pairs = sorted({(x.camp_id, x.student_id) for x in submissions})
+        if not pairs:
+            return
+        days = await store.days_of(conn, pairs)
+        leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
+        handed = await store.work_times(conn, pairs)
+        nudges = []
+        for x in submissions:
+            pair = (x.camp_id, x.student_id)
+            if rules.first_work_after_return(
+                days.get(pair, {}),
+                leaves.get(pair, frozenset()),
+                handed.get(pair, []),
+                x.occurred_at,
+                camp.starts_on,
+                camp.timezone,
+            ):
+                day = camp_day(camp.starts_on, camp.timezone, x.occurred_at)
+                nudges.append(
+                    store.NewNudge(
+                        "praise",
+                        x.camp_id,
+                        x.student_id,
+                        day,
+                        f"return:{x.submission_id}",
+                        rules.after_quiet_hours(x.occurred_at, camp.timezone, book.quiet_hours),
+                        {"submission_id": x.submission_id, "return": True},
+                    )
+                )
+        await queue.schedule(conn, [n for n in nudges if 1 <= n.day <= camp.days])
 
     async def _todays_reminders(
         self,

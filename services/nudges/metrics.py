@@ -89,7 +89,8 @@ class NudgesMetrics:
             self.skipped.labels("reminder", reason)
         for kind in KINDS:
             self.skipped.labels(kind, "no_template")
-        self.skipped.labels("praise", "not_active")
+        for reason in ("not_active", "capped", "praise_off", "not_first"):
+            self.skipped.labels("praise", reason)
         for reason in ("not_lapsed", "welcomed"):
             self.skipped.labels("welcome_back", reason)
         for reason in ("not_back", "welcomed"):

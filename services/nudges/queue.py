@@ -80,6 +80,7 @@ class History:
     last_reminder_day: int | None
     reminders_sent_at: list[datetime]
     last_template: dict[str, str]  # kind -> template id
+    praise_days: set[int]  # camp days with a praise sent (one a day at most)
 
 
 SENT_NUDGES = students_rows("nudges", " AND t.status = 'sent'")
@@ -97,13 +98,16 @@ async def histories(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pai
     last_day: dict[Pair, int] = {}
     sent_at: dict[Pair, list[datetime]] = defaultdict(list)
     templates: dict[Pair, dict[str, str]] = defaultdict(dict)
+    praised: dict[Pair, set[int]] = defaultdict(set)
     for r in rows:
         pair = (r["camp_id"], r["student_id"])
         templates[pair][r["kind"]] = r["template_id"]
+        if r["kind"] == "praise":
+            praised[pair].add(r["day"])
         if r["kind"] in DAILY_KINDS:
             last_day[pair] = max(last_day.get(pair, 0), r["day"])
             sent_at[pair].append(r["decided_at"])
-    return {p: History(last_day.get(p), sent_at[p], templates[p]) for p in pairs}
+    return {p: History(last_day.get(p), sent_at[p], templates[p], praised[p]) for p in pairs}
 
 
 async def finish(

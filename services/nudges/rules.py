@@ -121,6 +121,26 @@ def backs_from_leave(reported: Mapping[int, int], leave: Collection[int]) -> lis
     return out
 
 
+def first_work_after_return(
+    reported: Mapping[int, int],
+    leave: Collection[int],
+    works_at: Iterable[datetime],
+    handed_at: datetime,
+    starts_on: date,
+    timezone: str,
+) -> bool:
+    """Whether a work handed in at `handed_at` is the student's first since they came back
+    from a lapse (`works_at`: when each of their works was handed in, this one included)."""
+    at = micros(handed_at)
+    back = [
+        r.at_us for r in returns(reported.values(), starts_on, timezone, leave) if r.at_us <= at
+    ]
+    if not back:
+        return False
+    since = max(back)
+    return not any(since <= micros(w) < at for w in works_at)
+
+
 def judge_back_from_leave(
     reported: Mapping[int, int], leave: Collection[int], day: int, starts_on: date, timezone: str
 ) -> Skip | None:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -190,9 +191,16 @@ class Scheduler:
         gifts: list[OutMessage] = []
         # Praise and welcome-backs were proposed when their event arrived; they are judged
         # here, on every check-in known by now, so arrival order and batching change nothing.
-        if kind == "praise" and segment != "active":
-            self._metrics.skipped.labels(kind, "not_active").inc()
-            return (row["id"], "skipped", "not_active", segment, None), []
+        group = kind  # the templates to choose from
+        if kind == "praise":
+            group, skip = await self._judge_praise(conn, row, context, days, leave, camp, book)
+            if skip is None and segment != "active" and not context.get("return"):
+                skip = rules.Skip("not_active")  # a returner is praised while still lapsed
+            if skip is None and day in history.praise_days:
+                skip = rules.Skip("capped")  # one praise a day
+            if skip is not None:
+                self._metrics.skipped.labels(kind, skip.reason).inc()
+                return (row["id"], "skipped", skip.reason, segment, None), []
         if kind == "welcome_back":
             back = next(
                 (
@@ -240,7 +248,8 @@ class Scheduler:
                     self._metrics.skipped.labels(kind, skip.reason).inc()
                     return (row["id"], "skipped", skip.reason, segment, None), []
         else:
-            segment = "lapsed" if kind == "welcome_back" else "active"
+            back = kind == "welcome_back" or bool(context.get("return"))
+            segment = "lapsed" if back else "active"
         if kind == "praise" and context.get("submission_id"):
             last_work = (
                 await store.work_title(conn, camp.camp_id, context["submission_id"]) or last_work
@@ -251,7 +260,7 @@ class Scheduler:
             streak=rules.current_streak(days.keys(), day, leave),
             has_last_work=last_work is not None,
         )
-        variants = [v for v in book.variants(kind, segment) if v.applies(known)]
+        variants = [v for v in book.variants(group, segment) if v.applies(known)]
         if not variants:
             self._metrics.skipped.labels(kind, "no_template").inc()
             return (row["id"], "skipped", "no_template", segment, None), gifts
@@ -272,6 +281,8 @@ class Scheduler:
             homework=context.get("homework", ""),
         )
         history.last_template[kind] = template.id
+        if kind == "praise":
+            history.praise_days.add(day)
         if kind in queue.DAILY_KINDS:
             history.reminders_sent_at.append(now)
             history.last_reminder_day = day
@@ -293,6 +304,33 @@ class Scheduler:
             *gifts,
             OutMessage(topics.NUDGES, row["student_id"], nudge),
         ]
+
+    async def _judge_praise(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        context: dict[str, Any],
+        days: dict[int, int],
+        leave: frozenset[int],
+        camp: store.CampRow,
+        book: NudgeBook,
+    ) -> tuple[str, rules.Skip | None]:
+        """(the praise's templates, why it is not sent) under the praise settings in force."""
+        if context.get("return"):
+            pair = (row["camp_id"], row["student_id"])
+            works = (await store.work_times(conn, [pair])).get(pair, [])
+            handed = await store.work_time(conn, row["camp_id"], context["submission_id"])
+            first = handed is not None and rules.first_work_after_return(
+                days, leave, works, handed, camp.starts_on, camp.timezone
+            )
+            if not book.praise.first_after_lapse or not first:
+                return "praise_return", rules.Skip("praise_off" if first else "not_first")
+            return "praise_return", None
+        excellent = context.get("excellent", True)
+        mode = book.praise.works
+        if mode == "off" or (mode == "excellent" and not excellent):
+            return "praise", rules.Skip("praise_off")
+        return ("praise" if excellent else "praise_reviewed"), None
 
     def _gift(
         self,

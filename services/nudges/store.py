@@ -134,32 +134,45 @@ async def save_checkins(
     return {(r["camp_id"], r["student_id"], r["day"]) for r in rows}
 
 
-async def save_excellent_reviews(conn: asyncpg.Connection, reviews: Sequence[Review]) -> None:
-    """Excellent reviews, kept so that praise can be proposed once their camp is known."""
-    rows = [r for r in reviews if r.excellent]
+async def save_reviews(conn: asyncpg.Connection, reviews: Sequence[Review]) -> None:
+    """Reviews, kept so that praise can be proposed once their camp is known (the table's
+    name is from when only excellent reviews were praised)."""
+    best: dict[tuple[str, str], Review] = {}
+    for r in reviews:  # one per work: an excellent review, else the first
+        known = best.get((r.camp_id, r.submission_id))
+        if known is None or (r.excellent, known.occurred_at) > (known.excellent, r.occurred_at):
+            best[(r.camp_id, r.submission_id)] = r
+    rows = [best[k] for k in sorted(best)]
     if rows:
         await conn.execute(
-            "INSERT INTO excellent_reviews SELECT * FROM unnest($1::text[], $2::text[],"
-            " $3::text[], $4::int[], $5::timestamptz[]) ON CONFLICT DO NOTHING",
+            "INSERT INTO excellent_reviews (camp_id, student_id, submission_id, score,"
+            " occurred_at, excellent) SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::int[], $5::timestamptz[], $6::bool[]) ON CONFLICT (camp_id, submission_id)"
+            " DO UPDATE SET score = excluded.score, occurred_at = excluded.occurred_at,"
+            " excellent = true WHERE excluded.excellent AND NOT excellent_reviews.excellent",
             [r.camp_id for r in rows],
             [r.student_id for r in rows],
             [r.submission_id for r in rows],
             [r.score for r in rows],
             [r.occurred_at for r in rows],
+            [r.excellent for r in rows],
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ExcellentWork:
+    """A reviewed work (excellent, or any when every reviewed work is praised)."""
+
     camp_id: str
     student_id: str
     submission_id: str
     score: int
     reviewed_at: datetime
+    excellent: bool = True
 
     @classmethod
     def of(cls, r: Review) -> ExcellentWork:
-        return cls(r.camp_id, r.student_id, r.submission_id, r.score, r.occurred_at)
+        return cls(r.camp_id, r.student_id, r.submission_id, r.score, r.occurred_at, r.excellent)
 
 
 async def waiting_for_camp(
@@ -171,12 +184,19 @@ async def waiting_for_camp(
         "SELECT DISTINCT student_id FROM checkins WHERE camp_id = $1 ORDER BY 1", camp_id
     )
     reviews = await conn.fetch(
-        "SELECT student_id, submission_id, score, occurred_at FROM excellent_reviews"
+        "SELECT student_id, submission_id, score, occurred_at, excellent FROM excellent_reviews"
         " WHERE camp_id = $1 ORDER BY submission_id",
         camp_id,
     )
     return [r[0] for r in students], [
-        ExcellentWork(camp_id, r["student_id"], r["submission_id"], r["score"], r["occurred_at"])
+        ExcellentWork(
+            camp_id,
+            r["student_id"],
+            r["submission_id"],
+            r["score"],
+            r["occurred_at"],
+            r["excellent"],
+        )
         for r in reviews
     ]
 
@@ -304,6 +324,29 @@ async def last_works(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pa
         students_,
     )
     return {(r["camp_id"], r["student_id"]): r["title"] for r in rows}
+
+
+async def work_times(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, list[datetime]]:
+    """When each of these students handed in each of their works."""
+    camps, students_ = pair_columns(pairs)
+    rows = await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.occurred_at FROM {students_rows('works')}",
+        camps,
+        students_,
+    )
+    out: dict[Pair, list[datetime]] = {}
+    for r in rows:
+        out.setdefault((r["camp_id"], r["student_id"]), []).append(r["occurred_at"])
+    return out
+
+
+async def work_time(conn: asyncpg.Connection, camp_id: str, submission_id: str) -> datetime | None:
+    value = await conn.fetchval(
+        "SELECT occurred_at FROM works WHERE camp_id = $1 AND submission_id = $2",
+        camp_id,
+        submission_id,
+    )
+    return value if isinstance(value, datetime) else None
 
 
 async def work_title(conn: asyncpg.Connection, camp_id: str, submission_id: str) -> str | None:

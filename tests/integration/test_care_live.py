@@ -1,13 +1,15 @@
-"""Leave (请假) through the real points, badges and nudges services: a leave keeps a streak
-whole (points' bonus, the streak badge), makes the student `on_leave` with no reminder, and
-the first check-in after it is welcomed back from the break, without the lapse's gift; a
-student lapsed before the leave is welcomed back from the lapse, with the gift."""
+"""People in the loop through the real services: leave (请假) keeps a streak whole (points, the
+streak badge), makes the student `on_leave` with no reminder, and the first check-in after it is
+welcomed back from the break without the lapse's gift; the care list; praise as ops set it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gamify.audit import Auditor
+from services.nudges.app import create_app
+from services.nudges.config import DEFAULT_NUDGES_FILE
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -178,3 +180,91 @@ async def test_the_care_list_shows_who_needs_a_person(
     assert lines[0].startswith("student_id,display_name,segment,days_missed")
     assert lines[2].startswith("ann,王小美,lapsed,4,1,")
     assert len(lines) == 5
+
+
+async def test_every_reviewed_work_praised_once_a_day_and_the_first_work_after_a_lapse(
+    bus: Bus, topic_settings: Settings, tmp_path: Path
+) -> None:
+    book = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8")
+    book = book.replace("  works: excellent ", "  works: every ").replace(
+        "  first_after_lapse: false", "  first_after_lapse: true"
+    )
+    assert "works: every" in book and "first_after_lapse: true" in book
+    path = tmp_path / "nudges.yaml"
+    path.write_text(book, encoding="utf-8")
+    settings = topic_settings.model_copy(update={"nudges_file": path})
+    runtime = create_app(settings)
+    await runtime.start()
+    c = "praise1"
+    try:
+        w = World(bus, settings, runtime)
+        await w.send(topics.CAMPS, camp(c, starts_on="2026-11-20", days=21))
+        students = ("ann", "bo")
+        await w.send(
+            topics.ENROLLMENTS, *(enrollment(c, s, s.upper(), sh(1, "00:00")) for s in students)
+        )
+        await w.tick(sh(1, "00:01"))
+        await w.send(
+            topics.CHECKINS,
+            *(checkin(c, "ann", d) for d in range(1, 5)),
+            checkin(c, "bo", 1),
+            checkin(c, "bo", 6, occurred_at=sh(6, "09:00")),
+        )
+
+        def work(student: str, sid: str, at: str) -> dict[str, Any]:
+            return {
+                "event_id": new_id("sub"),
+                "occurred_at": at,
+                "camp_id": c,
+                "student_id": student,
+                "submission_id": sid,
+                "assignment_id": sid,
+                "tier": "basic",
+                "title": f"作品{sid}",
+                "url": f"https://example.org/{sid}",
+                "contest_entry": False,
+            }
+
+        def review(student: str, sid: str, at: str, excellent: bool) -> dict[str, Any]:
+            return {
+                "event_id": new_id("rev"),
+                "occurred_at": at,
+                "camp_id": c,
+                "student_id": student,
+                "submission_id": sid,
+                "reviewer_id": "t",
+                "score": 95 if excellent else 70,
+                "excellent": excellent,
+            }
+
+        await w.send(
+            topics.SUBMISSIONS,
+            work("ann", "a1", sh(2, "10:00")),
+            work("ann", "a2", sh(2, "11:00")),
+            work("ann", "a3", sh(3, "11:00")),
+            work("bo", "b1", sh(6, "10:00")),  # bo's first work after coming back
+            work("bo", "b2", sh(6, "12:00")),
+        )
+        await w.send(
+            topics.REVIEWS,
+            review("ann", "a1", sh(3, "09:00"), True),
+            review("ann", "a2", sh(3, "09:30"), False),  # the same day: one praise a day
+            review("ann", "a3", sh(4, "09:00"), False),
+        )
+        await w.tick(sh(6, "13:00"))
+        praise = [n for n in await w.published(topics.NUDGES, 4) if n["kind"] == "praise"]
+        got = sorted((n["student_id"], n["template_id"][:6], n["due_at"][:10]) for n in praise)
+        assert [(s, t) for s, t, _ in got] == [
+            ("ann", "praise"),  # a1, excellent
+            ("ann", "praise"),  # a3, reviewed, on day 4
+            ("bo", "return"),  # b1, not b2
+        ]
+        texts = " ".join(n["message"] for n in praise)
+        assert "作品a1" in texts and "作品a3" in texts and "作品b1" in texts
+        assert "作品a2" not in texts and "作品b2" not in texts
+        decided = await w.rows(
+            "SELECT reason FROM nudges.nudges WHERE kind = 'praise' AND status = 'skipped'"
+        )
+        assert [r["reason"] for r in decided] == ["capped"]
+    finally:
+        await runtime.stop()
