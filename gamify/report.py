@@ -13,9 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from gamify.report_figures import Effect, LoopFigures, effects, loop_figures, optional_rows
 from services.nudges.rules import segment_on
-from shared.camps import assignments_of
-from shared.homework import earliest, homework
 from shared.leave import NO_LEAVE, leave_days
 
 SEGMENTS = ("never", "active", "slipping", "lapsed", "on_leave")
@@ -23,21 +22,6 @@ SEGMENTS = ("never", "active", "slipping", "lapsed", "on_leave")
 
 class ReportError(Exception):
     """The camp cannot be reported on (unknown, or the services' tables are missing)."""
-
-
-@dataclass
-class LoopFigures:
-    """The learning loop of the camp: homework on schedule, reviews and answers in time."""
-
-    homework_rate: dict[str, float | None] = field(default_factory=dict)  # tier (or all)
-    homework_nudges: int = 0
-    homework_followed: int = 0  # the nudged student handed in work later that camp day
-    review_wait_h: tuple[float | None, float | None] = (None, None)  # p50, p90
-    works_over_24h: int = 0  # reviewed late or not reviewed, 24 hours after submission
-    answer_wait_h: tuple[float | None, float | None] = (None, None)
-    questions: int = 0
-    questions_over_4h: int = 0
-    classmate_answers: int = 0
 
 
 @dataclass
@@ -61,6 +45,7 @@ class Report:
     badges: dict[str, int]
     contest_winners: list[dict[str, Any]] = field(default_factory=list)
     loop: LoopFigures = field(default_factory=lambda: LoopFigures())
+    effects: list[Effect] = field(default_factory=list)
 
     @property
     def reminders_sent(self) -> int:
@@ -104,7 +89,7 @@ async def build_report(
             checked[r["student_id"]].add(r["day"])
     n = len(students)
     spans: dict[str, list[tuple[int, int]]] = {}
-    for r in await _optional(
+    for r in await optional_rows(
         conn, "SELECT student_id, from_day, to_day FROM nudges.leaves WHERE camp_id = $1", camp_id
     ):
         spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
@@ -151,7 +136,7 @@ async def build_report(
 
     gifts = {
         r["gift_id"]: r["n"]
-        for r in await _optional(
+        for r in await optional_rows(
             conn,
             "SELECT substring(cause from '^[^:]+') AS gift_id, count(*) AS n FROM points.ledger"
             " WHERE camp_id = $1 AND rule_id = 'gift' GROUP BY 1",
@@ -160,7 +145,7 @@ async def build_report(
     }
     points = {
         r["rule_id"]: r["total"]
-        for r in await _optional(
+        for r in await optional_rows(
             conn,
             "SELECT rule_id, sum(delta)::bigint AS total FROM points.ledger WHERE camp_id = $1"
             " GROUP BY rule_id ORDER BY rule_id",
@@ -169,7 +154,7 @@ async def build_report(
     }
     badges = {
         r["badge_id"]: r["n"]
-        for r in await _optional(
+        for r in await optional_rows(
             conn,
             "SELECT badge_id, count(*) AS n FROM badges.awards WHERE camp_id = $1"
             " GROUP BY badge_id ORDER BY badge_id",
@@ -177,7 +162,7 @@ async def build_report(
         )
     }
     winners = []
-    for r in await _optional(
+    for r in await optional_rows(
         conn, "SELECT week, ranking FROM contests.weeks WHERE camp_id = $1 ORDER BY week", camp_id
     ):
         ranking = json.loads(r["ranking"]) if isinstance(r["ranking"], str) else r["ranking"]
@@ -201,86 +186,32 @@ async def build_report(
         points_by_rule=points,
         badges=badges,
         contest_winners=winners,
-        loop=await _loop(conn, camp, students),
+        loop=await loop_figures(conn, camp, students),
+        effects=await effects(conn, camp_id),
     )
-
-
-async def _loop(conn: asyncpg.Connection, camp: asyncpg.Record, students: list[str]) -> LoopFigures:
-    camp_id = camp["camp_id"]
-    schedule = assignments_of(camp["assignments"])
-    handed: dict[str, list[tuple[str, Any]]] = {s: [] for s in students}
-    for r in await conn.fetch(
-        "SELECT student_id, assignment_id, occurred_at FROM nudges.works"
-        " WHERE camp_id = $1 AND assignment_id IS NOT NULL",
-        camp_id,
-    ):
-        handed.setdefault(r["student_id"], []).append((r["assignment_id"], r["occurred_at"]))
-    totals: dict[str, list[int]] = {}
-    for s in students:
-        hw = homework(
-            camp["starts_on"], camp["timezone"], schedule, earliest(handed[s]), camp["days"] + 1
-        )
-        for tier, rate in (*hw.by_tier.items(), ("all", hw.overall)):
-            t = totals.setdefault(tier, [0, 0])
-            t[0], t[1] = t[0] + rate.on_time, t[1] + rate.due
-    nudged = await conn.fetchrow(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM nudges.works w"
-        "   WHERE w.camp_id = n.camp_id AND w.student_id = n.student_id"
-        "   AND w.occurred_at > n.decided_at AND w.assignment_id = ANY($2::text[])"
-        "   AND (w.occurred_at AT TIME ZONE $3)::date = $4::date + n.day - 1)) AS followed"
-        " FROM nudges.nudges n WHERE n.camp_id = $1 AND n.kind = 'homework'"
-        " AND n.status = 'sent'",
-        camp_id,
-        [a.assignment_id for a in schedule if a.tier != "basic"],
-        camp["timezone"],
-        camp["starts_on"],
-    )
-    reviews = await conn.fetchrow(
-        "SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM"
-        "   first_review_at - occurred_at) / 3600) AS p,"
-        " count(*) FILTER (WHERE coalesce(first_review_at, 'infinity') > occurred_at"
-        "   + interval '24 hours') AS late"
-        " FROM nudges.works WHERE camp_id = $1 AND tier IS NOT NULL",
-        camp_id,
-    )
-    answers = await conn.fetchrow(
-        "SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM"
-        "   first_answer_at - asked_at) / 3600) AS p, count(*) AS n,"
-        " count(*) FILTER (WHERE coalesce(first_answer_at, 'infinity') > asked_at"
-        "   + interval '4 hours') AS late"
-        " FROM nudges.questions WHERE camp_id = $1 AND asked_at IS NOT NULL",
-        camp_id,
-    )
-    classmates = await _optional(
-        conn, "SELECT count(*) FROM badges.answers_given WHERE camp_id = $1", camp_id
-    )
-    return LoopFigures(
-        homework_rate={t: (a / b if b else None) for t, (a, b) in totals.items()},
-        homework_nudges=nudged["n"],
-        homework_followed=nudged["followed"],
-        review_wait_h=_pair(reviews["p"]),
-        works_over_24h=reviews["late"],
-        answer_wait_h=_pair(answers["p"]),
-        questions=answers["n"],
-        questions_over_4h=answers["late"],
-        classmate_answers=classmates[0][0] if classmates else 0,
-    )
-
-
-def _pair(p: list[float | None] | None) -> tuple[float | None, float | None]:
-    return (p[0], p[1]) if p else (None, None)
-
-
-async def _optional(conn: asyncpg.Connection, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Rows of a service's table, or none when that service has never run on this database."""
-    try:
-        return list(await conn.fetch(sql, *args))
-    except asyncpg.UndefinedTableError:
-        return []
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _effect_rows(report: Report, other: Report | None, both: Any) -> None:
+    """Reminded against held-out students, per segment and per template (when a holdout ran)."""
+    reports = [r for r in (report, other) if r is not None]
+    if not any(e.group == "holdout" for r in reports for e in r.effects):
+        return
+    keys = sorted({(e.by, e.key) for r in reports for e in r.effects})
+
+    def cell(r: Report, by: str, key: str) -> str:
+        found = {e.group: e for e in r.effects if (e.by, e.key) == (by, key)}
+        return " / ".join(
+            f"{_pct(found[g].rate)} of {found[g].sent}" if g in found else "-"
+            for g in ("reminded", "holdout")
+        )
+
+    both("checked in within 24h: reminded / held out", lambda r: "")
+    for by, key in keys:
+        both(f"  {by} {key}", lambda r, b=by, k=key: cell(r, b, k))
 
 
 def _opt_pct(x: float | None) -> str:
@@ -367,6 +298,7 @@ def render_text(
         lambda r: f"{r.loop.questions} ({r.loop.questions_over_4h})",
     )
     both("  answers by classmates", lambda r: r.loop.classmate_answers)
+    _effect_rows(report, other, both)
     for w in report.contest_winners:
         top = ", ".join(f"{e['rank']}. {e['student_id']} ({e['votes']} votes)" for e in w["top"])
         row(f"contest week {w['week']}", top or "no entries")

@@ -148,6 +148,9 @@ class NudgeBook(_Strict):
     wecom: WeCom = WeCom()
     teachers_robot: TeachersRobot = TeachersRobot()
     praise: Praise = Praise()
+    # This share of each camp's students (chosen by id) gets no reminders or homework nudges,
+    # so that what they do can be compared with what reminded students do.
+    holdout: float = Field(0.0, ge=0, le=0.5)
     # kind -> segment -> variants
     templates: dict[str, dict[str, list[Template]]]
 

@@ -21,6 +21,7 @@ SKIP_REASONS = (
     "backoff",
     "no_template",
     "on_leave",
+    "holdout",
 )
 
 
@@ -74,6 +75,13 @@ class NudgesMetrics:
         )
         self.file = ConfigFileMetrics(registry, "gamify_nudges_definitions", "nudges file")
         self.loop = LoopMetrics(registry)
+        self.outcomes = Counter(
+            "gamify_reminder_outcomes",
+            "Reminders and homework nudges sent (group=reminded) or held out (group=holdout),"
+            " by whether a check-in followed within 24 hours; counted 24 hours after each.",
+            ["group", "kind", "segment", "template", "outcome"],
+            registry=registry,
+        )
         self.forwarder_failures = Counter(
             "gamify_channel_forwarder_failures",
             "Times the WeCom forwarder failed and was started again.",

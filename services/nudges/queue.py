@@ -136,6 +136,24 @@ async def finish(
         )
 
 
+async def measure(pool: asyncpg.Pool, now: datetime) -> list[asyncpg.Record]:
+    """Mark the reminders and homework nudges sent or held out 24 hours ago as measured; each
+    with whether a check-in followed within those 24 hours. A row is measured once, whatever
+    the number of replicas."""
+    return list(
+        await pool.fetch(
+            "UPDATE nudges n SET measured = true WHERE n.kind IN ('reminder', 'homework')"
+            " AND (n.status = 'sent' OR n.reason = 'holdout') AND NOT n.measured"
+            " AND n.decided_at <= $1::timestamptz - interval '24 hours'"
+            " RETURNING n.status, n.kind, n.segment, n.template_id, EXISTS (SELECT 1"
+            "   FROM checkins c WHERE c.camp_id = n.camp_id AND c.student_id = n.student_id"
+            "   AND c.occurred_at > n.decided_at"
+            "   AND c.occurred_at <= n.decided_at + interval '24 hours') AS followed",
+            now,
+        )
+    )
+
+
 async def win_rollover(conn: asyncpg.Connection, camp_id: str, day: int) -> bool:
     """True for the one replica that gets to process the start of this camp day."""
     won = await conn.fetchval(

@@ -345,6 +345,15 @@ def run_before_gap(days: Iterable[int], day: int, leave: Collection[int] = NO_LE
     return run
 
 
+def held_out(camp_id: str, student_id: str, share: float) -> bool:
+    """Whether the student is in the camp's holdout: chosen by id, so the same students stay
+    out for the whole camp and any replica agrees."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"holdout/{camp_id}/{student_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 def pick_variant(variants: Sequence[Template], key: str, last_template_id: str | None) -> Template:
     """A deterministic variant for `key`, never the one the student got last time."""
     if len(variants) == 1:

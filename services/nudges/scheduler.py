@@ -69,6 +69,7 @@ class Scheduler:
         if started or time.monotonic() - self._last_sizes > SIZES_EVERY_S:
             await self.refresh_sizes()
         await self._loop.refresh(now, force=bool(started))
+        await self.measure(now)
         self._metrics.scheduler_clock.set(now.timestamp())
 
     async def start_days(self, now: datetime, book: NudgeBook) -> int:
@@ -248,8 +249,8 @@ class Scheduler:
                     self._metrics.skipped.labels(kind, skip.reason).inc()
                     return (row["id"], "skipped", skip.reason, segment, None), []
         else:
-            back = kind == "welcome_back" or bool(context.get("return"))
-            segment = "lapsed" if back else "active"
+            returning = kind == "welcome_back" or bool(context.get("return"))
+            segment = "lapsed" if returning else "active"
         if kind == "praise" and context.get("submission_id"):
             last_work = (
                 await store.work_title(conn, camp.camp_id, context["submission_id"]) or last_work
@@ -269,6 +270,12 @@ class Scheduler:
             f"{row['camp_id']}/{row['student_id']}/{kind}/{day}",
             history.last_template.get(kind),
         )
+        if kind in queue.DAILY_KINDS and rules.held_out(
+            row["camp_id"], row["student_id"], book.holdout
+        ):
+            # what would have been sent, kept to compare with those who got it (measure())
+            self._metrics.skipped.labels(kind, "holdout").inc()
+            return (row["id"], "skipped", "holdout", segment, template.id, kind), gifts
         message = rules.render(
             template,
             name=student.display_name or "同学",
@@ -351,6 +358,16 @@ class Scheduler:
             reason=f"welcome back after {back.missed} days away",
         )
         return OutMessage(topics.GIFTS, student_id, gift)
+
+    async def measure(self, now: datetime) -> None:
+        """Whether each reminder or homework nudge sent, and each one held out, was followed
+        by a check-in within 24 hours: counted once, 24 hours after its decision."""
+        for r in await queue.measure(self._pool, now):
+            group = "holdout" if r["status"] == "skipped" else "reminded"
+            outcome = "checked_in" if r["followed"] else "not_checked_in"
+            self._metrics.outcomes.labels(
+                group, r["kind"], r["segment"], r["template_id"], outcome
+            ).inc()
 
     async def refresh_sizes(self) -> None:
         self._last_sizes = time.monotonic()

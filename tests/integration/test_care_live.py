@@ -268,3 +268,57 @@ async def test_every_reviewed_work_praised_once_a_day_and_the_first_work_after_a
         assert [r["reason"] for r in decided] == ["capped"]
     finally:
         await runtime.stop()
+
+
+async def test_a_holdout_gets_no_reminders_and_both_groups_are_measured(
+    bus: Bus, topic_settings: Settings, tmp_path: Path
+) -> None:
+    from services.nudges.rules import held_out
+    from tests.helpers import metric, scrape
+
+    book = DEFAULT_NUDGES_FILE.read_text(encoding="utf-8").replace("holdout: 0.0 ", "holdout: 0.5 ")
+    path = tmp_path / "nudges.yaml"
+    path.write_text(book, encoding="utf-8")
+    settings = topic_settings.model_copy(update={"nudges_file": path})
+    runtime = create_app(settings)
+    await runtime.start()
+    c = "hold1"
+    students = [f"s{i}" for i in range(12)]
+    out = {s for s in students if held_out(c, s, 0.5)}
+    assert 0 < len(out) < len(students)
+    try:
+        w = World(bus, settings, runtime)
+        await w.send(topics.CAMPS, camp(c, starts_on="2026-11-20", days=21))
+        await w.send(
+            topics.ENROLLMENTS, *(enrollment(c, s, s.upper(), sh(1, "00:00")) for s in students)
+        )
+        await w.tick(sh(1, "00:01"))
+        await w.send(topics.CHECKINS, *(checkin(c, s, 1) for s in students))
+        await w.tick(sh(3, "20:00"))  # everyone slipping on day 3: reminded, or held out
+        decided = await w.decided()
+        assert {s for s in students if decided[(s, 3)] == ("skipped", "holdout")} == out
+        assert {s for s in students if decided[(s, 3)][0] == "sent"} == set(students) - out
+        # two of each group check in within 24 hours
+        back = sorted(out)[:2] + sorted(set(students) - out)[:2]
+        await w.send(topics.CHECKINS, *(checkin(c, s, 3, occurred_at=sh(3, "21:00")) for s in back))
+        await w.tick(sh(4, "20:30"))  # 24 hours after the decisions: measured
+
+        async def measured() -> bool:
+            samples = await scrape(runtime.http_port)
+            got = {
+                (group, outcome): metric(
+                    samples, "gamify_reminder_outcomes_total", group=group, outcome=outcome
+                )
+                for group in ("reminded", "holdout")
+                for outcome in ("checked_in", "not_checked_in")
+            }
+            return got == {
+                ("reminded", "checked_in"): 2,
+                ("reminded", "not_checked_in"): len(students) - len(out) - 2,
+                ("holdout", "checked_in"): 2,
+                ("holdout", "not_checked_in"): len(out) - 2,
+            }
+
+        await wait_for(measured, what="both groups measured once")
+    finally:
+        await runtime.stop()
