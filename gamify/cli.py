@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from gamify import asyncapi, bus, rules_check
+from gamify import asyncapi, bus, report_command, rules_check
+from gamify.dev import current_database_url
 from shared.config import ConfigError, load_yaml
 
 
@@ -109,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         " server, else on a running `gamify dev`'s)",
     )
     sim.add_argument("--quiet", action="store_true", help="no progress output")
+    sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="report labels")
     sim.set_defaults(run=_simulate)
 
     audit = sub.add_parser(
@@ -125,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("camp")
     report.add_argument("--html", type=Path, help="also write the report as an HTML file")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    report.add_argument(
+        "--from", dest="first", type=date.fromisoformat, help="first date (default: camp start)"
+    )
+    report.add_argument(
+        "--to", dest="last", type=date.fromisoformat, help="last date (default: today)"
+    )
+    report.add_argument(
+        "--as-of",
+        type=datetime.fromisoformat,
+        help="judge as of this moment (RFC 3339; default: now, or the services' clock if ahead)",
+    )
+    report.add_argument("--student", help="the personal report (个人成长报告) of this student")
+    report.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels (default: zh)")
     where = report.add_mutually_exclusive_group()
     where.add_argument(
         "--database-url",
@@ -138,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         help="read the simulation kept by `gamify simulate --keep` on gamify dev's PostgreSQL"
         " (run A, or B of a comparison)",
     )
-    report.set_defaults(run=_report)
+    report.set_defaults(run=report_command.run)
     return p
 
 
@@ -222,6 +238,7 @@ def _simulate(args: argparse.Namespace) -> int:
         admin_url=admin_url,
         quiet=args.quiet,
         keep=args.keep,
+        lang=args.lang,
     )
     if args.keep:
         for rules, (_, url) in zip(runs, played, strict=True):
@@ -263,7 +280,7 @@ def _audit(args: argparse.Namespace) -> int:
         auditor = Auditor(
             bootstrap,
             prefix,
-            _database_url(),
+            current_database_url(),
             args.rules,
             args.badges,
             args.camp,
@@ -280,63 +297,11 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if result.differences else 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    import json as json_
-
-    import asyncpg
-
-    from gamify.report import ReportError, build_report, render_text
-    from gamify.report_html import render_html
-
-    url = args.database_url or _database_url()
-    if args.simulation:
-        from gamify.simulate.stack import kept_database
-        from shared.embedded import database_url
-
-        url = database_url(url, kept_database(args.simulation))
-
-    async def make() -> object:
-        conn = await asyncpg.connect(url)
-        try:
-            return await build_report(conn, args.camp)
-        finally:
-            await conn.close()
-
-    try:
-        report = asyncio.run(make())
-    except ReportError as exc:
-        print(f"gamify report: {exc}", file=sys.stderr)
-        return 1
-    from gamify.report import Report
-
-    assert isinstance(report, Report)
-    if args.json:
-        print(json_.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(render_text(report))
-    if args.html:
-        args.html.write_text(render_html(report), encoding="utf-8")
-        print(f"HTML report: {args.html}", file=sys.stderr)
-    return 0
-
-
 def _points_explain(args: argparse.Namespace) -> int:
     from services.points.explain import explain
 
-    print(asyncio.run(explain(_database_url(), args.student, args.camp)))
+    print(asyncio.run(explain(current_database_url(), args.student, args.camp)))
     return 0
-
-
-def _database_url() -> str:
-    """GAMIFY_DATABASE_URL, else the database of a running `gamify dev`, else the default."""
-    import os
-
-    from gamify.dev import DEV_DATABASE_FILE
-    from shared.settings import load_settings
-
-    if "GAMIFY_DATABASE_URL" not in os.environ and DEV_DATABASE_FILE.exists():
-        return DEV_DATABASE_FILE.read_text().strip()
-    return load_settings().database_url
 
 
 def _dev(args: argparse.Namespace) -> int:

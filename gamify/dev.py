@@ -18,7 +18,7 @@ from shared.embedded import (
     drop_database,
     local_kafka,
 )
-from shared.settings import DEFAULT_PORTS, SERVICES
+from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 # Where `gamify dev` leaves its database URL for other commands (`gamify points explain`).
 DEV_DATABASE_FILE = Path.home() / ".gamify" / "database_url"
@@ -141,3 +141,10 @@ def run_dev(
         if pg is not None:
             pg.stop()
         print("gamify dev: stopped", flush=True)
+
+
+def current_database_url() -> str:
+    """GAMIFY_DATABASE_URL, else the database of a running `gamify dev`, else the default."""
+    if "GAMIFY_DATABASE_URL" not in os.environ and DEV_DATABASE_FILE.exists():
+        return DEV_DATABASE_FILE.read_text().strip()
+    return load_settings().database_url

@@ -8,13 +8,23 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from gamify.report_figures import Effect, LoopFigures, effects, loop_figures, optional_rows
+from gamify.report_figures import (
+    Effect,
+    LoopFigures,
+    effects,
+    featured_works,
+    funnel,
+    loop_figures,
+    optional_rows,
+)
 from services.nudges.rules import segment_on
+from shared.camp_days import camp_day
+from shared.events import Segment
 from shared.leave import NO_LEAVE, leave_days
 
 SEGMENTS = ("never", "active", "slipping", "lapsed", "on_leave")
@@ -46,6 +56,20 @@ class Report:
     contest_winners: list[dict[str, Any]] = field(default_factory=list)
     loop: LoopFigures = field(default_factory=lambda: LoopFigures())
     effects: list[Effect] = field(default_factory=list)
+    first_day: int = 1  # the camp days reported (days to come are never shown)
+    last_day: int = 0
+    points_redeemed: int = 0  # spent on redemptions (never drawn as a payment)
+    funnel: dict[str, int] = field(default_factory=dict)
+    featured_works: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.last_day:
+            self.last_day = self.first_day + len(self.checkin_rate_by_day) - 1
+
+    def day_dates(self) -> list[date]:
+        return [
+            self.starts_on + timedelta(days=d - 1) for d in range(self.first_day, self.last_day + 1)
+        ]
 
     @property
     def reminders_sent(self) -> int:
@@ -64,9 +88,30 @@ class Report:
         return data
 
 
+async def report_day(conn: asyncpg.Connection, camp: asyncpg.Record, as_of: datetime | None) -> int:
+    """The camp day a report is judged on: that of `as_of`; by default that of now, or the
+    last camp day the services started if their clock is ahead (a simulation's topic clock)."""
+    today = camp_day(camp["starts_on"], camp["timezone"], as_of or datetime.now(UTC))
+    if as_of is None:
+        started = await conn.fetchval(
+            "SELECT max(day) FROM nudges.rollovers WHERE camp_id = $1", camp["camp_id"]
+        )
+        today = max(today, started or 0)
+    return today
+
+
 async def build_report(
-    conn: asyncpg.Connection, camp_id: str, leave_cap: int | None = None
+    conn: asyncpg.Connection,
+    camp_id: str,
+    leave_cap: int | None = None,
+    as_of: datetime | None = None,
+    first: date | None = None,
+    last: date | None = None,
 ) -> Report:
+    """The report of the camp's days from `first` to `last` (dates; default: the whole camp so
+    far), judged as of `as_of` (default: now, or the last camp day the services started, if
+    their clock is ahead of the wall clock, as in a simulation): days to come are neither
+    missed nor shown."""
     try:
         camp = await conn.fetchrow("SELECT * FROM nudges.camps WHERE camp_id = $1", camp_id)
     except asyncpg.UndefinedTableError as exc:
@@ -74,18 +119,36 @@ async def build_report(
     if camp is None:
         raise ReportError(f"camp {camp_id!r} is not known to the nudges service")
     days: int = camp["days"]
+    today = await report_day(conn, camp, as_of)
+    first_day = 1 if first is None else (first - camp["starts_on"]).days + 1
+    last_day = (
+        min(days, today) if last is None else min(days, today, (last - camp["starts_on"]).days + 1)
+    )
+    first_day = max(first_day, 1)
+    if last_day < first_day:
+        raise ReportError(
+            f"nothing to report: camp {camp_id!r} runs from {camp['starts_on']} for {days} days,"
+            f" and as of camp day {today} the days asked for have not begun"
+        )
     students = [
         r["student_id"]
         for r in await conn.fetch(
             "SELECT student_id FROM nudges.enrollments WHERE camp_id = $1 ORDER BY 1", camp_id
         )
     ]
-    enrolled = set(students)
+    names = {
+        r["student_id"]: r["display_name"]
+        for r in await conn.fetch(
+            "SELECT student_id, display_name FROM nudges.enrollments WHERE camp_id = $1", camp_id
+        )
+    }
     checked: dict[str, set[int]] = {s: set() for s in students}
     for r in await conn.fetch(
-        "SELECT student_id, day FROM nudges.checkins WHERE camp_id = $1", camp_id
+        "SELECT student_id, day FROM nudges.checkins WHERE camp_id = $1 AND day <= $2",
+        camp_id,
+        last_day,
     ):
-        if r["student_id"] in enrolled:
+        if r["student_id"] in checked:
             checked[r["student_id"]].add(r["day"])
     n = len(students)
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -94,30 +157,30 @@ async def build_report(
     ):
         spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
     leave = {s: leave_days(x, leave_cap) for s, x in spans.items()}
+    shown = range(first_day, last_day + 1)
 
-    rate = [
-        sum(1 for s in students if d in checked[s]) / n if n else 0.0 for d in range(1, days + 1)
-    ]
+    rate = [sum(1 for s in students if d in checked[s]) / n if n else 0.0 for d in shown]
     segments: list[dict[str, int]] = []
     flows: Counter[str] = Counter()
-    previous: dict[str, str] = {}
-    for d in range(1, days + 1):
-        today: dict[str, str] = {
-            s: segment_on(checked[s], d, leave.get(s, NO_LEAVE)) for s in students
-        }
-        segments.append({seg: sum(1 for v in today.values() if v == seg) for seg in SEGMENTS})
-        for s, seg in today.items():
+    previous: dict[str, Segment] = {}
+    for d in shown:
+        on_day = {s: segment_on(checked[s], d, leave.get(s, NO_LEAVE)) for s in students}
+        segments.append({seg: sum(1 for v in on_day.values() if v == seg) for seg in SEGMENTS})
+        for s, seg in on_day.items():
             if s in previous and previous[s] != seg:
                 flows[f"{previous[s]}->{seg}"] += 1
-        previous = today
+        previous = on_day
 
     nudges = await conn.fetch(
         "SELECT n.kind, n.status, n.reason, n.segment, n.student_id, n.decided_at,"
         " EXISTS (SELECT 1 FROM nudges.checkins c WHERE c.camp_id = n.camp_id"
         "   AND c.student_id = n.student_id AND c.occurred_at > n.decided_at"
         "   AND c.occurred_at <= n.decided_at + interval '24 hours') AS followed"
-        " FROM nudges.nudges n WHERE n.camp_id = $1 AND n.status <> 'pending'",
+        " FROM nudges.nudges n WHERE n.camp_id = $1 AND n.status <> 'pending'"
+        " AND n.day BETWEEN $2 AND $3",
         camp_id,
+        first_day,
+        last_day,
     )
     by_segment: Counter[str] = Counter()
     followed: Counter[str] = Counter()
@@ -166,14 +229,18 @@ async def build_report(
         conn, "SELECT week, ranking FROM contests.weeks WHERE camp_id = $1 ORDER BY week", camp_id
     ):
         ranking = json.loads(r["ranking"]) if isinstance(r["ranking"], str) else r["ranking"]
-        winners.append({"week": r["week"], "top": ranking[:3]})
+        top = [
+            {**e, "display_name": names.get(e["student_id"], e["student_id"])} for e in ranking[:3]
+        ]
+        winners.append({"week": r["week"], "top": top})
+    completed = badges.get("completion", 0)
     return Report(
         camp_id=camp_id,
         title=camp["title"],
         starts_on=camp["starts_on"],
         days=days,
         students=n,
-        completion_rate=badges.get("completion", 0) / n if n else 0.0,
+        completion_rate=completed / n if n else 0.0,
         checkin_rate_by_day=rate,
         segments_by_day=segments,
         flows=dict(sorted(flows.items())),
@@ -183,136 +250,16 @@ async def build_report(
         praise=praise,
         welcome_backs=welcome,
         gifts=gifts,
-        points_by_rule=points,
+        points_by_rule={k: v for k, v in points.items() if k != "redemption"},
         badges=badges,
         contest_winners=winners,
-        loop=await loop_figures(conn, camp, students),
+        loop=await loop_figures(conn, camp, students, last_day + 1),
         effects=await effects(conn, camp_id),
-    )
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _effect_rows(report: Report, other: Report | None, both: Any) -> None:
-    """Reminded against held-out students, per segment and per template (when a holdout ran)."""
-    reports = [r for r in (report, other) if r is not None]
-    if not any(e.group == "holdout" for r in reports for e in r.effects):
-        return
-    keys = sorted({(e.by, e.key) for r in reports for e in r.effects})
-
-    def cell(r: Report, by: str, key: str) -> str:
-        found = {e.group: e for e in r.effects if (e.by, e.key) == (by, key)}
-        return " / ".join(
-            f"{_pct(found[g].rate)} of {found[g].sent}" if g in found else "-"
-            for g in ("reminded", "holdout")
-        )
-
-    both("checked in within 24h: reminded / held out", lambda r: "")
-    for by, key in keys:
-        both(f"  {by} {key}", lambda r, b=by, k=key: cell(r, b, k))
-
-
-def _opt_pct(x: float | None) -> str:
-    return "-" if x is None else _pct(x)
-
-
-def _hours(pair: tuple[float | None, float | None]) -> str:
-    return " / ".join("-" if h is None else f"{h:.1f}h" for h in pair)
-
-
-def render_text(
-    report: Report, other: Report | None = None, labels: tuple[str, str] = ("A", "B")
-) -> str:
-    """A terminal summary; with `other`, the two side by side."""
-    rows: list[tuple[str, str, str]] = []
-
-    def row(name: str, a: object, b: object = "") -> None:
-        rows.append((name, str(a), str(b)))
-
-    def both(name: str, get: Any, fmt: Any = str) -> None:
-        row(name, fmt(get(report)), fmt(get(other)) if other else "")
-
-    both("students", lambda r: r.students)
-    both("completion rate", lambda r: r.completion_rate, _pct)
-    both(
-        "mean daily check-in rate",
-        lambda r: sum(r.checkin_rate_by_day) / max(len(r.checkin_rate_by_day), 1),
-        _pct,
-    )
-    both(
-        "check-in rate, first day",
-        lambda r: r.checkin_rate_by_day[0] if r.checkin_rate_by_day else 0,
-        _pct,
-    )
-    both(
-        "check-in rate, last day",
-        lambda r: r.checkin_rate_by_day[-1] if r.checkin_rate_by_day else 0,
-        _pct,
-    )
-    for seg in SEGMENTS:
-        both(
-            f"{seg} on the last day",
-            lambda r, s=seg: r.segments_by_day[-1][s] if r.segments_by_day else 0,
-        )
-    both("reminders sent", lambda r: r.reminders_sent)
-    for seg in ("never", "slipping", "lapsed"):
-        both(
-            f"  to {seg} (checked in within 24h)",
-            lambda r, s=seg: (
-                f"{r.reminders_by_segment.get(s, 0)} ({r.reminders_followed.get(s, 0)})"
-            ),
-        )
-    both("  followed by a check-in", lambda r: r.follow_rate, _pct)
-    both(
-        "reminders not sent",
-        lambda r: ", ".join(f"{k} {v}" for k, v in r.reminders_skipped.items()) or "-",
-    )
-    both("praise", lambda r: r.praise)
-    both("welcome-backs", lambda r: r.welcome_backs)
-    both("flows slipping->active", lambda r: r.flows.get("slipping->active", 0))
-    both("flows lapsed->active", lambda r: r.flows.get("lapsed->active", 0))
-    rules = sorted(set(report.points_by_rule) | set(other.points_by_rule if other else {}))
-    for rule in rules:
-        both(f"points: {rule}", lambda r, k=rule: r.points_by_rule.get(k, 0))
-    names = sorted(set(report.badges) | set(other.badges if other else {}))
-    for badge in names:
-        both(f"badge: {badge}", lambda r, k=badge: r.badges.get(k, 0))
-    both(
-        "homework rate (basic/practice/challenge)",
-        lambda r: " / ".join(
-            _opt_pct(r.loop.homework_rate.get(t)) for t in ("basic", "practice", "challenge")
+        first_day=first_day,
+        last_day=last_day,
+        points_redeemed=-points.get("redemption", 0),
+        funnel=await funnel(conn, camp, checked, last_day, completed),
+        featured_works=await featured_works(
+            conn, camp_id, first_day, last_day, camp["starts_on"], camp["timezone"]
         ),
     )
-    both("homework rate, all", lambda r: _opt_pct(r.loop.homework_rate.get("all")))
-    both(
-        "homework nudges (handed in that day)",
-        lambda r: f"{r.loop.homework_nudges} ({r.loop.homework_followed})",
-    )
-    both("review wait p50 / p90", lambda r: _hours(r.loop.review_wait_h))
-    both("  works not reviewed within 24h", lambda r: r.loop.works_over_24h)
-    both("answer wait p50 / p90", lambda r: _hours(r.loop.answer_wait_h))
-    both(
-        "  questions (not answered within 4h)",
-        lambda r: f"{r.loop.questions} ({r.loop.questions_over_4h})",
-    )
-    both("  answers by classmates", lambda r: r.loop.classmate_answers)
-    _effect_rows(report, other, both)
-    for w in report.contest_winners:
-        top = ", ".join(f"{e['rank']}. {e['student_id']} ({e['votes']} votes)" for e in w["top"])
-        row(f"contest week {w['week']}", top or "no entries")
-    width = max(len(r[0]) for r in rows)
-    head = f"{'':<{width}}  {labels[0]:>22}  {labels[1]:>22}" if other else ""
-    title = (
-        f"Growth report: {report.title} ({report.camp_id}),"
-        f" {report.days} days from {report.starts_on}"
-    )
-    lines = [title, "=" * len(title)]
-    if head:
-        lines.append(head)
-    for name, a, b in rows:
-        lines.append(
-            f"{name:<{width}}  {a:>22}  {b:>22}".rstrip() if other else f"{name:<{width}}  {a}"
-        )
-    return "\n".join(lines)

@@ -28,8 +28,9 @@ class LoopFigures:
 
 
 async def loop_figures(
-    conn: asyncpg.Connection, camp: asyncpg.Record, students: list[str]
+    conn: asyncpg.Connection, camp: asyncpg.Record, students: list[str], today: int
 ) -> LoopFigures:
+    """As of camp day `today` (its homework still open counts only if already on time)."""
     camp_id = camp["camp_id"]
     schedule = assignments_of(camp["assignments"])
     handed: dict[str, list[tuple[str, Any]]] = {s: [] for s in students}
@@ -41,9 +42,7 @@ async def loop_figures(
         handed.setdefault(r["student_id"], []).append((r["assignment_id"], r["occurred_at"]))
     totals: dict[str, list[int]] = {}
     for s in students:
-        hw = homework(
-            camp["starts_on"], camp["timezone"], schedule, earliest(handed[s]), camp["days"] + 1
-        )
+        hw = homework(camp["starts_on"], camp["timezone"], schedule, earliest(handed[s]), today)
         for tier, rate in (*hw.by_tier.items(), ("all", hw.overall)):
             t = totals.setdefault(tier, [0, 0])
             t[0], t[1] = t[0] + rate.on_time, t[1] + rate.due
@@ -136,3 +135,65 @@ async def effects(conn: asyncpg.Connection, camp_id: str) -> list[Effect]:
             c[0] += 1
             c[1] += int(r["followed"])
     return [Effect(g, b, k, n, f) for (g, b, k), (n, f) in sorted(counts.items())]
+
+
+async def funnel(
+    conn: asyncpg.Connection,
+    camp: asyncpg.Record,
+    checked: dict[str, set[int]],
+    last_day: int,
+    completed: int,
+) -> dict[str, int]:
+    """How far the students got, stage by stage, as of `last_day`: enrolled, checked in at
+    least once, watched 80% of the lessons released so far (one a day), handed in homework,
+    checked in on 80% of the days so far, the completion badge."""
+    n = len(checked)
+    lessons = await optional_rows(
+        conn, "SELECT lessons FROM badges.camps WHERE camp_id = $1", camp["camp_id"]
+    )
+    released = min(lessons[0]["lessons"] if lessons else 0, last_day)
+    watched = {
+        r["student_id"]
+        for r in await optional_rows(
+            conn,
+            "SELECT student_id FROM badges.lesson_progress WHERE camp_id = $1"
+            " AND best_ratio >= 0.8 GROUP BY student_id HAVING count(*) >= $2",
+            camp["camp_id"],
+            0.8 * released,
+        )
+    }
+    handed = {
+        r["student_id"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT student_id FROM nudges.works WHERE camp_id = $1", camp["camp_id"]
+        )
+    }
+    return {
+        "enrolled": n,
+        "checked_in": sum(1 for d in checked.values() if d),
+        "watched_lessons": len(watched & set(checked)) if released else 0,
+        "handed_in": len(handed & set(checked)),
+        "checked_in_80": sum(1 for d in checked.values() if len(d) >= 0.8 * last_day),
+        "completed": completed,
+    }
+
+
+async def featured_works(
+    conn: asyncpg.Connection, camp_id: str, first: int, last: int, starts_on: Any, tz: str
+) -> list[dict[str, Any]]:
+    """The excellent works reviewed in the days reported, best first, with their titles."""
+    rows = await conn.fetch(
+        "SELECT r.student_id, coalesce(e.display_name, r.student_id) AS name, w.title, r.score"
+        " FROM nudges.excellent_reviews r"
+        " JOIN nudges.works w ON w.camp_id = r.camp_id AND w.submission_id = r.submission_id"
+        " LEFT JOIN nudges.enrollments e ON e.camp_id = r.camp_id AND e.student_id = r.student_id"
+        " WHERE r.camp_id = $1 AND r.excellent"
+        " AND (r.occurred_at AT TIME ZONE $4)::date - $5::date + 1 BETWEEN $2 AND $3"
+        " ORDER BY r.score DESC, r.occurred_at LIMIT 10",
+        camp_id,
+        first,
+        last,
+        tz,
+        starts_on,
+    )
+    return [dict(r) for r in rows]

@@ -1,160 +1,142 @@
-"""The growth report as one self-contained HTML file: inline SVG charts, no script, no fetch."""
+"""The growth report as one self-contained HTML page: inline SVG charts with axes, the summary as
+a table that fits the column, Chinese labels by default; no script runs, nothing is fetched."""
 
 from __future__ import annotations
 
 import html
 import json
 
-from gamify.report import SEGMENTS, Report, render_text
+from gamify.report import SEGMENTS, Report
+from gamify.report_charts import bars, line_chart, stacked_bars
+from gamify.report_text import ZH, heading, label, segment_name, summary_rows, winners_line
 
-COLORS = {
-    "never": "#9aa5b1",
-    "active": "#2f9e44",
-    "slipping": "#f08c00",
-    "lapsed": "#e03131",
-    "on_leave": "#7950f2",
+SECTIONS: dict[str, tuple[str, str]] = {
+    "summary": ("概览", "Summary"),
+    "rate": ("每日打卡率", "Daily check-in rate"),
+    "segments": ("每日学员分层", "Segments per day"),
+    "funnel": ("完课漏斗", "Completion funnel"),
+    "flows": ("分层流转", "Flows between segments"),
+    "reminders": (
+        "各分层的打卡提醒（及24小时内打卡）",
+        "Reminders sent per segment (and followed by a check-in within 24 hours)",
+    ),
+    "points": ("各规则发放的积分", "Points paid per rule"),
+    "badges": ("勋章", "Badges"),
+    "homework": ("作业按时率（按层级）", "Homework handed in on time, by tier (%)"),
+    "featured": ("优秀作品", "Featured works"),
+    "winners": ("作品赛获奖", "Contest winners"),
 }
-SERIES = ("#1c7ed6", "#e8590c")
+STYLE = (
+    "body{font-family:system-ui,-apple-system,'Noto Sans CJK SC','Noto Sans SC','PingFang SC',"
+    "'Microsoft YaHei','Source Han Sans SC',sans-serif;max-width:760px;margin:2em auto;"
+    "padding:0 1em;color:#212529;line-height:1.5}"
+    "svg{width:100%;height:auto;background:#f8f9fa;margin-bottom:1em}"
+    ".grid{stroke:#dee2e6}.axis{font-size:11px;fill:#495057}.legend{font-size:12px}"
+    "table{border-collapse:collapse;width:100%;font-size:14px;margin-bottom:1em}"
+    "td,th{padding:3px 8px;border-bottom:1px solid #e9ecef;text-align:left;vertical-align:top;"
+    "overflow-wrap:anywhere}td.n{text-align:right;white-space:nowrap}"
+)
 
 
-def _line_chart(
-    series: list[tuple[str, list[float]]], title: str, w: int = 640, h: int = 220
-) -> str:
-    pad = 36
-    n = max(len(s) for _, s in series) if series else 0
-    if n == 0:
-        return ""
-    step = (w - 2 * pad) / max(n - 1, 1)
-    parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">']
-    for frac in (0, 0.25, 0.5, 0.75, 1):
-        y = h - pad - frac * (h - 2 * pad)
-        parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="4" y="{y + 4:.1f}" class="axis">{int(frac * 100)}%</text>')
-    for i, (name, values) in enumerate(series):
-        points = " ".join(
-            f"{pad + k * step:.1f},{h - pad - v * (h - 2 * pad):.1f}" for k, v in enumerate(values)
-        )
-        color = SERIES[i % len(SERIES)]
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts.append(
-            f'<text x="{w - pad - 120}" y="{16 + 14 * i}" fill="{color}" class="legend">'
-            f"{html.escape(name)}</text>"
-        )
-    for k in range(0, n, max(1, n // 10)):
-        parts.append(f'<text x="{pad + k * step - 4:.1f}" y="{h - 10}" class="axis">{k + 1}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _section(name: str, lang: str) -> str:
+    zh, en = SECTIONS[name]
+    return f"<h2>{html.escape(zh if lang == ZH else en)}</h2>"
 
 
-def _stacked_bars(report: Report, w: int = 640, h: int = 220) -> str:
-    pad = 36.0
-    days = report.segments_by_day
-    if not days or not report.students:
-        return ""
-    bar = (w - 2 * pad) / len(days)
-    parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="segments per day">']
-    for k, day in enumerate(days):
-        y = h - pad
-        for seg in SEGMENTS:
-            height = day[seg] / report.students * (h - 2 * pad)
-            y -= height
-            parts.append(
-                f'<rect x="{pad + k * bar + 1:.1f}" y="{y:.1f}" width="{max(bar - 2, 1):.1f}"'
-                f' height="{height:.1f}" fill="{COLORS[seg]}"><title>day {k + 1} {seg}:'
-                f" {day[seg]}</title></rect>"
-            )
-    for i, seg in enumerate(SEGMENTS):
-        parts.append(
-            f'<text x="{pad + i * 90}" y="14" fill="{COLORS[seg]}" class="legend">{seg}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _bars(values: dict[str, float], w: int = 640) -> str:
-    if not values:
-        return "<p>none</p>"
-    top = max(abs(v) for v in values.values()) or 1
-    row = 22
-    h = row * len(values) + 8
-    parts = [f'<svg viewBox="0 0 {w} {h}" role="img">']
-    for i, (name, v) in enumerate(values.items()):
-        width = abs(v) / top * (w - 260)
-        parts.append(f'<text x="0" y="{i * row + 15}" class="axis">{html.escape(name)}</text>')
-        parts.append(
-            f'<rect x="180" y="{i * row + 3}" width="{width:.1f}" height="16" fill="#1c7ed6"/>'
-        )
-        parts.append(f'<text x="{186 + width:.1f}" y="{i * row + 15}" class="axis">{v:,.0f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _summary_table(report: Report, other: Report | None, labels: tuple[str, str], lang: str) -> str:
+    head = (
+        f"<tr><th></th><th>{html.escape(labels[0])}</th><th>{html.escape(labels[1])}</th></tr>"
+        if other
+        else ""
+    )
+    cols = 3 if other else 2
+    body = "".join(
+        f"<tr><td>{html.escape(name.strip())}</td><td class=n>{html.escape(a)}</td>"
+        + (f"<td class=n>{html.escape(b)}</td>" if other else "")
+        + "</tr>"
+        if a or b
+        else f"<tr><th colspan={cols}>{html.escape(name.strip())}</th></tr>"
+        for name, a, b in summary_rows(report, other, lang)
+    )
+    return f"<table>{head}{body}</table>"
 
 
 def _json(report: Report) -> str:
     """The report's figures, embedded for tools (safe inside a script element)."""
-    return json.dumps(report.as_dict(), ensure_ascii=False).replace("</", "<\\/")
+    return json.dumps(report.as_dict(), ensure_ascii=False, default=str).replace("</", "<\\/")
 
 
 def render_html(
-    report: Report, other: Report | None = None, labels: tuple[str, str] = ("A", "B")
+    report: Report,
+    other: Report | None = None,
+    labels: tuple[str, str] = ("A", "B"),
+    lang: str = ZH,
 ) -> str:
-    rates = [(labels[0] if other else "check-in rate", report.checkin_rate_by_day)]
+    first = report.first_day
+    rates = [(labels[0] if other else label("mean_rate", lang), report.checkin_rate_by_day)]
     if other:
         rates.append((labels[1], other.checkin_rate_by_day))
+    names = {seg: segment_name(seg, lang) for seg in SEGMENTS}
+    stages = ("enrolled", "checked_in", "watched_lessons", "handed_in", "checked_in_80")
+    funnel = {label(s, lang).strip(): float(report.funnel.get(s, 0)) for s in stages}
+    funnel[label("completed", lang).strip()] = float(report.funnel.get("completed", 0))
+    flows = {
+        f"{segment_name(k.split('->')[0], lang)} → {segment_name(k.split('->')[1], lang)}": float(v)
+        for k, v in report.flows.items()
+    }
+    reminders = {
+        **{f"{names.get(k, k)} ✉": float(v) for k, v in report.reminders_by_segment.items()},
+        **{f"{names.get(k, k)} ✓": float(v) for k, v in report.reminders_followed.items()},
+    }
     sections = [
-        f"<h1>学员成长报告 · {html.escape(report.title)}</h1>",
-        f"<p>{html.escape(report.camp_id)}: {report.students} students, {report.days} days from"
-        f" {report.starts_on}.</p>",
-        "<h2>Summary</h2>",
-        f"<pre>{html.escape(render_text(report, other, labels))}</pre>",
-        "<h2>Daily check-in rate</h2>",
-        _line_chart(rates, "daily check-in rate"),
-        "<h2>Segments per day</h2>"
+        f"<h1>{html.escape(heading(report, lang))}</h1>",
+        _section("summary", lang),
+        _summary_table(report, other, labels, lang),
+        _section("rate", lang),
+        line_chart(rates, label("mean_rate", lang), first),
+        _section("segments", lang)
         + (f" <small>({html.escape(labels[0])})</small>" if other else ""),
-        _stacked_bars(report),
+        stacked_bars(report.segments_by_day, report.students, names, first),
     ]
     if other:
         sections += [
-            f"<h2>Segments per day <small>({html.escape(labels[1])})</small></h2>",
-            _stacked_bars(other),
+            _section("segments", lang) + f" <small>({html.escape(labels[1])})</small>",
+            stacked_bars(other.segments_by_day, other.students, names, other.first_day),
         ]
+    homework = {t: 100 * v for t, v in report.loop.homework_rate.items() if v is not None}
     sections += [
-        "<h2>Flows between segments</h2>",
-        _bars({k: float(v) for k, v in report.flows.items()}),
-        "<h2>Reminders sent per segment (and followed by a check-in within 24 hours)</h2>",
-        _bars(
-            {
-                **{f"{k} sent": float(v) for k, v in report.reminders_by_segment.items()},
-                **{f"{k} followed": float(v) for k, v in report.reminders_followed.items()},
-            }
-        ),
-        "<h2>Points paid per rule</h2>",
-        _bars({k: float(v) for k, v in report.points_by_rule.items()}),
-        "<h2>Badges</h2>",
-        _bars({k: float(v) for k, v in report.badges.items()}),
-        "<h2>Learning loop: homework handed in on time, by tier (%)</h2>",
-        _bars({t: 100 * v for t, v in report.loop.homework_rate.items() if v is not None}),
-        "<h2>Contest winners</h2>",
+        _section("funnel", lang),
+        bars(funnel),
+        _section("flows", lang),
+        bars(flows),
+        _section("reminders", lang),
+        bars(reminders),
+        _section("points", lang),
+        bars({k: float(v) for k, v in report.points_by_rule.items()}),
+        _section("badges", lang),
+        bars({k: float(v) for k, v in report.badges.items()}),
+        _section("homework", lang),
+        bars(homework, unit="%"),
+        _section("featured", lang),
         "<ol>"
         + "".join(
-            f"<li>week {w['week']}: "
-            + html.escape(
-                ", ".join(f"{e['student_id']} ({e['votes']} votes)" for e in w["top"])
-                or "no entries"
-            )
-            + "</li>"
+            f"<li>{html.escape(str(f['name']))}《{html.escape(str(f['title']))}》 {f['score']}</li>"
+            for f in report.featured_works
+        )
+        + "</ol>",
+        _section("winners", lang),
+        "<ol>"
+        + "".join(
+            f"<li>{html.escape(label('contest', lang, week=w['week']))}:"
+            f" {html.escape(winners_line(w, lang))}</li>"
             for w in report.contest_winners
         )
         + "</ol>",
         f'<script type="application/json" id="data">{_json(report)}</script>',
     ]
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;color:#212529}"
-        "svg{width:100%;height:auto;background:#f8f9fa;margin-bottom:1em}"
-        ".grid{stroke:#dee2e6}.axis{font-size:11px;fill:#495057}.legend{font-size:12px}"
-        "pre{background:#f1f3f5;padding:1em;overflow:auto;font-size:12px}"
-    )
     return (
-        '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
-        f"<title>学员成长报告 {html.escape(report.camp_id)}</title>"
-        f"<style>{style}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
+        f'<!doctype html><html lang="{"zh-CN" if lang == ZH else "en"}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        f"<title>{html.escape(label('title', lang))} {html.escape(report.camp_id)}</title>"
+        f"<style>{STYLE}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
     )

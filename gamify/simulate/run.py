@@ -11,8 +11,9 @@ from pathlib import Path
 
 import asyncpg
 
-from gamify.report import Report, build_report, render_text
+from gamify.report import Report, build_report
 from gamify.report_html import render_html
+from gamify.report_text import render_text
 from gamify.simulate.player import CampPlan, Player
 from gamify.simulate.progress import Progress
 from gamify.simulate.stack import Infrastructure, ServiceSet
@@ -75,6 +76,7 @@ def simulate(
     home: Path | None = None,
     quiet: bool = False,
     keep: bool = False,
+    lang: str = "zh",
 ) -> list[tuple[Report, str]]:
     """Play `plan` under each rule set: each run's report and database URL. `keep`: the
     databases stay (admin_url's server must outlive the run)."""
@@ -90,9 +92,9 @@ def simulate(
     reports = [report for report, _ in played]
     labels = (runs[0].label, runs[1].label if len(runs) > 1 else "")
     other = reports[1] if len(reports) > 1 else None
-    print(render_text(reports[0], other, labels))
+    print(render_text(reports[0], other, labels, lang))
     if html_path is not None:
-        html_path.write_text(render_html(reports[0], other, labels), encoding="utf-8")
+        html_path.write_text(render_html(reports[0], other, labels, lang), encoding="utf-8")
         print(f"\nHTML report: {html_path}")
     took = time.monotonic() - started
     print(f"simulated {plan.students} students x {plan.days} days in {took:.0f} s")

@@ -192,7 +192,7 @@ class Scheduler:
         gifts: list[OutMessage] = []
         # Praise and welcome-backs were proposed when their event arrived; they are judged
         # here, on every check-in known by now, so arrival order and batching change nothing.
-        group = kind  # the templates to choose from
+        group = ""  # the templates to choose from, when not the kind's own (praise)
         if kind == "praise":
             group, skip = await self._judge_praise(conn, row, context, days, leave, camp, book)
             if skip is None and segment != "active" and not context.get("return"):
@@ -261,7 +261,7 @@ class Scheduler:
             streak=rules.current_streak(days.keys(), day, leave),
             has_last_work=last_work is not None,
         )
-        variants = [v for v in book.variants(group, segment) if v.applies(known)]
+        variants = [v for v in book.variants(group or kind, segment) if v.applies(known)]
         if not variants:
             self._metrics.skipped.labels(kind, "no_template").inc()
             return (row["id"], "skipped", "no_template", segment, None), gifts

@@ -8,15 +8,19 @@ import asyncio
 import json
 import random
 from collections import Counter, defaultdict
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from gamify.audit import Auditor
 from gamify.cli import main
-from gamify.report import build_report, render_text
+from gamify.report import build_report
 from gamify.report_html import render_html
+from gamify.report_student import build_student_report, render_student_html
+from gamify.report_text import render_text
 from gamify.simulate import behaviour
 from gamify.simulate.player import CampPlan, Player
 from shared import topics
@@ -54,8 +58,32 @@ async def test_the_report_agrees_with_the_services_outputs(
     conn = await asyncpg.connect(settings.database_url)
     try:
         report = await build_report(conn, PLAN.camp_id)
+        # a camp in progress, as of the middle of day 5: days to come are not shown
+        noon5 = datetime.combine(
+            PLAN.starts_on + timedelta(days=4), time(12), ZoneInfo(PLAN.timezone)
+        )
+        running = await build_report(conn, PLAN.camp_id, as_of=noon5)
+        week = await build_report(
+            conn,
+            PLAN.camp_id,
+            first=PLAN.starts_on + timedelta(days=1),
+            last=PLAN.starts_on + timedelta(days=3),
+        )
+        someone = player.students[0].student_id
+        personal = await build_student_report(conn, PLAN.camp_id, someone)
     finally:
         await conn.close()
+    assert (running.first_day, running.last_day) == (1, 5)
+    assert len(running.checkin_rate_by_day) == len(running.segments_by_day) == 5
+    assert running.checkin_rate_by_day == report.checkin_rate_by_day[:5]
+    assert (week.first_day, week.last_day, len(week.checkin_rate_by_day)) == (2, 4, 3)
+    assert week.checkin_rate_by_day == report.checkin_rate_by_day[1:4]
+    # the personal report: the calendar is what the student did
+    mine = next(s for s in player.students if s.student_id == someone)
+    checked = {d for d, state in personal.calendar.items() if state == "checked_in"}
+    assert checked == mine.checked_days and len(personal.calendar) == PLAN.days
+    page = render_student_html(personal)
+    assert "个人成长报告" in page and personal.name in page
 
     assert report.students == PLAN.students and report.days == PLAN.days
     # check-ins: what the students did
@@ -68,6 +96,7 @@ async def test_the_report_agrees_with_the_services_outputs(
     by_rule: Counter[str] = Counter()
     for p in points:
         by_rule[p["rule_id"]] += p["delta"]
+    assert report.points_redeemed == -by_rule.pop("redemption", 0) > 0  # never drawn as paid
     assert report.points_by_rule == dict(by_rule)
     assert {"checkin", "submission", "streak", "contest"} <= set(by_rule)
     # badges: gamify.badges
@@ -78,6 +107,7 @@ async def test_the_report_agrees_with_the_services_outputs(
     nudges = await bus.read_quiet(topics.NUDGES, settle=0.5)
     reminders = Counter(n["segment"] for n in nudges if n["kind"] == "reminder")
     assert report.reminders_by_segment == dict(reminders) and report.reminders_sent > 0
+    assert "no_template" not in report.reminders_skipped  # every due nudge has its words
     assert report.praise == sum(1 for n in nudges if n["kind"] == "praise")
     welcome = sum(1 for n in nudges if n["kind"] == "welcome_back")
     assert report.welcome_backs == welcome
@@ -90,7 +120,8 @@ async def test_the_report_agrees_with_the_services_outputs(
     assert report.loop.questions == player.sent[topics.QUESTIONS] > 0
     assert 0 < (report.loop.homework_rate["all"] or 0) < 1
     assert None not in (*report.loop.review_wait_h, *report.loop.answer_wait_h)
-    assert "homework rate, all" in render_text(report)
+    assert "homework rate, all" in render_text(report, lang="en")
+    assert "作业按时率（全部）" in render_text(report)
     # leave: students on leave are on_leave, not slipping or lapsed
     assert player.sent[topics.LEAVES] > 0
     assert any(day["on_leave"] for day in report.segments_by_day)
@@ -107,7 +138,10 @@ async def test_the_report_agrees_with_the_services_outputs(
     results = sorted(await bus.read_quiet(topics.CONTESTS, settle=0.5), key=lambda r: r["week"])
     assert [w["week"] for w in report.contest_winners] == [r["week"] for r in results] == [1, 2]
     for w, r in zip(report.contest_winners, results, strict=True):
-        assert w["top"] == r["ranking"][:3]
+        assert [{k: v for k, v in e.items() if k != "display_name"} for e in w["top"]] == (
+            r["ranking"][:3]
+        )
+        assert all(e["display_name"] for e in w["top"])  # winners by name
     # reminders followed by a check-in within 24 hours: recount from the players' own record
     followed: dict[str, int] = defaultdict(int)
     assert sum(report.reminders_followed.values()) <= report.reminders_sent
