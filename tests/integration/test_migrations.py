@@ -18,22 +18,12 @@ async def test_two_replicas_starting_at_once_apply_each_migration_once(database_
     tracks = [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
     try:
         results = await asyncio.gather(*(apply_migrations(p, "points", tracks) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 12]
+        files = {t: sorted(d.glob("*.sql")) for t, d in tracks}
+        assert sorted(len(r) for r in results) == [0, sum(len(f) for f in files.values())]
         assert await apply_migrations(pools[0], "points", tracks) == []
         rows = await pools[0].fetch("SELECT track, version FROM schema_migrations ORDER BY 1, 2")
         assert [(r["track"], r["version"]) for r in rows] == [
-            ("plumbing", 1),
-            ("plumbing", 2),
-            ("plumbing", 3),
-            ("plumbing", 4),
-            ("points", 1),
-            ("points", 2),
-            ("points", 3),
-            ("points", 4),
-            ("points", 5),
-            ("points", 6),
-            ("points", 7),
-            ("points", 8),
+            (t, int(f.name.split("_")[0])) for t, _ in tracks for f in files[t]
         ]
     finally:
         for p in pools:
