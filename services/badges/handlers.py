@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -123,24 +124,18 @@ class _Batch:
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
         batch = cls()
+        lists: dict[type, list[Any]] = {
+            Camp: batch.camps,
+            CheckIn: batch.checkins,
+            LessonProgress: batch.lessons,
+            Review: batch.reviews,
+            Submission: batch.submissions,
+            Question: batch.questions,
+            Answer: batch.answers,
+            Leave: batch.leaves,
+        }
         for item in events:
-            e = item.event
-            if isinstance(e, Camp):
-                batch.camps.append(e)
-            elif isinstance(e, CheckIn):
-                batch.checkins.append(e)
-            elif isinstance(e, LessonProgress):
-                batch.lessons.append(e)
-            elif isinstance(e, Review):
-                batch.reviews.append(e)
-            elif isinstance(e, Submission):
-                batch.submissions.append(e)
-            elif isinstance(e, Question):
-                batch.questions.append(e)
-            elif isinstance(e, Answer):
-                batch.answers.append(e)
-            elif isinstance(e, Leave):
-                batch.leaves.append(e)
+            lists[type(item.event)].append(item.event)
         return batch
 
     def student_answers(self) -> list[Answer]:

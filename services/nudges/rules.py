@@ -252,22 +252,16 @@ def decide_reminder(
     book: NudgeBook,
 ) -> Skip | None:
     """None to send the reminder now, else why it is not sent (each reason is counted)."""
-    if not facts.enrolled:
-        return Skip("not_enrolled")
-    if facts.opted_out:
-        return Skip("opted_out")
-    if facts.segment == "on_leave":
-        return Skip("on_leave")
+    skip = _who(facts)
+    if skip is not None:
+        return skip
     if facts.checked_in_today:
         return Skip("checked_in")
     if facts.segment == "active":
         return Skip("active")
-    if in_quiet_hours(due_at, timezone, book.quiet_hours) or in_quiet_hours(
-        now, timezone, book.quiet_hours
-    ):
-        return Skip("quiet_hours")
-    if now.astimezone(ZoneInfo(timezone)).date() != due_at.astimezone(ZoneInfo(timezone)).date():
-        return Skip("expired")
+    skip = _when(due_at, now, timezone, book)
+    if skip is not None:
+        return skip
     last = facts.last_reminder_day
     if last is not None:
         gap = day - last
@@ -298,21 +292,34 @@ def decide_homework(
     being active spares it, and the reminder's segment caps do not apply."""
     if "homework" not in book.templates:
         return Skip("homework_off")
+    skip = _who(facts) or _when(due_at, now, timezone, book)
+    if skip is not None:
+        return skip
+    if facts.last_reminder_day is not None and facts.last_reminder_day >= day:
+        return Skip("capped")
+    return SEND
+
+
+def _who(facts: ReminderFacts) -> Skip | None:
+    """Students who get no reminder or homework nudge at all today."""
     if not facts.enrolled:
         return Skip("not_enrolled")
     if facts.opted_out:
         return Skip("opted_out")
     if facts.segment == "on_leave":
         return Skip("on_leave")
+    return None
+
+
+def _when(due_at: datetime, now: datetime, timezone: str, book: NudgeBook) -> Skip | None:
+    """Never in the quiet hours, and never once the due day is over."""
     if in_quiet_hours(due_at, timezone, book.quiet_hours) or in_quiet_hours(
         now, timezone, book.quiet_hours
     ):
         return Skip("quiet_hours")
     if now.astimezone(ZoneInfo(timezone)).date() != due_at.astimezone(ZoneInfo(timezone)).date():
         return Skip("expired")
-    if facts.last_reminder_day is not None and facts.last_reminder_day >= day:
-        return Skip("capped")
-    return SEND
+    return None
 
 
 TIER_NAMES = {"basic": "课后练习", "practice": "每周实践", "challenge": "月度挑战"}
