@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ import asyncpg
 from gamify.audit.base import AuditBase, Key, _rows
 from services.points import rules as point_rules
 from shared import topics
+from shared.camp_days import camp_day
 from shared.events import (
     CheckIn,
     Gift,
@@ -20,6 +22,9 @@ from shared.events import (
     Share,
     Submission,
 )
+from shared.streaks import freezes
+
+Key2 = tuple[str, str]
 
 
 class PointsAudit(AuditBase):
@@ -43,6 +48,18 @@ class PointsAudit(AuditBase):
                 days[(c.camp_id, c.student_id)].setdefault(c.day, c)
         return days
 
+    def _freezes_bought(
+        self, outputs: dict[str, list[dict[str, Any]]]
+    ) -> dict[Key2, list[datetime]]:
+        """When each student bought a streak freeze (an accepted redemption of the item)."""
+        bought: dict[Key2, list[datetime]] = defaultdict(list)
+        for r in outputs[topics.REDEMPTION_RESULTS]:
+            item = self.rules.for_camp(r["camp_id"]).streak.freeze.item_id
+            if r["status"] == "accepted" and r["item_id"] == item:
+                at = datetime.fromisoformat(r["occurred_at"].replace("Z", "+00:00"))
+                bought[(r["camp_id"], r["student_id"])].append(at)
+        return bought
+
     def _expected_points(
         self, outputs: dict[str, list[dict[str, Any]]]
     ) -> tuple[dict[Key, set[int]], dict[Key, set[int]]]:
@@ -56,12 +73,20 @@ class PointsAudit(AuditBase):
 
         rules_for = self.rules.for_camp
         leave = self._leave()
+        bought = self._freezes_bought(outputs)
+        defined = {c.camp_id: c for c in self._latest_camps()}
         for (camp_id, _student), days in self._counted_days().items():
             rules = rules_for(camp_id)
             for checkin in days.values():
                 need(point_rules.checkin_awards(checkin, rules))
             any_checkin = next(iter(days.values()))
             on_leave = leave[(camp_id, _student)]
+            f = rules.streak.freeze
+            if f.enabled and camp_id in defined:
+                c = defined[camp_id]
+                on = [camp_day(c.starts_on, c.timezone, at) for at in bought[(camp_id, _student)]]
+                used = freezes(days, on_leave, on, f.earn_every_days, f.max_held, max(days))
+                on_leave = on_leave | used.frozen
             need(
                 point_rules.streak_awards(
                     camp_id, _student, days, rules, any_checkin, leave=on_leave

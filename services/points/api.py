@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from services.points import boards, store
+from services.points import boards, store, streaks
+from services.points.config import PointsRules
 from shared.api import Args, Param, Route
+from shared.config import Loaded
 from shared.service import ServiceContext
 
 TOP = Param("top", "query", "how many students", (1, 1000), 10)
@@ -18,8 +20,20 @@ NAMES = Param(
 )
 
 
-def routes(ctx: ServiceContext) -> Sequence[Route]:
+def routes(ctx: ServiceContext, rules: Callable[[], Loaded[PointsRules]]) -> Sequence[Route]:
     pool = ctx.pool
+
+    async def streak(a: Args) -> object:
+        camp_id, student = a["camp_id"], a["student_id"]
+        camp = (await store.load_camps(pool, {camp_id}))[camp_id]
+        today = max(1, min(camp.day_of(ctx.clock.now()), camp.days))
+        pair = (camp_id, student)
+        async with pool.acquire() as conn:
+            days = (await store.calendar_days(conn, [pair])).get(pair, [])
+            view = await streaks.streak_view(
+                conn, camp, pair, days, today, rules().model, ctx.settings.leave_max_days
+            )
+        return {"camp_id": camp_id, "student_id": student, "day": today, **view}
 
     async def balance(a: Args) -> object:
         camp, student = a["camp_id"], a["student_id"]
@@ -64,6 +78,12 @@ def routes(ctx: ServiceContext) -> Sequence[Route]:
         }
 
     return [
+        Route(
+            "/camps/{camp_id}/students/{student_id}/streak",
+            streak,
+            "A student's runs of checked-in days as of now, days of leave, and streak freezes"
+            " (held, earned, bought, and the missed days they were used on).",
+        ),
         Route(
             "/camps/{camp_id}/students/{student_id}/balance",
             balance,

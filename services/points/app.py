@@ -24,7 +24,8 @@ def make_handler(ctx: ServiceContext) -> PointsHandler:
 
 
 def build(ctx: ServiceContext) -> ServiceParts:
-    return ServiceParts(make_handler(ctx), api.routes(ctx))
+    handler = make_handler(ctx)
+    return ServiceParts(handler, api.routes(ctx, handler.rules))
 
 
 def create_app(settings: Settings) -> ServiceRuntime:

@@ -37,9 +37,21 @@ class CheckinRule(_Section):
         return data
 
 
+class StreakFreeze(BaseModel):
+    """Streak freezes: used on a missed day so that the run holds (off unless enabled)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    earn_every_days: int = Field(7, ge=0, le=366)  # one per this many days of a run; 0: never
+    max_held: int = Field(2, ge=1, le=100)
+    item_id: str | None = Field("streak-freeze", min_length=1, max_length=128)  # bought so
+
+
 class StreakRule(_Section):
     points: Amount = Field(50, ge=0, le=1_000_000)
     milestones: list[int] = Field(default_factory=lambda: [7, 14, 21], max_length=50)
+    freeze: StreakFreeze = StreakFreeze()
 
     @field_validator("milestones")
     @classmethod

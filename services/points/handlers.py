@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from services.points import rules, store
+from services.points import rules, store, streaks
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
@@ -18,6 +18,7 @@ from shared.events import (
     CheckIn,
     ContestResult,
     Enrollment,
+    Event,
     Gift,
     Leave,
     RedemptionRequest,
@@ -61,6 +62,10 @@ class PointsHandler:
         self._metrics = metrics
         self._leave_cap = leave_cap
 
+    def rules(self) -> Loaded[PointsRules]:
+        """The rules in force (the read API shows what they decide)."""
+        return self._rules()
+
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Received]) -> list[Result]:
         loaded = self._rules()
         ready = events
@@ -70,12 +75,19 @@ class PointsHandler:
         leaves = [i.event for i in ready if isinstance(i.event, Leave)]
         await leave_store.save_leaves(conn, leaves)  # before the streaks below count runs
         awards, streaked = await self._checkins(conn, ready, camps, loaded.model, results)
-        awards += await self._after_leave(conn, leaves, streaked, loaded.model)
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
             awards += _simple_awards(item.event, loaded.model)
         entries = await store.record_awards(conn, awards, loaded.version)
-        entries += await self._redemptions(conn, ready, loaded, results)
+        accepted: list[RedemptionRequest] = []
+        entries += await self._redemptions(conn, ready, loaded, results, accepted)
+        # a leave or a streak freeze bought can complete a run without a new check-in
+        sources: dict[tuple[str, str], Event] = {(x.camp_id, x.student_id): x for x in leaves}
+        for r in accepted:
+            if r.item_id == loaded.model.for_camp(r.camp_id).streak.freeze.item_id:
+                sources[(r.camp_id, r.student_id)] = r
+        more = await streaks.restreak(conn, sources, streaked, loaded.model, self._leave_cap)
+        entries += await store.record_awards(conn, more, loaded.version)
         self._metrics.count(entries)
         results.extend(_points_message(e) for e in entries)
         return results
@@ -117,7 +129,9 @@ class PointsHandler:
         camp_ids = {camp_id for camp_id, _student in counted}
         fingerprints = {c: rules.streak_fingerprint(all_rules.for_camp(c)) for c in camp_ids}
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
-        leaves = await leave_store.leaves_of(conn, list(counted), self._leave_cap)
+        through = await streaks.transparent_days(
+            conn, {p: calendars[p].days for p in counted}, all_rules, self._leave_cap
+        )
         for (camp_id, student_id), latest in counted.items():
             calendar = calendars[(camp_id, student_id)]
             awards += rules.streak_awards(
@@ -130,36 +144,9 @@ class PointsHandler:
                 judged=calendar.days_before
                 if calendar.streak_rules_before == fingerprints[camp_id]
                 else (),
-                leave=leaves.get((camp_id, student_id), NO_LEAVE),
+                leave=through.get((camp_id, student_id), NO_LEAVE),
             )
         return awards, set(counted)
-
-    async def _after_leave(
-        self,
-        conn: asyncpg.Connection,
-        leaves: Sequence[Leave],
-        streaked: set[tuple[str, str]],
-        all_rules: PointsRules,
-    ) -> list[Award]:
-        """A leave can join two runs into one that reaches a milestone: the streaks of students
-        with a new leave whose streak was not counted above."""
-        source = {(x.camp_id, x.student_id): x for x in leaves}
-        pairs = sorted(p for p in source if p not in streaked)
-        if not pairs:
-            return []
-        days = await store.calendar_days(conn, pairs)
-        leave = await leave_store.leaves_of(conn, pairs, self._leave_cap)
-        return [
-            award
-            for p in pairs
-            for award in rules.streak_awards(
-                *p,
-                days.get(p, []),
-                all_rules.for_camp(p[0]),
-                source[p],
-                leave=leave.get(p, NO_LEAVE),
-            )
-        ]
 
     async def _shares(
         self,
@@ -184,6 +171,7 @@ class PointsHandler:
         ready: Sequence[Received],
         loaded: Loaded[PointsRules],
         results: list[Result],
+        accepted: list[RedemptionRequest],
     ) -> list[store.Entry]:
         unique: dict[tuple[str, str], RedemptionRequest] = {}
         for item in ready:
@@ -201,6 +189,7 @@ class PointsHandler:
         for d in decisions:
             self._metrics.redemptions.labels("accepted" if d.accepted else "rejected").inc()
             results.append(_redemption_message(d))
+        accepted += [d.request for d in decisions if d.accepted]
         deductions = [rules.redemption_award(d) for d in decisions if d.accepted]
         return await store.record_awards(conn, deductions, loaded.version)
 

@@ -362,8 +362,9 @@ async def save_decisions(conn: asyncpg.Connection, decisions: Sequence[Redemptio
     reqs = [d.request for d in decisions]
     await conn.execute(
         "INSERT INTO redemptions (camp_id, request_id, student_id, item_id, cost, status, reason,"
-        " event_id) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-        " $5::int[], $6::text[], $7::text[], $8::text[]) ON CONFLICT DO NOTHING",
+        " event_id, requested_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])"
+        " ON CONFLICT DO NOTHING",
         [r.camp_id for r in reqs],
         [r.request_id for r in reqs],
         [r.student_id for r in reqs],
@@ -372,4 +373,28 @@ async def save_decisions(conn: asyncpg.Connection, decisions: Sequence[Redemptio
         ["accepted" if d.accepted else "rejected" for d in decisions],
         [d.reason for d in decisions],
         [r.event_id for r in reqs],
+        [r.occurred_at for r in reqs],
     )
+
+
+ACCEPTED_REDEMPTIONS = students_rows("redemptions", " AND t.status = 'accepted'")
+
+
+async def freezes_bought(
+    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair], item_ids: dict[str, str]
+) -> dict[Pair, list[datetime]]:
+    """When each of these students bought a streak freeze (an accepted redemption of their
+    camp's freeze item, `item_ids`: camp -> item)."""
+    ordered = sorted(p for p in set(pairs) if p[0] in item_ids)
+    if not ordered:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT t.camp_id, t.student_id, t.item_id, t.requested_at FROM {ACCEPTED_REDEMPTIONS}",
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
+    out: dict[Pair, list[datetime]] = {}
+    for r in rows:
+        if r["requested_at"] is not None and item_ids[r["camp_id"]] == r["item_id"]:
+            out.setdefault((r["camp_id"], r["student_id"]), []).append(r["requested_at"])
+    return out

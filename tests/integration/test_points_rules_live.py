@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from services.points.app import create_app
 from services.points.explain import explain
 from shared import gate, topics
+from shared.camp_days import camp_day
 from shared.events import CheckIn
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -575,3 +577,72 @@ async def test_a_share_waits_for_its_work_then_its_camp_and_is_paid_once(
     await settled(points, bus, 3)
     paid = sorted((e["rule_id"], e["cause"]) for e in await ledger(settings))
     assert paid == [("share", "submission:w1"), ("submission", "assignment:a-w1")]
+
+
+FREEZES = """
+version: "freezes"
+camps:
+  fz-earn:
+    streak: {freeze: {enabled: true, earn_every_days: 3, max_held: 2}}
+  fz-buy:
+    streak: {freeze: {enabled: true, earn_every_days: 0, item_id: streak-freeze}}
+"""
+
+
+async def test_a_streak_freeze_earned_or_bought_holds_the_run(
+    settings: Settings, bus: Bus, tmp_path: Path
+) -> None:
+    async with points_with_rules(settings, tmp_path / "rules.yaml", FREEZES) as runtime:
+        days = [1, 2, 3, 5, 6, 7, 8]  # day 4 missed: runs of 3 and 4 without a freeze
+        sent = 0
+        for c in ("fz-earn", "fz-buy", "fz-none"):
+            await bus.send(topics.CAMPS, camp(c, starts_on="2026-11-20"))
+            for d in days:
+                await bus.send(topics.CHECKINS, checkin(c, "ann", d))
+            sent += 1 + len(days)
+        await settled(runtime, bus, sent)
+
+        def streaks(entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
+            return {(e["camp_id"], e["cause"]) for e in entries if e["rule_id"] == "streak"}
+
+        # earned with the first 3 days, used on day 4: 1-3 + 5-8 is a run of 7
+        assert streaks(await ledger(settings, "ann")) == {("fz-earn", "run:7")}
+        # bought on day 2 (after the check-ins arrived): the run completes then
+        await bus.send(
+            topics.REDEMPTIONS,
+            {
+                "event_id": new_id(),
+                "occurred_at": "2026-11-21T12:00:00+08:00",
+                "camp_id": "fz-buy",
+                "student_id": "ann",
+                "request_id": "freeze-1",
+                "item_id": "streak-freeze",
+                "cost": 10,
+            },
+        )
+        await settled(runtime, bus, sent + 1)
+        entries = await ledger(settings, "ann")
+        assert streaks(entries) == {("fz-earn", "run:7"), ("fz-buy", "run:7")}
+        bought = [e for e in entries if e["rule_id"] == "redemption"]
+        assert [(e["camp_id"], e["delta"]) for e in bought] == [("fz-buy", -10)]
+        # the read API, as of today (the wall clock: camp day 10 or later, whichever day the
+        # test runs): the run held on day 4; the freeze earned on day 6 went on day 9, and the
+        # run broke on day 10
+        port = runtime.http_port
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/camps/fz-earn/students/ann/streak"
+            async with http.get(url) as r:
+                view = await r.json()
+            async with http.get(url.replace("fz-earn", "fz-none")) as r:
+                plain = await r.json()
+        today = camp_day(date(2026, 11, 20), "Asia/Shanghai", datetime.now(UTC))
+        assert view["day"] == min(today, 21) >= 10
+        assert view["longest_run"] == 7 and view["current_run"] == 0
+        assert view["freezes"] == {
+            "enabled": True,
+            "held": 0,
+            "earned": 2,
+            "bought": 0,
+            "used_on": [4, 9],
+        }
+        assert plain["longest_run"] == 4 and plain["freezes"]["enabled"] is False

@@ -13,7 +13,7 @@ from shared.db import check_identifier
 ROOT = Path(__file__).resolve().parents[2]
 SQL_WORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "WITH")
 # identifiers and constant fragments
-SPLICEABLE = {"schema", "name", "SENT_NUDGES", "PAID_SHARES"}
+SPLICEABLE = {"schema", "name", "SENT_NUDGES", "PAID_SHARES", "ACCEPTED_REDEMPTIONS"}
 FRAGMENT_BUILDERS = {"students_rows"}  # called with literals only: a constant fragment
 
 
