@@ -34,7 +34,9 @@ Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
 Tier = Literal["basic", "practice", "challenge"]
 Segment = Literal["never", "active", "slipping", "lapsed", "on_leave"]
-NudgeKind = Literal["reminder", "praise", "welcome_back", "homework", "back_from_leave"]
+NudgeKind = Literal[
+    "reminder", "praise", "welcome_back", "homework", "back_from_leave", "streak_saved"
+]
 QuestionCategory = Literal["content", "howto", "extension"]
 AnswererRole = Literal["teacher", "assistant", "student"]
 

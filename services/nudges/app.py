@@ -11,6 +11,7 @@ from services.nudges.metrics import NudgesMetrics
 from services.nudges.scheduler import Scheduler
 from services.nudges.teachers import TeachersRobot
 from services.nudges.wecom import WeComForwarder
+from services.points.config import DEFAULT_RULES_FILE, PointsRules
 from shared.config import Watched
 from shared.security import consumer_options
 from shared.service import ServiceContext, ServiceParts, ServiceRuntime, ServiceSpec
@@ -31,6 +32,8 @@ def build(ctx: ServiceContext) -> ServiceParts:
         ctx.wake_relay,
         s.scheduler_interval_s,
         s.leave_max_days,
+        # the streak freezes are the points rules' (the same file as the points service's)
+        Watched(s.rules_file or DEFAULT_RULES_FILE, PointsRules).refresh,
     )
     forwarder = WeComForwarder(
         s.kafka_bootstrap, s.topic_prefix, ctx.pool, book.refresh, metrics, consumer_options(s)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DEFAULT_NUDGES_FILE = Path(__file__).parent / "nudges.yaml"
 
 PLACEHOLDERS = {"name", "streak", "days_missed", "last_work", "camp", "day", "score", "homework"}
-KINDS = ("reminder", "praise", "welcome_back", "homework", "back_from_leave")
+KINDS = ("reminder", "praise", "welcome_back", "homework", "back_from_leave", "streak_saved")
 SEGMENTS = ("never", "active", "slipping", "lapsed")  # of templates
 ALL_SEGMENTS = (*SEGMENTS, "on_leave")  # a student's segment on a day of leave
 # Templates of praise beyond excellent works are kept apart, so that the excellent ones never
@@ -180,6 +180,8 @@ class NudgeBook(_Strict):
             needed["homework"] = SEGMENTS
         if "back_from_leave" in self.templates:  # optional, like homework
             needed["back_from_leave"] = ("active",)
+        if "streak_saved" in self.templates:  # sent only where points' freezes are on
+            needed["streak_saved"] = ("slipping", "lapsed")
         if self.praise.works == "every":
             needed["praise_reviewed"] = ("active",)
         if self.praise.first_after_lapse:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges import loop, queue, rules, segmentation, store
+from services.nudges import loop, queue, rules, segmentation, store, streaks
 from services.nudges.config import NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import leave_store, topics
@@ -28,6 +28,7 @@ from shared.events import (
     Leave,
     Preference,
     Question,
+    RedemptionResult,
     Review,
     Submission,
 )
@@ -44,6 +45,7 @@ INPUTS = [
     topics.QUESTIONS,
     topics.ANSWERS,
     topics.LEAVES,
+    topics.REDEMPTION_RESULTS,  # streak freezes bought (points' decisions)
 ]
 
 BookSource = Callable[[], Loaded[NudgeBook]]
@@ -61,6 +63,7 @@ class _Batch:
     questions: list[Question] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
     leaves: list[Leave] = field(default_factory=list)
+    redemptions: list[RedemptionResult] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Sequence[Received]) -> _Batch:
@@ -75,6 +78,7 @@ class _Batch:
             Question: batch.questions,
             Answer: batch.answers,
             Leave: batch.leaves,
+            RedemptionResult: batch.redemptions,
         }
         for item in events:
             lists[type(item.event)].append(item.event)
@@ -137,6 +141,7 @@ class NudgesHandler:
         await loop.take_in(conn, batch.reviews, batch.questions, batch.answers, self._metrics.loop)
         new_days = await store.save_checkins(conn, batch.checkins)
         await leave_store.save_leaves(conn, batch.leaves)
+        await streaks.save_accepted(conn, batch.redemptions)
         handed_in = {x.camp_id for x in batch.submissions}
         camps = await store.load_camps(conn, set(groups) | arrived | handed_in)
         if book.praise.first_after_lapse:

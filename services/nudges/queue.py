@@ -16,7 +16,7 @@ from services.nudges.store import NewNudge, Pair, pair_columns
 from shared.db import students_rows
 
 # The kinds of which a student gets at most one a day (contract, "The learning loop").
-DAILY_KINDS = ("reminder", "homework")
+DAILY_KINDS = ("reminder", "homework", "streak_saved")
 # (id, status, reason, segment, template_id[, the kind sent when not the one scheduled])
 Outcome = (
     tuple[int, str, str | None, str | None, str | None]

@@ -300,6 +300,26 @@ def decide_homework(
     return SEND
 
 
+def decide_saved(
+    facts: ReminderFacts,
+    day: int,
+    due_at: datetime,
+    now: datetime,
+    timezone: str,
+    book: NudgeBook,
+) -> Skip | None:
+    """None to tell a student, instead of the day's reminder, that a streak freeze held their
+    run over yesterday: the reminder's limits, as for homework."""
+    if "streak_saved" not in book.templates:
+        return Skip("saved_off")
+    skip = _who(facts) or _when(due_at, now, timezone, book)
+    if skip is not None:
+        return skip
+    if facts.last_reminder_day is not None and facts.last_reminder_day >= day:
+        return Skip("capped")
+    return SEND
+
+
 def _who(facts: ReminderFacts) -> Skip | None:
     """Students who get no reminder or homework nudge at all today."""
     if not facts.enrolled:

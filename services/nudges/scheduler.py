@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges import loop_store, queue, rules, segmentation, store
+from services.nudges import loop_store, queue, rules, segmentation, store, streaks
 from services.nudges.config import ALL_SEGMENTS, Facts, NudgeBook
 from services.nudges.loop import LoopGauges
 from services.nudges.metrics import NudgesMetrics
@@ -44,9 +44,11 @@ class Scheduler:
         wake_relay: Callable[[], None],
         interval_s: float = 1.0,
         leave_cap: int | None = None,
+        points_rules: streaks.PointsRulesSource | None = None,
     ) -> None:
         self._pool = pool
         self._leave_cap = leave_cap
+        self._points_rules = points_rules
         self._clock = clock
         self._book = book
         self._metrics = metrics
@@ -147,6 +149,10 @@ class Scheduler:
             history = await queue.histories(conn, pairs)
             works = await store.last_works(conn, pairs)
             handed = await loop_store.handed_in(conn, [p for p in pairs if camps[p[0]].assignments])
+            saved: set[tuple[store.Pair, int]] = set()
+            if self._points_rules is not None:
+                points_rules = self._points_rules().model
+                saved = await streaks.saved_yesterday(conn, due, camps, days, leaves, points_rules)
             outcomes: list[queue.Outcome] = []
             messages: list[OutMessage] = []
             for row in due:
@@ -161,6 +167,7 @@ class Scheduler:
                     history[pair],
                     works.get(pair),
                     [a for a, _ in handed.get(pair, [])],
+                    (pair, row["day"]) in saved,
                     now,
                     book,
                 )
@@ -183,6 +190,7 @@ class Scheduler:
         history: queue.History,
         last_work: str | None,
         handed_in: list[str],
+        streak_saved: bool,
         now: datetime,
         book: NudgeBook,
     ) -> tuple[queue.Outcome, list[OutMessage]]:
@@ -243,6 +251,10 @@ class Scheduler:
             ):
                 kind = "homework"  # instead of the reminder: one of them a day at most
                 context = {**context, "homework": rules.homework_words(a.tier for a in missing)}
+            elif streak_saved and not rules.decide_saved(
+                facts, day, row["due_at"], now, camp.timezone, book
+            ):
+                kind = "streak_saved"  # yesterday's missed day was held by a freeze
             else:
                 skip = rules.decide_reminder(facts, day, row["due_at"], now, camp.timezone, book)
                 if skip is not None:

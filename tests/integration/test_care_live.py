@@ -322,3 +322,45 @@ async def test_a_holdout_gets_no_reminders_and_both_groups_are_measured(
         await wait_for(measured, what="both groups measured once")
     finally:
         await runtime.stop()
+
+
+async def test_a_student_whose_streak_a_freeze_held_is_told_so(
+    bus: Bus, topic_settings: Settings, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        'version: "freezes"\nstreak: {freeze: {enabled: true, earn_every_days: 3}}\n',
+        encoding="utf-8",
+    )
+    settings = topic_settings.model_copy(update={"rules_file": rules})
+    runtime = create_app(settings)
+    await runtime.start()
+    c = "saved1"
+    try:
+        w = World(bus, settings, runtime)
+        await w.send(topics.CAMPS, camp(c, starts_on="2026-11-20", days=21))
+        await w.send(
+            topics.ENROLLMENTS,
+            *(enrollment(c, s, s.upper(), sh(1, "00:00")) for s in ("ann", "bo")),
+        )
+        await w.tick(sh(1, "00:01"))
+        # ann: a run of 3 earns a freeze, which holds day 4; bo: 2 days, no freeze
+        await w.send(
+            topics.CHECKINS,
+            *(checkin(c, "ann", d) for d in (1, 2, 3)),
+            *(checkin(c, "bo", d) for d in (2, 3)),
+        )
+        await w.tick(sh(5, "20:00"))
+        decided = await w.rows(
+            "SELECT student_id, kind, status, template_id FROM nudges.nudges"
+            " WHERE camp_id = $1 AND day = 5 ORDER BY 1",
+            c,
+        )
+        assert [(r[0], r[1], r[2]) for r in decided] == [
+            ("ann", "streak_saved", "sent"),
+            ("bo", "reminder", "sent"),
+        ]
+        saved = [n for n in await w.published(topics.NUDGES, 2) if n["kind"] == "streak_saved"]
+        assert len(saved) == 1 and "保护卡" in saved[0]["message"]
+    finally:
+        await runtime.stop()
