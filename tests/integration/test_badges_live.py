@@ -170,7 +170,7 @@ async def test_seed_students_are_listed_with_their_evidence_and_counts_per_badge
     await bus.send(topics.REVIEWS, review("b4", "dee", "w2", score=91))
     await bus.send(topics.REVIEWS, review("b4", "eve", "w3", score=92))  # one short
     await bus.send(topics.REVIEWS, review("b4", "eve", "w4", excellent=False))
-    await settled(badges, 33)
+    await settled(badges, 37)  # the camp, 28 check-ins, 4 works and 4 reviews
     status, body = await get(badges.http_port, "/camps/b4/seed-students")
     assert status == 200
     assert [s["student_id"] for s in body["seed_students"]] == ["dee"]
