@@ -25,7 +25,8 @@ from gamify.report_figures import (
 from services.nudges.rules import segment_on
 from shared.camp_days import camp_day
 from shared.events import Segment
-from shared.leave import NO_LEAVE, leave_days
+from shared.leave import NO_LEAVE
+from shared.leave_store import camp_leaves
 
 SEGMENTS = ("never", "active", "slipping", "lapsed", "on_leave")
 
@@ -151,12 +152,10 @@ async def build_report(
         if r["student_id"] in checked:
             checked[r["student_id"]].add(r["day"])
     n = len(students)
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for r in await optional_rows(
-        conn, "SELECT student_id, from_day, to_day FROM nudges.leaves WHERE camp_id = $1", camp_id
-    ):
-        spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
-    leave = {s: leave_days(x, leave_cap) for s, x in spans.items()}
+    try:
+        leave = await camp_leaves(conn, camp_id, leave_cap, "nudges.leaves")
+    except asyncpg.UndefinedTableError:  # the nudges service has never run on this database
+        leave = {}
     shown = range(first_day, last_day + 1)
 
     rate = [sum(1 for s in students if d in checked[s]) / n if n else 0.0 for d in shown]

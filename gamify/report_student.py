@@ -112,33 +112,23 @@ async def build_student_report(
             student_id,
         )
     ]
-    works = [
-        dict(r)
-        for r in await conn.fetch(
-            "SELECT w.submission_id, w.title, w.tier, w.occurred_at AS submitted_at,"
-            " w.first_review_at AS reviewed_at, x.score, coalesce(x.excellent, false) AS excellent"
-            " FROM nudges.works w LEFT JOIN nudges.excellent_reviews x"
-            "   ON x.camp_id = w.camp_id AND x.submission_id = w.submission_id"
-            " WHERE w.camp_id = $1 AND w.student_id = $2 ORDER BY w.occurred_at",
-            camp_id,
-            student_id,
-        )
-    ]
-    handed = [(w["submission_id"], w["submitted_at"]) for w in works]
-    assignments = {
-        r["submission_id"]: r["assignment_id"]
-        for r in await conn.fetch(
-            "SELECT submission_id, assignment_id FROM nudges.works"
-            " WHERE camp_id = $1 AND student_id = $2 AND assignment_id IS NOT NULL",
-            camp_id,
-            student_id,
-        )
-    }
+    rows = await conn.fetch(
+        "SELECT w.submission_id, w.title, w.tier, w.occurred_at AS submitted_at,"
+        " w.first_review_at AS reviewed_at, x.score, coalesce(x.excellent, false) AS excellent,"
+        " w.assignment_id"
+        " FROM nudges.works w LEFT JOIN nudges.excellent_reviews x"
+        "   ON x.camp_id = w.camp_id AND x.submission_id = w.submission_id"
+        " WHERE w.camp_id = $1 AND w.student_id = $2 ORDER BY w.occurred_at",
+        camp_id,
+        student_id,
+    )
+    works = [{k: v for k, v in r.items() if k != "assignment_id"} for r in rows]
+    handed_in = ((r["assignment_id"], r["submitted_at"]) for r in rows if r["assignment_id"])
     hw = homework(
         camp["starts_on"],
         camp["timezone"],
         assignments_of(camp["assignments"]),
-        earliest((assignments[s], at) for s, at in handed if s in assignments),
+        earliest(handed_in),
         last_day + 1,
     )
     counts = await optional_rows(

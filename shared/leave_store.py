@@ -38,3 +38,16 @@ async def leaves_of(
     for r in rows:
         spans.setdefault((r["camp_id"], r["student_id"]), []).append((r["from_day"], r["to_day"]))
     return {p: leave_days(s, cap) for p, s in spans.items()}
+
+
+async def camp_leaves(
+    conn: asyncpg.Connection, camp_id: str, cap: int | None, table: str = "leaves"
+) -> dict[str, frozenset[int]]:
+    """Each student of a camp with leave, and their days of it (`table` may name another
+    service's schema, for the reports)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for r in await conn.fetch(
+        f"SELECT student_id, from_day, to_day FROM {table} WHERE camp_id = $1", camp_id
+    ):
+        spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
+    return {s: leave_days(x, cap) for s, x in spans.items()}

@@ -85,7 +85,9 @@ class BadgesHandler:
         if not trigger:
             return []
         pairs = sorted(trigger)
-        facts = await store.load_facts(conn, pairs, self._leave_cap)
+        facts = await store.load_facts(
+            conn, pairs, self._leave_cap, rules.facts_needed(loaded.model.badges)
+        )
         held = await store.held_badges(conn, pairs)
         camp_facts = await store.load_camps(conn, {p[0] for p in pairs})
         earned = [

@@ -134,6 +134,26 @@ def _share_of(share: float, total: int) -> int:
     return math.ceil(share * total - 1e-9)
 
 
+def facts_needed(badges: Sequence[Badge]) -> frozenset[str]:
+    """The StudentFacts fields some criterion of these badges reads: the store loads only
+    those (each is a query per batch)."""
+    needed: set[str] = set()
+    for c in (b.criteria for b in badges):
+        if c.streak_days is not None:
+            needed |= {"days", "leave"}
+        if c.checkin_days is not None or c.checkin_share is not None:
+            needed.add("days")
+        if c.excellent_works is not None:
+            needed.add("excellent")
+        if c.lessons is not None:
+            needed.add("lesson_ratios")
+        if c.homework_rate is not None:
+            needed.add("handed_in")
+        if c.questions_asked is not None or c.answers_given is not None:
+            needed.add("questions_answers")
+    return frozenset(needed)
+
+
 def statuses(badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | None) -> list[Status]:
     return [Status(b.id, progress(b.criteria, facts, camp)) for b in badges]
 

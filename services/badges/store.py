@@ -178,60 +178,75 @@ async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair
     return [(r["camp_id"], r["student_id"]) for r in rows]
 
 
+ALL_FACTS = frozenset(
+    {"days", "leave", "excellent", "lesson_ratios", "handed_in", "questions_answers"}
+)
+
+
 async def load_facts(
-    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair], leave_cap: int | None = None
+    conn: asyncpg.Connection | asyncpg.Pool,
+    pairs: Sequence[Pair],
+    leave_cap: int | None = None,
+    needed: frozenset[str] = ALL_FACTS,
 ) -> dict[Pair, StudentFacts]:
-    """Every fact of these students, in six queries whatever their number."""
+    """The facts of these students that `needed` names (rules.facts_needed), one query each
+    whatever the students' number; the others are left empty."""
     camps, students = _columns(pairs)
     days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
-    for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.days FROM {students_rows('checkin_calendar')}",
-        camps,
-        students,
-    ):
-        days[(r["camp_id"], r["student_id"])] = frozenset(r["days"])
+    if "days" in needed:
+        for r in await conn.fetch(
+            f"SELECT t.camp_id, t.student_id, t.days FROM {students_rows('checkin_calendar')}",
+            camps,
+            students,
+        ):
+            days[(r["camp_id"], r["student_id"])] = frozenset(r["days"])
     works: dict[Pair, set[str]] = defaultdict(set)
-    for r in await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.submission_id FROM {students_rows('excellent_works')}",
-        camps,
-        students,
-    ):
-        works[(r["camp_id"], r["student_id"])].add(r["submission_id"])
+    if "excellent" in needed:
+        for r in await conn.fetch(
+            "SELECT t.camp_id, t.student_id, t.submission_id"
+            f" FROM {students_rows('excellent_works')}",
+            camps,
+            students,
+        ):
+            works[(r["camp_id"], r["student_id"])].add(r["submission_id"])
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
-    for r in await conn.fetch(
-        "SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio"
-        f" FROM {students_rows('lesson_progress')}",
-        camps,
-        students,
-    ):
-        ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
+    if "lesson_ratios" in needed:
+        for r in await conn.fetch(
+            "SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio"
+            f" FROM {students_rows('lesson_progress')}",
+            camps,
+            students,
+        ):
+            ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
     handed: dict[Pair, dict[str, datetime]] = defaultdict(dict)
-    for r in await conn.fetch(
-        "SELECT t.camp_id, t.student_id, t.assignment_id, t.first_at"
-        f" FROM {students_rows('handed_in')}",
-        camps,
-        students,
-    ):
-        handed[(r["camp_id"], r["student_id"])][r["assignment_id"]] = r["first_at"]
-    counts: dict[Pair, dict[str, int]] = defaultdict(dict)
-    for r in await conn.fetch(
-        "SELECT p.c, p.s,"
-        " (SELECT count(*) FROM questions_asked q WHERE q.camp_id = p.c AND q.student_id = p.s),"
-        " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)"
-        " FROM unnest($1::text[], $2::text[]) AS p(c, s)",
-        camps,
-        students,
-    ):
-        counts[(r[0], r[1])] = {"questions": r[2], "answers": r[3]}
-    leaves = await leave_store.leaves_of(conn, pairs, leave_cap)
+    if "handed_in" in needed:
+        for r in await conn.fetch(
+            "SELECT t.camp_id, t.student_id, t.assignment_id, t.first_at"
+            f" FROM {students_rows('handed_in')}",
+            camps,
+            students,
+        ):
+            handed[(r["camp_id"], r["student_id"])][r["assignment_id"]] = r["first_at"]
+    counts: dict[Pair, tuple[int, int]] = {}
+    if "questions_answers" in needed:
+        for r in await conn.fetch(
+            "SELECT p.c, p.s,"
+            " (SELECT count(*) FROM questions_asked q"
+            "   WHERE q.camp_id = p.c AND q.student_id = p.s),"
+            " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)"
+            " FROM unnest($1::text[], $2::text[]) AS p(c, s)",
+            camps,
+            students,
+        ):
+            counts[(r[0], r[1])] = (r[2], r[3])
+    leaves = await leave_store.leaves_of(conn, pairs, leave_cap) if "leave" in needed else {}
     return {
         p: StudentFacts(
             days[p],
             frozenset(works[p]),
             ratios[p],
             handed[p],
-            counts.get(p, {}).get("questions", 0),
-            counts.get(p, {}).get("answers", 0),
+            *counts.get(p, (0, 0)),
             leaves.get(p, frozenset()),
         )
         for p in pairs

@@ -14,7 +14,8 @@ import asyncpg
 
 from services.nudges import rules, store
 from shared.camp_days import camp_day
-from shared.leave import leave_days
+from shared.leave import NO_LEAVE
+from shared.leave_store import camp_leaves
 
 NEEDS_CARE = ("lapsed", "slipping", "never", "on_leave")  # the default list, in this order
 LAST_NUDGES = 3
@@ -56,11 +57,7 @@ async def care_list(
         "SELECT student_id, day, occurred_at FROM checkins WHERE camp_id = $1", c
     ):
         checkins[r["student_id"]][r["day"]] = r["occurred_at"]
-    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in await conn.fetch(
-        "SELECT student_id, from_day, to_day FROM leaves WHERE camp_id = $1", c
-    ):
-        spans[r["student_id"]].append((r["from_day"], r["to_day"]))
+    leaves = await camp_leaves(conn, c, leave_cap)
     works = {
         r["student_id"]: r
         for r in await conn.fetch(
@@ -92,7 +89,7 @@ async def care_list(
     rows = []
     for student, name in names.items():
         days = checkins.get(student, {})
-        leave = leave_days(spans.get(student, []), leave_cap)
+        leave = leaves.get(student, NO_LEAVE)
         seg = rules.segment_on(days.keys(), today, leave)
         if seg not in wanted:
             continue

@@ -278,7 +278,13 @@ def decide_reminder(
     return SEND
 
 
-def decide_homework(
+# The nudges that may go out instead of the day's reminder, each with its reason when its
+# templates are removed.
+INSTEAD_OF_REMINDER = {"homework": "homework_off", "streak_saved": "saved_off"}
+
+
+def decide_instead(
+    kind: str,
     facts: ReminderFacts,
     day: int,
     due_at: datetime,
@@ -286,32 +292,13 @@ def decide_homework(
     timezone: str,
     book: NudgeBook,
 ) -> Skip | None:
-    """None to send a `homework` nudge instead of the day's reminder, to a student with a
-    practice or challenge due today and not handed in (shared.homework.due_for_reminder): the
-    reminder's opt-out, quiet hours and one-a-day cap hold, but neither a check-in today nor
-    being active spares it, and the reminder's segment caps do not apply."""
-    if "homework" not in book.templates:
-        return Skip("homework_off")
-    skip = _who(facts) or _when(due_at, now, timezone, book)
-    if skip is not None:
-        return skip
-    if facts.last_reminder_day is not None and facts.last_reminder_day >= day:
-        return Skip("capped")
-    return SEND
-
-
-def decide_saved(
-    facts: ReminderFacts,
-    day: int,
-    due_at: datetime,
-    now: datetime,
-    timezone: str,
-    book: NudgeBook,
-) -> Skip | None:
-    """None to tell a student, instead of the day's reminder, that a streak freeze held their
-    run over yesterday: the reminder's limits, as for homework."""
-    if "streak_saved" not in book.templates:
-        return Skip("saved_off")
+    """None to send a `kind` nudge instead of the day's reminder: `homework` to a student with
+    a practice or challenge due today and not handed in (shared.homework.due_for_reminder),
+    `streak_saved` to one whose run a streak freeze held over yesterday. The reminder's
+    opt-out, quiet hours and one-a-day cap hold, but neither a check-in today nor being active
+    spares it, and the reminder's segment caps do not apply."""
+    if kind not in book.templates:
+        return Skip(INSTEAD_OF_REMINDER[kind])
     skip = _who(facts) or _when(due_at, now, timezone, book)
     if skip is not None:
         return skip

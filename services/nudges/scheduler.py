@@ -246,13 +246,13 @@ class Scheduler:
                 ),
             )
             missing = due_for_reminder(camp.assignments, day, handed_in)
-            if missing and not rules.decide_homework(
-                facts, day, row["due_at"], now, camp.timezone, book
+            if missing and not rules.decide_instead(
+                "homework", facts, day, row["due_at"], now, camp.timezone, book
             ):
                 kind = "homework"  # instead of the reminder: one of them a day at most
                 context = {**context, "homework": rules.homework_words(a.tier for a in missing)}
-            elif streak_saved and not rules.decide_saved(
-                facts, day, row["due_at"], now, camp.timezone, book
+            elif streak_saved and not rules.decide_instead(
+                "streak_saved", facts, day, row["due_at"], now, camp.timezone, book
             ):
                 kind = "streak_saved"  # yesterday's missed day was held by a freeze
             else:

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 from services.badges.config import DEFAULT_BADGES_FILE, Badge, BadgeBook
 from services.badges.credential import open_badge
-from services.badges.rules import CampFacts, StudentFacts, new_badges, statuses, watch_ratio
+from services.badges.rules import (
+    CampFacts,
+    StudentFacts,
+    facts_needed,
+    new_badges,
+    statuses,
+    watch_ratio,
+)
 from shared.config import ConfigError, load_yaml
 from shared.events import Assignment
 
@@ -322,3 +329,61 @@ def test_participation_counts_questions_and_answers_to_others() -> None:
 def test_the_shipped_completion_badge_keeps_todays_rule() -> None:
     completion = next(b for b in BOOK.badges if b.id == "completion")
     assert completion.criteria.homework_rate is None
+
+
+CRITERIA = [
+    {"streak_days": 3},
+    {"checkin_days": 2},
+    {"checkin_share": 0.1},
+    {"excellent_works": 1},
+    {"lessons": {"watched_ratio": 0.5, "share": 0.2}},
+    {"homework_rate": 0.5},
+    {"questions_asked": 1},
+    {"answers_given": 1},
+]
+
+
+@pytest.mark.parametrize("criteria", CRITERIA, ids=lambda c: next(iter(c)))
+def test_the_facts_a_book_needs_are_all_its_criteria_read(criteria: dict[str, object]) -> None:
+    """The store loads only rules.facts_needed: progress on the facts so cut equals progress
+    on them all (a criterion reading a fact it does not declare would differ)."""
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    camp = CampFacts(
+        "c",
+        days=21,
+        lessons=4,
+        starts_on=start.date(),
+        timezone="UTC",
+        assignments=(Assignment(assignment_id="a1", tier="practice", due_day=3),),
+    )
+    full = StudentFacts(
+        days=frozenset({1, 2, 4}),
+        excellent=frozenset({"w1"}),
+        lesson_ratios={"l1": 0.9},
+        handed_in={"a1": start},
+        questions=2,
+        answers=1,
+        leave=frozenset({3}),
+    )
+    badge = Badge.model_validate(
+        {"id": "b", "name": "B", "description": "d", "image": "i", "criteria": criteria}
+    )
+    needed = facts_needed([badge])
+    empty = StudentFacts()
+    cut = StudentFacts(
+        **{
+            f: getattr(
+                full if (f in needed or (f in QA and "questions_answers" in needed)) else empty, f
+            )
+            for f in StudentFacts.__slots__
+        }
+    )
+    assert statuses([badge], cut, camp) == statuses([badge], full, camp)
+    assert statuses([badge], full, camp)[0].earned  # the facts above meet every criterion
+
+
+QA = ("questions", "answers")
+
+
+def test_the_shipped_book_needs_no_homework_or_questions() -> None:
+    assert facts_needed(BOOK.badges) == {"days", "leave", "excellent", "lesson_ratios"}

@@ -101,7 +101,7 @@ FACTS = ReminderFacts(
 
 def test_homework_nudge_goes_to_an_active_student_who_checked_in() -> None:
     due = rules.at_local(START, "Asia/Shanghai", 7, "20:00")
-    assert rules.decide_homework(FACTS, 7, due, due, "Asia/Shanghai", BOOK) is None
+    assert rules.decide_instead("homework", FACTS, 7, due, due, "Asia/Shanghai", BOOK) is None
     # ... where a reminder would not
     skip = rules.decide_reminder(FACTS, 7, due, due, "Asia/Shanghai", BOOK)
     assert skip == Skip("checked_in")
@@ -121,7 +121,9 @@ def test_homework_nudge_keeps_the_reminders_limits(
 ) -> None:
     facts = ReminderFacts(**_with(change))  # type: ignore[arg-type]
     due = rules.at_local(START, "Asia/Shanghai", 7, clock)
-    assert rules.decide_homework(facts, 7, due, due, "Asia/Shanghai", BOOK) == Skip(reason)
+    assert rules.decide_instead("homework", facts, 7, due, due, "Asia/Shanghai", BOOK) == Skip(
+        reason
+    )
 
 
 def _with(change: dict[str, object]) -> dict[str, object]:
@@ -136,12 +138,18 @@ def _with(change: dict[str, object]) -> dict[str, object]:
     return {**base, **change}
 
 
-def test_homework_nudge_is_off_without_its_templates() -> None:
+@pytest.mark.parametrize(
+    ("kind", "reason"), [("homework", "homework_off"), ("streak_saved", "saved_off")]
+)
+def test_a_nudge_instead_of_the_reminder_is_off_without_its_templates(
+    kind: str, reason: str
+) -> None:
     book = BOOK.model_copy(
-        update={"templates": {k: v for k, v in BOOK.templates.items() if k != "homework"}}
+        update={"templates": {k: v for k, v in BOOK.templates.items() if k != kind}}
     )
     due = rules.at_local(START, "Asia/Shanghai", 7, "20:00")
-    assert rules.decide_homework(FACTS, 7, due, due, "Asia/Shanghai", book) == Skip("homework_off")
+    assert rules.decide_instead(kind, FACTS, 7, due, due, "Asia/Shanghai", BOOK) is None
+    assert rules.decide_instead(kind, FACTS, 7, due, due, "Asia/Shanghai", book) == Skip(reason)
 
 
 def test_homework_words_name_the_tiers() -> None:

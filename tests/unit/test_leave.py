@@ -105,7 +105,7 @@ def test_no_reminder_or_homework_nudge_on_a_day_of_leave() -> None:
     )
     due = rules.at_local(START, SH, 3, "20:00")
     assert rules.decide_reminder(facts, 3, due, due, SH, book) == Skip("on_leave")
-    assert rules.decide_homework(facts, 3, due, due, SH, book) == Skip("on_leave")
+    assert rules.decide_instead("homework", facts, 3, due, due, SH, book) == Skip("on_leave")
 
 
 def test_points_streak_bonus_counts_the_run_through_leave() -> None:
