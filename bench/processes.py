@@ -34,9 +34,11 @@ class Replicas:
         log_dir: Path,
         n: int = 1,
         profile: Path | None = None,
+        phase: str = "",
         **env: str,
     ) -> None:
         self.name = name
+        self._phase = phase  # in the profile's file name: DIR/NAME[-PHASE]-N.txt
         self._database_url = place.database_url
         self._profile = profile
         self._profilers: list[subprocess.Popen[bytes]] = []
@@ -66,7 +68,7 @@ class Replicas:
         """py-spy on each replica: collapsed stacks (flamegraph input) written on stop."""
         into.mkdir(parents=True, exist_ok=True)
         for i, p in enumerate(self.procs):
-            out = into / f"{self.name}-{i}.txt"
+            out = into / "-".join(filter(None, (self.name, self._phase, f"{i}.txt")))
             self._profilers.append(
                 subprocess.Popen(
                     [

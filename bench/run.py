@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bench import workload
-from bench.common import BUS_BASELINE_MAX_S, PARTITIONS, Steady, say
+from bench.common import BUS_BASELINE_MAX_S, PARTITIONS, WARMUP_S, Steady, say
 from bench.drain import ceiling, produce_backlog, raw_consume, wait_taken_in
 from bench.latency import (
     bus_latency,
@@ -116,15 +118,23 @@ async def bench_service(
     # broker reads a partition's whole log on every fetch, so the backlog (or another phase's
     # probes) left on the input topics would delay every probe (Apache Kafka seeks by index).
     steady = RunPlace(place.bootstrap, f"{place.prefix}steady-{name}.", place.database_url)
-    replicas = Replicas(name, steady, logs)
+    replicas = Replicas(name, steady, logs, profile=profile, phase="steady")
     replicas.start()
     try:
         await replicas.wait_ready()
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {load.rate:,} events/s for {load.seconds:.0f} s ...")
-        async with Sampler(replicas) as sampled:
-            samples = await steady_latency(steady, name, load)
+        async with aiohttp.ClientSession() as http:
+            before = await replicas.batches(http)
+            async with Sampler(replicas) as sampled:
+                samples = await steady_latency(steady, name, load)
+            after = await replicas.batches(http)
         rss_end = replicas.rss_mb()
+        batches, records = after[0] - before[0], after[1] - before[1]
+        steady_batch = {
+            "per_s": round(batches / (load.seconds + WARMUP_S)),
+            "records": round(records / max(batches, 1), 1),
+        }
         memory = memory_over_time(sampled.windows)
         say(
             "  cores used meanwhile: "
@@ -132,6 +142,7 @@ async def bench_service(
             + "; RSS every 5 s: "
             + " ".join(f"{w['rss_mb']:.0f}" for w in sampled.windows[:24])
             + (" ..." if len(sampled.windows) > 24 else "")
+            + f"; {steady_batch['per_s']:,} batches/s of {steady_batch['records']} records"
         )
         if line := memory_line(memory):
             say(f"  {line}")
@@ -157,6 +168,7 @@ async def bench_service(
         "rss_mb_end": rss_end,
         **memory,
         "steady_cores_used": sampled.mean_cores(),
+        "steady_batch": steady_batch,  # batches a second, records in each
         # every 5 s of the latency phase: RSS and the cores each role used
         "steady_timeline": sampled.windows,
     }

@@ -153,7 +153,7 @@ async def build_report(
             checked[r["student_id"]].add(r["day"])
     n = len(students)
     try:
-        leave = await camp_leaves(conn, camp_id, leave_cap, "nudges.leaves")
+        leave = await camp_leaves(conn, camp_id, leave_cap, nudges_schema=True)
     except asyncpg.UndefinedTableError:  # the nudges service has never run on this database
         leave = {}
     shown = range(first_day, last_day + 1)

@@ -28,6 +28,45 @@ log = logging.getLogger(__name__)
 Submit = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
 
+class CoalescedCommits:
+    """Offsets applied and not yet committed, sent by one commit at a time.
+
+    A lane notes a batch's offsets after its database commit and goes on at once: it does not
+    wait for the broker's answer (a round trip to a busy broker on every batch's path), and
+    what the lanes note while a commit is in flight goes in the next one, the highest offset
+    of each partition. An offset is still committed only after its batch's database commit;
+    one lost in a crash is redelivered, which the inbox makes a no-op."""
+
+    def __init__(self, send: Callable[[dict[TopicPartition, int]], Awaitable[None]]) -> None:
+        self._send = send
+        self._pending: dict[TopicPartition, int] = {}
+        self._wanted = asyncio.Event()
+
+    def note(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, next_offset in offsets.items():
+            self._pending[tp] = max(self._pending.get(tp, 0), next_offset)
+        self._wanted.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self.flush()
+            except Exception:  # the next commit carries these offsets again
+                log.exception("committing offsets failed")
+
+    async def flush(self) -> None:
+        """Commit what is noted; what a cancelled commit carried stays noted."""
+        offsets = dict(self._pending)
+        if not offsets:
+            return
+        await self._send(offsets)
+        for tp, next_offset in offsets.items():
+            if self._pending.get(tp) == next_offset:
+                del self._pending[tp]
+
+
 class KafkaIntake:
     """One group member: fetches batches, hands them to `submit`, commits what it is told."""
 
@@ -54,6 +93,8 @@ class KafkaIntake:
         self._options = consumer_options
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._commits = CoalescedCommits(self._commit_now)
+        self._committer: asyncio.Task[None] | None = None
 
     async def start(self, submit: Submit) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -61,6 +102,7 @@ class KafkaIntake:
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._feed(submit), name=f"{self._service}-intake")
+        self._committer = asyncio.create_task(self._commits.run(), name=f"{self._service}-commit")
 
     def assigned(self) -> bool:
         return self._consumer is not None and bool(self._consumer.assignment())
@@ -93,9 +135,13 @@ class KafkaIntake:
         return list(chain.from_iterable(batch.values()))
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit these partitions' offsets (their batch is in the database), then update their
-        lag. A refused commit (a rebalance) is counted: the batch will be redelivered, and the
-        inbox makes that a no-op."""
+        """These partitions' offsets are applied (their batch is in the database): commit them
+        soon, without waiting (CoalescedCommits)."""
+        self._commits.note(offsets)
+
+    async def _commit_now(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit, then update these partitions' lag. A refused commit (a rebalance) is
+        counted: those batches will be redelivered."""
         consumer = self._consumer
         if consumer is None:
             return
@@ -123,8 +169,17 @@ class KafkaIntake:
             self._task = None
 
     async def stop(self) -> None:
-        """Leave the group (after the lanes committed what they applied)."""
+        """Commit what the lanes applied, then leave the group."""
         await self.stop_fetching()
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._committer
+            self._committer = None
+        try:
+            await self._commits.flush()  # a commit cancelled above left its offsets noted
+        except Exception:
+            log.exception("committing offsets at stop failed; those batches will be redelivered")
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

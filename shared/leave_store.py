@@ -28,6 +28,8 @@ async def leaves_of(
     conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair], cap: int | None
 ) -> dict[Pair, frozenset[int]]:
     """Each student's days of leave; only students with leave are listed."""
+    if not pairs:
+        return {}
     ordered = sorted(set(pairs))
     rows = await conn.fetch(
         f"SELECT t.camp_id, t.student_id, t.from_day, t.to_day FROM {students_rows('leaves')}",
@@ -41,13 +43,14 @@ async def leaves_of(
 
 
 async def camp_leaves(
-    conn: asyncpg.Connection, camp_id: str, cap: int | None, table: str = "leaves"
+    conn: asyncpg.Connection, camp_id: str, cap: int | None, nudges_schema: bool = False
 ) -> dict[str, frozenset[int]]:
-    """Each student of a camp with leave, and their days of it (`table` may name another
-    service's schema, for the reports)."""
+    """Each student of a camp with leave, and their days of it; `nudges_schema` reads the
+    nudges service's table from a connection of any schema (the reports)."""
+    sql = "SELECT student_id, from_day, to_day FROM leaves WHERE camp_id = $1"
+    if nudges_schema:
+        sql = sql.replace("FROM leaves", "FROM nudges.leaves")
     spans: dict[str, list[tuple[int, int]]] = {}
-    for r in await conn.fetch(
-        f"SELECT student_id, from_day, to_day FROM {table} WHERE camp_id = $1", camp_id
-    ):
+    for r in await conn.fetch(sql, camp_id):
         spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
     return {s: leave_days(x, cap) for s, x in spans.items()}

@@ -32,7 +32,11 @@ def _ssl_context(s: Settings) -> ssl.SSLContext | None:
 
 def consumer_options(s: Settings) -> dict[str, Any]:
     """Keyword arguments for an aiokafka consumer: security, and how long a fetch may wait."""
-    return {**kafka_options(s), "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms}
+    return {
+        **kafka_options(s),
+        "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
+        "fetch_min_bytes": s.kafka_fetch_min_bytes,
+    }
 
 
 def kafka_options(s: Settings) -> dict[str, Any]:

@@ -223,6 +223,8 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
 
 
 async def load_camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, CampInfo]:
+    if not camp_ids:
+        return {}
     rows = await conn.fetch(
         "SELECT camp_id, starts_on, days, timezone FROM camps WHERE camp_id = ANY($1::text[])",
         list(camp_ids),
