@@ -33,16 +33,18 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1, le=10)
     kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
     kafka_heartbeat_ms: int = Field(3_000, ge=100, le=100_000)
-    # A fetch waits at the broker until it finds `min_bytes` or `max_wait_ms` passes. A
-    # backlog fills any fetch at once; a trickle gathers for up to the wait. Answering each
-    # fetch as soon as one record arrived (min_bytes 1) made the consumer ask hundreds of
-    # times a second at 1,000 events/s, each request and answer over every input partition
-    # encoded and decoded in Python: on Apache Kafka 64 KB and 20 ms took the service from
-    # 0.57-0.60 to 0.38-0.42 cores at that rate, and p50 56 -> 38-44 ms (bench/README.md).
-    # The embedded broker re-reads at half the time left and must list every stored batch
-    # of a partition within the wait (see README, Performance); 20 ms holds there too.
-    kafka_fetch_max_wait_ms: int = Field(20, ge=0, le=60_000)
-    kafka_fetch_min_bytes: int = Field(65536, ge=1, le=64 * 1024 * 1024)
+    # How long the broker may hold a fetch that finds nothing new. Apache Kafka answers as soon
+    # as data arrives. The embedded broker re-reads at half the time left, so an empty fetch
+    # can add up to half of it; and it must list every stored batch of each partition within
+    # this wait, or it answers without the partitions it did not reach (see README,
+    # Performance): 40 ms halved the p99 at 1,000 events/s against 20.
+    kafka_fetch_max_wait_ms: int = Field(40, ge=0, le=60_000)
+    # A fetch waits at the broker until it finds this many bytes (or the wait passes). With 1
+    # a trickle is fetched record by record: hundreds of requests a second at 1,000 events/s,
+    # each encoded and decoded in Python. 65536 with a 20 ms wait cut the services' CPU at
+    # that rate by a third to a half on Apache Kafka, for up to 20 ms more per hop and a worse
+    # p99 on the embedded broker (bench/README.md, A steady trickle): for where CPU is short.
+    kafka_fetch_min_bytes: int = Field(1, ge=1, le=64 * 1024 * 1024)
     # The outbox relay's producer: idempotent where the broker supports it (Apache Kafka), so a
     # send retried after a lost acknowledgement is not written twice; `auto` falls back to a
     # plain producer, with a warning, where the broker refuses (the embedded one).

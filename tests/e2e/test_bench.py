@@ -33,6 +33,8 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert doc["machine"]["cpus"] >= 1
     assert doc["run"]["probe_linger_ms"] == 5 and doc["run"]["reader_wait_ms"] == 20
     assert points["rss_mb_by_minute"] == []  # a 2-second phase has no memory verdict
+    # the trickle's batches: 2,000 probes and their warm-up made some, each of some records
+    assert points["steady_batch"]["per_s"] > 0 and points["steady_batch"]["records"] >= 1
 
 
 async def test_the_handler_benchmark_pays_every_checkin_and_reports_both_cpus(
