@@ -34,7 +34,7 @@ from shared import topics
 class Figures:
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
-    scaling: dict[str, float] = field(default_factory=dict)
+    scaling: dict[str, dict[str, Any]] = field(default_factory=dict)
     bus_cores: dict[str, float] = field(default_factory=dict)  # during the bus baseline
 
 
@@ -82,7 +82,7 @@ async def run(
                 )
                 _print_service(name, figures)
             if scale:
-                figures.scaling = await bench_scaling(infra, logs, checkins, figures)
+                figures.scaling = await bench_scaling(infra, logs, checkins, kafka_kind)
         finally:
             infra.stop()
     _write(figures, out, checkins, load, kafka_kind)
@@ -174,24 +174,45 @@ async def bench_service(
     }
 
 
+# Points alone on a fresh backlog in each setup: processes x consumer-group members in each.
+# Two members in one process is left out on the embedded broker, whose group coordinator can
+# stall a process with two members (README, GAMIFY_CONSUMERS).
+SCALING_SETUPS = {"1x1": (1, 1), "2x1": (2, 1), "1x2": (1, 2)}
+
+
 async def bench_scaling(
-    infra: Infrastructure, logs: Path, checkins: int, figures: Figures
-) -> dict[str, float]:
-    """Points alone on a fresh place, one replica then two in one group (6 partitions)."""
-    result: dict[str, float] = {}
-    for n in (1, 2):
-        place = await infra.new_place(f"scale{n}", PARTITIONS, kind="bench")
-        say(f"scaling: points x{n} on a fresh {checkins:,}-check-in backlog ...")
+    infra: Infrastructure, logs: Path, checkins: int, kafka_kind: str
+) -> dict[str, dict[str, Any]]:
+    """Each setup's events/s and the CPU each part used meanwhile: what more cores give."""
+    result: dict[str, dict[str, Any]] = {}
+    for setup, (processes, consumers) in SCALING_SETUPS.items():
+        if consumers > 1 and kafka_kind != "apache":
+            continue
+        place = await infra.new_place(f"scale{setup}", PARTITIONS, kind="bench")
+        say(
+            f"scaling: points, {processes} process(es) x {consumers} consumer(s), on a fresh"
+            f" {checkins:,}-check-in backlog ..."
+        )
         await produce_backlog(place, checkins)
-        # One group member per process: x1 against x2 is one member against two.
-        replicas = Replicas("points", place, logs, n, GAMIFY_CONSUMERS="1")
+        replicas = Replicas("points", place, logs, processes, GAMIFY_CONSUMERS=str(consumers))
         replicas.start()
         try:
             drained = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
         finally:
             replicas.stop()
-        result[f"points_x{n}_per_s"] = round(drained.per_s)
-        say(f"  {drained.per_s:,.0f} events/s")
+        service_us = drained.cores.get("service", 0.0) / drained.per_s * 1e6
+        result[setup] = {
+            "processes": processes,
+            "consumers": consumers,
+            "events_per_s": round(drained.per_s),
+            "cores_used": drained.cores,
+            "service_us_per_event": round(service_us, 1),
+        }
+        say(
+            f"  {drained.per_s:,.0f} events/s; cores used: "
+            + ", ".join(f"{k} {v}" for k, v in drained.cores.items())
+            + f"; service {service_us:.0f} us/event"
+        )
     return result
 
 
@@ -284,7 +305,10 @@ def summary(f: Figures) -> str:
     lines += [f"{name}: {line}" for name, s in f.services.items() if (line := memory_line(s))]
     if f.scaling:
         lines.append(
-            "points scaling (6 partitions): "
-            + ", ".join(f"{k.split('_')[1]} {v:,.0f}/s" for k, v in f.scaling.items())
+            "points scaling (processes x consumers, 6 partitions): "
+            + ", ".join(
+                f"{k} {v['events_per_s']:,}/s ({sum(v['cores_used'].values()):.2f} cores in all)"
+                for k, v in f.scaling.items()
+            )
         )
     return "\n".join(lines)

@@ -60,6 +60,15 @@ def test_soak_is_ten_minutes_of_batched_probes_with_its_own_results_file(
     assert seen["out"].name == "soak-results.json" and seen["only"] == ["points"]
 
 
+def test_soak_on_apache_kafka_is_the_latency_phase_made_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Apache Kafka carries unbatched probes: its soak is judged by the latency phase's p99.
+    seen = _run_with(monkeypatch, ["--soak", "--kafka", "apache"])
+    assert seen["load"] == Steady(1000, 600.0, PROBE_LINGER_MS, 20)
+    assert seen["out"].name == "soak-results.json" and seen["kafka"] == "apache"
+
+
 def test_soak_keeps_what_is_given_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _run_with(monkeypatch, ["--soak", "--steady", "120", "--rate", "500", "--checkins", "7"])
     assert (seen["load"].rate, seen["load"].seconds, seen["checkins"]) == (500, 120.0, 7)
