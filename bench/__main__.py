@@ -12,6 +12,13 @@ from bench.run import run, summary
 from shared.settings import SERVICES
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("GAMIFY_"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected GAMIFY_NAME=VALUE")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -49,6 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         " process of 2 consumers",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="GAMIFY_NAME=VALUE",
+        type=_setting,
+        help="a setting for every service process (repeatable), e.g."
+        " GAMIFY_KAFKA_FETCH_MIN_BYTES=65536; recorded in the results",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -83,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             not (args.no_scaling or args.soak),
             args.profile,
             args.kafka,
+            dict(args.set),
         )
     )
     print(summary(figures))

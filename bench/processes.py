@@ -35,7 +35,7 @@ class Replicas:
         n: int = 1,
         profile: Path | None = None,
         phase: str = "",
-        **env: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self._phase = phase  # in the profile's file name: DIR/NAME[-PHASE]-N.txt
@@ -48,7 +48,7 @@ class Replicas:
             "GAMIFY_TOPIC_PREFIX": place.prefix,
             "GAMIFY_TOPIC_PARTITIONS": str(PARTITIONS),
             "GAMIFY_LOG_LEVEL": "WARNING",
-            **env,
+            **(env or {}),
         }
         self.procs = [
             ServiceProcess(

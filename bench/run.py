@@ -46,7 +46,10 @@ async def run(
     scale: bool,
     profile: Path | None = None,
     kafka_kind: str = "embedded",
+    settings: dict[str, str] | None = None,
 ) -> Figures:
+    """`settings`: GAMIFY_ variables given to every service process (beside the bench's own)."""
+    settings = settings or {}
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="gamify-bench-") as tmp:
         logs = Path(tmp)
@@ -78,14 +81,14 @@ async def run(
             )
             for name in only:
                 figures.services[name] = await bench_service(
-                    name, place, logs, checkins, load, profile
+                    name, place, logs, checkins, load, profile, settings
                 )
                 _print_service(name, figures)
             if scale:
-                figures.scaling = await bench_scaling(infra, logs, checkins, kafka_kind)
+                figures.scaling = await bench_scaling(infra, logs, checkins, kafka_kind, settings)
         finally:
             infra.stop()
-    _write(figures, out, checkins, load, kafka_kind)
+    _write(figures, out, checkins, load, kafka_kind, settings)
     return figures
 
 
@@ -96,10 +99,12 @@ async def bench_service(
     checkins: int,
     load: Steady,
     profile: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     expected = workload.expected_inputs(name, checkins)
     say(f"{name}: draining its backlog of {expected:,} events ...")
-    replicas = Replicas(name, place, logs, profile=profile)
+    settings = settings or {}
+    replicas = Replicas(name, place, logs, profile=profile, env=settings)
     replicas.start()
     try:
         drained = await wait_taken_in(replicas, expected)
@@ -118,7 +123,7 @@ async def bench_service(
     # broker reads a partition's whole log on every fetch, so the backlog (or another phase's
     # probes) left on the input topics would delay every probe (Apache Kafka seeks by index).
     steady = RunPlace(place.bootstrap, f"{place.prefix}steady-{name}.", place.database_url)
-    replicas = Replicas(name, steady, logs, profile=profile, phase="steady")
+    replicas = Replicas(name, steady, logs, profile=profile, phase="steady", env=settings)
     replicas.start()
     try:
         await replicas.wait_ready()
@@ -181,7 +186,11 @@ SCALING_SETUPS = {"1x1": (1, 1), "2x1": (2, 1), "1x2": (1, 2)}
 
 
 async def bench_scaling(
-    infra: Infrastructure, logs: Path, checkins: int, kafka_kind: str
+    infra: Infrastructure,
+    logs: Path,
+    checkins: int,
+    kafka_kind: str,
+    settings: dict[str, str],
 ) -> dict[str, dict[str, Any]]:
     """Each setup's events/s and the CPU each part used meanwhile: what more cores give."""
     result: dict[str, dict[str, Any]] = {}
@@ -194,7 +203,9 @@ async def bench_scaling(
             f" {checkins:,}-check-in backlog ..."
         )
         await produce_backlog(place, checkins)
-        replicas = Replicas("points", place, logs, processes, GAMIFY_CONSUMERS=str(consumers))
+        replicas = Replicas(
+            "points", place, logs, processes, env={**settings, "GAMIFY_CONSUMERS": str(consumers)}
+        )
         replicas.start()
         try:
             drained = await wait_taken_in(replicas, workload.expected_inputs("points", checkins))
@@ -256,7 +267,9 @@ BROKERS = {
 }
 
 
-def _write(f: Figures, out: Path, checkins: int, load: Steady, kafka_kind: str) -> None:
+def _write(
+    f: Figures, out: Path, checkins: int, load: Steady, kafka_kind: str, settings: dict[str, str]
+) -> None:
     """One section per broker: this run's replaces its broker's, the other's stays."""
     try:
         doc: dict[str, Any] = json.loads(out.read_text())
@@ -264,12 +277,14 @@ def _write(f: Figures, out: Path, checkins: int, load: Steady, kafka_kind: str) 
         doc = {}
     if not set(doc) <= set(BROKERS):
         doc = {}  # a file of another layout
-    doc[kafka_kind] = _section(f, checkins, load, kafka_kind)
+    doc[kafka_kind] = _section(f, checkins, load, kafka_kind, settings)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     say(f"wrote {out} ({kafka_kind})")
 
 
-def _section(f: Figures, checkins: int, load: Steady, kafka_kind: str) -> dict[str, Any]:
+def _section(
+    f: Figures, checkins: int, load: Steady, kafka_kind: str, settings: dict[str, str]
+) -> dict[str, Any]:
     return {
         "services": f.services,
         "baselines": f.baselines,
@@ -283,6 +298,7 @@ def _section(f: Figures, checkins: int, load: Steady, kafka_kind: str) -> dict[s
             "partitions": PARTITIONS,
             "probe_linger_ms": load.probe_linger_ms,
             "reader_wait_ms": load.reader_wait_ms,
+            "service_settings": settings,
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }

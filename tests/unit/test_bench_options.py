@@ -30,8 +30,10 @@ def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any
         scale: bool,
         profile: Path | None = None,
         kafka_kind: str = "embedded",
+        settings: dict[str, str] | None = None,
     ) -> Figures:
         seen.update(checkins=checkins, load=load, only=only, out=out, scale=scale, kafka=kafka_kind)
+        seen.update(settings=settings)
         return Figures(baselines={"raw_consume_per_s": 1.0, "ceiling_per_s": 1.0})
 
     monkeypatch.setattr(bench_main, "run", fake_run)
@@ -67,6 +69,14 @@ def test_soak_on_apache_kafka_is_the_latency_phase_made_longer(
     seen = _run_with(monkeypatch, ["--soak", "--kafka", "apache"])
     assert seen["load"] == Steady(1000, 600.0, PROBE_LINGER_MS, 20)
     assert seen["out"].name == "soak-results.json" and seen["kafka"] == "apache"
+
+
+def test_settings_given_with_set_reach_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = ["--set", "GAMIFY_KAFKA_FETCH_MIN_BYTES=65536", "--set", "GAMIFY_CONSUMERS=2"]
+    seen = _run_with(monkeypatch, argv)
+    assert seen["settings"] == {"GAMIFY_KAFKA_FETCH_MIN_BYTES": "65536", "GAMIFY_CONSUMERS": "2"}
+    with pytest.raises(SystemExit):
+        bench_main.main(["--set", "KAFKA_FETCH_MIN_BYTES=1"])  # not a GAMIFY_ setting
 
 
 def test_soak_keeps_what_is_given_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
