@@ -142,7 +142,26 @@ class Replicas:
             totals.get("gamify_batch_seconds_sum", 0.0),
         )
 
+    async def latency_stages(self, http: aiohttp.ClientSession) -> dict[str, tuple[float, float]]:
+        """(sum of seconds, count) so far of each stage a record's latency is made of: the age
+        of a batch's oldest record when taken up and when committed, a batch's own time, and
+        the relay's wait from an output's transaction to its acknowledgement."""
+        names = {
+            "gamify_event_age_seconds_sum/taken": "taken",
+            "gamify_event_age_seconds_sum/applied": "applied",
+            "gamify_batch_seconds_sum": "batch",
+            "gamify_outbox_wait_seconds_sum": "outbox",
+        }
+        counts = {k.replace("_sum", "_count"): v for k, v in names.items()}
+        totals = await self._sum_metrics(http, {*names, *counts})
+        return {
+            stage: (totals.get(name, 0.0), totals.get(name.replace("_sum", "_count"), 0.0))
+            for name, stage in names.items()
+        }
+
     async def _sum_metrics(self, http: aiohttp.ClientSession, names: set[str]) -> dict[str, float]:
+        """Each sample named in `names` summed over the replicas; a sample with a `stage`
+        label is named NAME/STAGE."""
         totals: dict[str, float] = {}
         for port, proc in zip(self.ports, self.procs, strict=True):
             if proc.exited() is not None:
@@ -154,8 +173,10 @@ class Replicas:
                 continue
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
-                    if sample.name in names:
-                        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+                    stage = sample.labels.get("stage")
+                    name = f"{sample.name}/{stage}" if stage else sample.name
+                    if name in names:
+                        totals[name] = totals.get(name, 0.0) + sample.value
         return totals
 
 

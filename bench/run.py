@@ -131,9 +131,11 @@ async def bench_service(
         say(f"{name}: latency at {load.rate:,} events/s for {load.seconds:.0f} s ...")
         async with aiohttp.ClientSession() as http:
             before = await replicas.batches(http)
+            stages_before = await replicas.latency_stages(http)
             async with Sampler(replicas) as sampled:
                 samples = await steady_latency(steady, name, load)
             after = await replicas.batches(http)
+            stages = _stage_means(stages_before, await replicas.latency_stages(http))
         rss_end = replicas.rss_mb()
         batches, records = after[0] - before[0], after[1] - before[1]
         steady_batch = {
@@ -148,6 +150,11 @@ async def bench_service(
             + " ".join(f"{w['rss_mb']:.0f}" for w in sampled.windows[:24])
             + (" ..." if len(sampled.windows) > 24 else "")
             + f"; {steady_batch['per_s']:,} batches/s of {steady_batch['records']} records"
+        )
+        say(
+            "  mean ms: oldest record's age when its batch is taken up "
+            f"{stages['taken']}, when committed {stages['applied']}; a batch {stages['batch']};"
+            f" the relay's wait {stages['outbox']}"
         )
         if line := memory_line(memory):
             say(f"  {line}")
@@ -174,9 +181,22 @@ async def bench_service(
         **memory,
         "steady_cores_used": sampled.mean_cores(),
         "steady_batch": steady_batch,  # batches a second, records in each
+        # the steady phase's mean milliseconds of each stage (Replicas.latency_stages)
+        "steady_stage_ms": stages,
         # every 5 s of the latency phase: RSS and the cores each role used
         "steady_timeline": sampled.windows,
     }
+
+
+def _stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float | None]:
+    """Each stage's mean in milliseconds between two readings (None: nothing observed)."""
+    means: dict[str, float | None] = {}
+    for stage, (total, count) in after.items():
+        n = count - before[stage][1]
+        means[stage] = round((total - before[stage][0]) / n * 1000, 1) if n else None
+    return means
 
 
 # Points alone on a fresh backlog in each setup: processes x consumer-group members in each.

@@ -43,6 +43,23 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.event_age = Histogram(
+            "gamify_event_age_seconds",
+            "Age of each batch's oldest record, from its Kafka timestamp: when the batch is"
+            " taken up (stage=taken: the bus and the queue before it) and when it is committed"
+            " (stage=applied).",
+            ["service", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.outbox_wait = Histogram(
+            "gamify_outbox_wait_seconds",
+            "For each claim of the relay, its oldest output event: from the start of the"
+            " transaction that wrote it to the broker's acknowledgement.",
+            ["service"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
             "gamify_batch_size",
             "Messages per consumed batch.",
@@ -95,6 +112,9 @@ class ServiceMetrics:
 
         # Series that exist before their first increment, so dashboards and alerts show 0, not
         # "no data", on a healthy service.
+        for stage in ("taken", "applied"):
+            self.event_age.labels(service, stage)
+        self.outbox_wait.labels(service)
         for stage in ("batch", "event"):
             self.retries.labels(service, stage)
         self.commit_failures.labels(service)

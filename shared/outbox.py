@@ -102,7 +102,8 @@ async def claim(
     await conn.execute("SET LOCAL enable_seqscan = off")
     rows: list[asyncpg.Record] = await conn.fetch(
         "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
-        " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
+        " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+        " RETURNING id, topic, key, payload, created_at",
         limit,
         0 if after is None else after,  # ids start at 1: past 0 is the head
     )
@@ -163,6 +164,10 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = 0.1
         while True:
+            # Cleared before the claim, not after it: a commit that wakes the relay while it
+            # publishes wrote rows this claim may not have seen, and the wait below must not
+            # swallow that wake-up (it did: such rows waited for the next commit or the poll).
+            self._wake.clear()
             try:
                 published = await self.publish_once()
                 await self._refresh_backlog(force=published == 0)
@@ -176,7 +181,6 @@ class OutboxRelay:
             # Rest only after a claim from the head came back short: a short claim past the
             # floor says nothing of rows committed late below it.
             if published < self._batch and self._last_claim_from_head:
-                self._wake.clear()
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation
                 # that arrives as the wait ends, and the relay would then never stop
                 with contextlib.suppress(TimeoutError):
@@ -196,6 +200,10 @@ class OutboxRelay:
                 return 0
             rows.sort(key=lambda r: r["id"])
             await asyncio.gather(*await self._send(rows))
+            oldest = min(r["created_at"] for r in rows)
+            self._metrics.outbox_wait.labels(self._service).observe(
+                max(time.time() - oldest.timestamp(), 0.0)
+            )
         self._behind = len(rows) == self._batch
         self._published_up_to = max(self._published_up_to or 0, rows[-1]["id"])
         for topic, count in Counter(r["topic"] for r in rows).items():

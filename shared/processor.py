@@ -179,6 +179,8 @@ class BatchProcessor:
 
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
+        oldest_ms = min((r.timestamp for r in records), default=None)
+        self._observe_age("taken", oldest_ms)
         items = [decode(r, self._prefix, self._models) for r in records]
         for topic, n in Counter(item.topic for item in items).items():
             self._metrics.consumed.labels(self.service, topic).inc(n)
@@ -190,6 +192,7 @@ class BatchProcessor:
             for item in items:
                 more = await self._apply_alone(item) or more
         self._on_commit()
+        self._observe_age("applied", oldest_ms)
         while more:
             try:
                 more = await self._retrying("more", lambda: self._apply([], more=True))
@@ -200,6 +203,11 @@ class BatchProcessor:
             self._on_commit()
         self._metrics.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(self.service).observe(len(items))
+
+    def _observe_age(self, stage: str, timestamp_ms: int | None) -> None:
+        if timestamp_ms is not None and timestamp_ms > 0:  # -1: a record without a timestamp
+            age = max(time.time() - timestamp_ms / 1000, 0.0)  # a producer's clock may run ahead
+            self._metrics.event_age.labels(self.service, stage).observe(age)
 
     async def _apply_alone(self, item: Received | Rejected) -> bool:
         with _context_of(item):

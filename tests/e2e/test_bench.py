@@ -35,6 +35,10 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert points["rss_mb_by_minute"] == []  # a 2-second phase has no memory verdict
     # the trickle's batches: 2,000 probes and their warm-up made some, each of some records
     assert points["steady_batch"]["per_s"] > 0 and points["steady_batch"]["records"] >= 1
+    stages = points["steady_stage_ms"]  # where a probe's time went, each stage's mean
+    assert set(stages) == {"taken", "applied", "batch", "outbox"}
+    assert all(ms is not None and ms >= 0 for ms in stages.values()), stages
+    assert stages["taken"] <= stages["applied"]
 
 
 async def test_the_handler_benchmark_pays_every_checkin_and_reports_both_cpus(

@@ -21,7 +21,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, OutMessage, derived_event_id, enqueue
 from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
-from tests.helpers import Bus
+from tests.helpers import Bus, wait_for
 
 
 def gift(n: int) -> OutMessage:
@@ -205,6 +205,62 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
         out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 30)
         assert sorted(m["student_id"] for m in out) == sorted(f"s{n}" for n in range(30))
+
+
+class _HeldProducer:
+    """A producer that holds its first send until released: a relay caught mid-publish."""
+
+    def __init__(self, real: AIOKafkaProducer) -> None:
+        self._real = real
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def create_batch(self) -> object:
+        return self._real.create_batch()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        partitions: set[int] = await self._real.partitions_for(topic)
+        return partitions
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        self.sending.set()
+        await self.release.wait()
+        future: asyncio.Future[Any] = await self._real.send_batch(batch, topic, partition=partition)
+        return future
+
+
+async def test_rows_committed_while_the_relay_publishes_leave_without_waiting_a_poll(
+    settings: Settings,
+) -> None:
+    """A wake-up that arrives while the relay is busy publishing is not lost: the relay goes
+    on to the new rows at once, not after its idle poll (here a minute)."""
+    async with relay_parts(settings, "relaywake") as (pool, producer):
+        held = _HeldProducer(producer)
+        relay = OutboxRelay(
+            "relaywake",
+            pool,
+            held,  # type: ignore[arg-type]
+            ServiceMetrics("relaywake"),
+            settings.topic_prefix,
+            idle_poll_s=60,
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, [gift(1)])
+        task = asyncio.create_task(relay.run())
+        try:
+            await asyncio.wait_for(held.sending.wait(), 10)  # gift 1 is being published
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [gift(2)])
+            relay.wake()  # as the processor does after its commit
+            held.release.set()
+
+            async def published() -> bool:
+                return await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+            await wait_for(published, timeout=10, what="gift 2 published without a poll")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 FILL_30000 = (  # 30,000 outbox rows of about 300 bytes

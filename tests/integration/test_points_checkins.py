@@ -155,6 +155,14 @@ async def test_metrics_report_batches_outbox_and_lag(
     await wait_for(drained, what="eight events published")
     samples = await scrape(points.http_port)
     assert metric(samples, "gamify_batch_seconds_count") >= 1
+    # every batch's oldest record, timed from its Kafka timestamp: sent moments ago
+    batches = metric(samples, "gamify_batch_seconds_count")
+    for stage in ("taken", "applied"):
+        assert metric(samples, "gamify_event_age_seconds_count", stage=stage) == batches
+        age = metric(samples, "gamify_event_age_seconds_sum", stage=stage) / batches
+        assert 0 < age < 30, (stage, age)
+    assert metric(samples, "gamify_outbox_wait_seconds_count") >= 1
+    assert 0 < metric(samples, "gamify_outbox_wait_seconds_sum") < 30
     assert metric(samples, "gamify_outbox_backlog") == 0
     assert metric(samples, "gamify_consumer_lag", topic=topics.CHECKINS) == 0
     assert metric(samples, "gamify_points_rules_version", version=SHIPPED) == 1

@@ -156,6 +156,7 @@ def test_dashboards_have_the_panels_sres_and_ops_need() -> None:
         "Events out per service",
         "Dead letters by reason",
         "Batch latency p50 / p99",
+        "Event age at commit p50 / p99",
         "Consumer lag",
         "Outbox backlog",
     ):
