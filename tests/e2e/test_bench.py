@@ -3,12 +3,16 @@ documented shape (the figures themselves are for the README, never asserted as t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+
+import asyncpg
 
 from bench import workload
 from bench.__main__ import main
 from bench.handler import measure
+from bench.processes import cpu_seconds
 from tests.helpers import TEST_KAFKA
 
 
@@ -49,3 +53,13 @@ async def test_the_handler_benchmark_pays_every_checkin_and_reports_both_cpus(
     assert figures["ledger_rows"] >= 2_000  # a check-in pays once each (2,000 students, day 1)
     assert figures["events_per_s"] > 0 and figures["python_us_per_event"] > 0
     assert figures.get("postgres_us_per_event", 1) > 0  # measured when the server is local
+
+
+async def test_postgres_cpu_counts_backends_that_have_exited(pg_admin_url: str) -> None:
+    """The pool replaces its connections: a backend's CPU stays counted after it exits."""
+    conn = await asyncpg.connect(pg_admin_url)
+    await conn.fetchval("SELECT count(*) FROM generate_series(1, 3000000)")  # ~0.2 s of CPU
+    with_it = cpu_seconds([])["postgres"]
+    await conn.close()
+    await asyncio.sleep(0.5)  # the postmaster reaps it
+    assert cpu_seconds([])["postgres"] >= with_it - 0.02
