@@ -105,6 +105,7 @@ async def every_pass(
     because what it acts on stays in the database."""
     backoff = 0.5
     while True:
+        began_at = clock.now()
         try:
             await work()
             backoff = 0.5
@@ -114,9 +115,12 @@ async def every_pass(
             backoff = min(backoff * 2, 10.0)
             continue
         if isinstance(clock, TopicClock):
-            clock.ticked.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):  # not wait_for: see OutboxRelay.run
-                    await clock.ticked.wait()
+            # A tick that came during the pass is not waited for again: the pass may have
+            # read the time before it (and the loops of one process share the event).
+            if clock.now() == began_at:
+                clock.ticked.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval_s):  # not wait_for: see OutboxRelay.run
+                        await clock.ticked.wait()
         else:
             await asyncio.sleep(interval_s)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from services.points.app import create_app
 from shared.clock import TopicClock, every_pass
+from shared.events import ClockTick
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.service import _within
@@ -84,6 +86,33 @@ async def test_a_clock_driven_loop_stops_when_cancelled_as_its_tick_arrives() ->
     await _cancelled_as_the_wait_ends(
         lambda: every_pass(work, clock, 5.0, "test work"), clock.ticked.set
     )
+
+
+async def test_a_tick_during_a_pass_starts_the_next_pass_without_waiting() -> None:
+    """The pass may have read the time before the tick: it runs again at once, not after its
+    interval (here a minute) or the tick after."""
+    clock = TopicClock.__new__(TopicClock)
+    clock.ticked = asyncio.Event()
+    clock._now = datetime(2026, 12, 1, tzinfo=UTC)
+    passes: list[datetime] = []
+
+    async def work() -> None:
+        passes.append(clock.now())
+        if len(passes) == 1:  # a tick arrives while the first pass runs
+            clock.advance(
+                ClockTick(now=datetime(2026, 12, 2, tzinfo=UTC)).model_dump_json().encode()
+            )
+
+    task = asyncio.create_task(every_pass(work, clock, 60.0, "test work"))
+    try:
+        for _ in range(100):
+            if len(passes) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert passes == [datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class _AnsweringPool:
