@@ -152,7 +152,7 @@ class Replicas:
             "gamify_batch_seconds_sum": "batch",
             "gamify_outbox_wait_seconds_sum": "outbox",
         }
-        counts = {k.replace("_sum", "_count"): v for k, v in names.items()}
+        counts = {name.replace("_sum", "_count") for name in names}
         totals = await self._sum_metrics(http, {*names, *counts})
         return {
             stage: (totals.get(name, 0.0), totals.get(name.replace("_sum", "_count"), 0.0))

@@ -44,12 +44,11 @@ async def run(
     only: list[str],
     out: Path,
     scale: bool,
-    profile: Path | None = None,
-    kafka_kind: str = "embedded",
-    settings: dict[str, str] | None = None,
+    profile: Path | None,
+    kafka_kind: str,
+    settings: dict[str, str],
 ) -> Figures:
     """`settings`: GAMIFY_ variables given to every service process (beside the bench's own)."""
-    settings = settings or {}
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="gamify-bench-") as tmp:
         logs = Path(tmp)
@@ -98,12 +97,11 @@ async def bench_service(
     logs: Path,
     checkins: int,
     load: Steady,
-    profile: Path | None = None,
-    settings: dict[str, str] | None = None,
+    profile: Path | None,
+    settings: dict[str, str],
 ) -> dict[str, Any]:
     expected = workload.expected_inputs(name, checkins)
     say(f"{name}: draining its backlog of {expected:,} events ...")
-    settings = settings or {}
     replicas = Replicas(name, place, logs, profile=profile, env=settings)
     replicas.start()
     try:

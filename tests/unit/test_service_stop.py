@@ -50,7 +50,7 @@ async def test_the_relay_stops_when_cancelled_as_its_idle_wait_ends(
     async def nothing_to_publish() -> int:
         return 0
 
-    async def no_backlog(force: bool) -> None:
+    async def no_backlog(published: int) -> None:
         return None
 
     monkeypatch.setattr(relay, "publish_once", nothing_to_publish)
