@@ -17,7 +17,6 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
-from pydantic_core import to_json
 
 from shared import topics
 from shared.db import json_rows
@@ -47,28 +46,10 @@ def derived_event_id(*parts: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Serialized:
-    """An output event already in its wire form, for hot paths that build one per input
-    without a model (validating a model they filled themselves is work thrown away). Tests
-    check each such builder against its contract model."""
-
-    event_id: str
-    json: str
-
-    @classmethod
-    def of(cls, fields: dict[str, object]) -> Serialized:
-        """`fields` (event_id first among them) as JSON, written as pydantic writes models."""
-        return cls(str(fields["event_id"]), to_json(fields).decode())
-
-    def model_dump_json(self) -> str:
-        return self.json
-
-
-@dataclass(frozen=True, slots=True)
 class OutMessage:
     topic: str
     key: str | None
-    event: Event | Serialized
+    event: Event
 
 
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> None:

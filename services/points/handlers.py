@@ -28,7 +28,7 @@ from shared.events import (
     Submission,
 )
 from shared.leave import NO_LEAVE
-from shared.outbox import OutMessage, Serialized, derived_event_id
+from shared.outbox import OutMessage, derived_event_id
 from shared.processor import Received, Refused
 
 INPUTS = [
@@ -88,8 +88,7 @@ class PointsHandler:
                 sources[(r.camp_id, r.student_id)] = r
         more = await streaks.restreak(conn, sources, streaked, loaded.model, self._leave_cap)
         entries += await store.record_awards(conn, more, loaded.version)
-        self._metrics.count(entries)
-        results.extend(_points_message(e) for e in entries)
+        self._metrics.count(entries)  # their gamify.points events are in the outbox already
         return results
 
     async def _with_camps(
@@ -172,7 +171,7 @@ class PointsHandler:
         loaded: Loaded[PointsRules],
         results: list[Result],
         accepted: list[RedemptionRequest],
-    ) -> list[store.Entry]:
+    ) -> list[Award]:
         unique: dict[tuple[str, str], RedemptionRequest] = {}
         for item in ready:
             if isinstance(item.event, RedemptionRequest):
@@ -205,27 +204,6 @@ def _simple_awards(event: object, all_rules: PointsRules) -> list[Award]:
     if isinstance(event, Gift):
         return rules.gift_awards(event, all_rules.for_camp(event.camp_id))
     return []
-
-
-def _points_message(entry: store.Entry) -> OutMessage:
-    # One per ledger entry: built straight to JSON, without validating a PointsEntry model
-    # (every field comes from a validated input or the ledger row just written, whose balance
-    # the database checks is >= 0). tests/unit/test_events.py checks it against the model.
-    event = Serialized.of(
-        {
-            "event_id": derived_event_id(
-                "points", entry.camp_id, entry.student_id, entry.rule_id, entry.cause
-            ),
-            "occurred_at": entry.occurred_at,
-            "camp_id": entry.camp_id,
-            "student_id": entry.student_id,
-            "delta": entry.delta,
-            "rule_id": entry.rule_id,
-            "source_event_id": entry.source_event_id,
-            "balance": entry.balance_after,
-        }
-    )
-    return OutMessage(topics.POINTS, entry.student_id, event)
 
 
 def _redemption_message(decision: rules.RedemptionDecision) -> OutMessage:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter
 
 from services.points.config import SECTIONS, PointsRules
-from services.points.store import Entry
+from services.points.rules import Award
 from shared.config import ConfigError, Loaded
 from shared.metrics import ConfigFileMetrics
 
@@ -58,7 +58,7 @@ class PointsMetrics:
         for reason in IGNORED_REASONS:
             self.ignored.labels(reason)
 
-    def count(self, entries: Sequence[Entry]) -> None:
+    def count(self, entries: Sequence[Award]) -> None:
         """Count a batch's entries: one increment per rule, not per entry."""
         made: dict[str, int] = defaultdict(int)
         paid: dict[str, int] = defaultdict(int)

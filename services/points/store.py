@@ -12,31 +12,19 @@ import asyncpg
 
 from services.points.rules import Award, CampInfo, RedemptionDecision
 from shared import camps as shared_camps
+from shared import topics
 from shared.db import Contended, json_rows, students_rows
 from shared.events import Camp, Enrollment
+from shared.outbox import derived_event_id
 
 Pair = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A ledger row as written, with the student's balance right after it."""
-
-    id: int
-    camp_id: str
-    student_id: str
-    rule_id: str
-    cause: str
-    delta: int
-    balance_after: int
-    source_event_id: str
-    occurred_at: datetime
-
-
 async def record_awards(
     conn: asyncpg.Connection, awards: Sequence[Award], rules_version: str
-) -> list[Entry]:
-    """Insert the awards not paid before, move the balances, and return the new entries.
+) -> list[Award]:
+    """Insert the awards not paid before, move the balances, write each new entry's
+    `gamify.points` event to the outbox, and return the awards written.
 
     Three statements whatever the batch size: read which causes are paid already, move each
     student's balance by the sum of the rest (locked in key order: no deadlocks), insert
@@ -68,48 +56,53 @@ async def record_awards(
     for a in ordered:
         running[(a.camp_id, a.student_id)] += a.delta
         after.append(running[(a.camp_id, a.student_id)])
-    rows = await conn.fetch(
-        "INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta, source_event_id,"
-        " rules_version, occurred_at, camp_day, balance_after)"
-        " SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::int, r->>5, $2, (r->>6)::timestamptz,"
-        " (r->>7)::int, (r->>8)::int"
-        " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS u(r, n)"
-        " ORDER BY n ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING"
-        " RETURNING id",
-        json_rows(
-            (
-                a.camp_id,
-                a.student_id,
-                a.rule_id,
-                a.cause,
-                a.delta,
-                a.source_event_id,
-                a.occurred_at.isoformat(),
-                a.camp_day,
-                b,
-            )
-            for a, b in zip(ordered, after, strict=True)
-        ),
-        rules_version,
+    written = await conn.fetchval(
+        _INSERT_ENTRIES, _entry_rows(ordered, after), rules_version, topics.POINTS
     )
-    if len(rows) != len(ordered):
+    if written != len(ordered):
         # Another transaction paid one of these causes since we read: start the batch again.
         raise Contended("a ledger cause was paid concurrently")
-    ids = sorted(r["id"] for r in rows)  # one statement: ids follow the ordered rows
-    return [
-        Entry(
-            id=i,
-            camp_id=a.camp_id,
-            student_id=a.student_id,
-            rule_id=a.rule_id,
-            cause=a.cause,
-            delta=a.delta,
-            balance_after=b,
-            source_event_id=a.source_event_id,
-            occurred_at=a.occurred_at,
+    return ordered
+
+
+# The ledger rows and, from the same rows, their output events. The event's JSON is made here
+# from fields that are JSON values of the parameter already: building it in Python and
+# parsing it again in SQL cost the service 4 us per entry more and PostgreSQL about 1.5 less.
+# `u` is not materialized: read twice, it would be copied into a tuplestore first. The fields
+# are PointsEntry's, in its order (a test checks the JSON against the model).
+_INSERT_ENTRIES = (
+    "WITH u AS NOT MATERIALIZED (SELECT r, n FROM jsonb_array_elements($1::jsonb)"
+    " WITH ORDINALITY AS u(r, n)),"
+    " entries AS (INSERT INTO ledger (camp_id, student_id, rule_id, cause, delta,"
+    " source_event_id, rules_version, occurred_at, camp_day, balance_after)"
+    " SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::int, r->>5, $2, (r->>6)::timestamptz,"
+    " (r->>7)::int, (r->>8)::int FROM u"
+    " ORDER BY n ON CONFLICT (camp_id, student_id, rule_id, cause) DO NOTHING RETURNING 1),"
+    " events AS (INSERT INTO outbox (topic, key, event_id, payload)"
+    " SELECT $3, r->>1, r->>9,"
+    """ format('{"event_id":%s,"occurred_at":%s,"camp_id":%s,"student_id":%s,"delta":%s,"""
+    """"rule_id":%s,"source_event_id":%s,"balance":%s}',"""
+    " r->9, r->6, r->0, r->1, r->4, r->2, r->5, r->8) FROM u ORDER BY n)"
+    " SELECT count(*) FROM entries"
+)
+
+
+def _entry_rows(ordered: Sequence[Award], after: Sequence[int]) -> str:
+    return json_rows(
+        (
+            a.camp_id,
+            a.student_id,
+            a.rule_id,
+            a.cause,
+            a.delta,
+            a.source_event_id,
+            a.occurred_at.isoformat(),
+            a.camp_day,
+            b,
+            derived_event_id("points", a.camp_id, a.student_id, a.rule_id, a.cause),
         )
-        for i, a, b in zip(ids, ordered, after, strict=True)
-    ]
+        for a, b in zip(ordered, after, strict=True)
+    )
 
 
 async def _paid_causes(

@@ -146,31 +146,3 @@ def test_timestamps_keep_their_offset() -> None:
 def test_a_json_array_is_not_an_event() -> None:
     with pytest.raises(ValidationError):
         topics.MODELS[topics.CHECKINS].model_validate_json(b"[1, 2]")
-
-
-def test_a_points_message_serialises_as_a_validated_event() -> None:
-    """The points service writes its output events straight to JSON (a hot path): they must
-    be exactly what the contract's model would write."""
-    from datetime import UTC, datetime
-
-    from services.points.handlers import _points_message
-    from services.points.store import Entry
-    from shared.events import PointsEntry
-
-    entry = Entry(
-        id=7,
-        camp_id="c1",
-        student_id="s1",
-        rule_id="checkin",
-        cause="day:3",
-        delta=5,
-        balance_after=15,
-        source_event_id="e1",
-        occurred_at=datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
-    )
-    built = _points_message(entry).event
-    validated = PointsEntry.model_validate_json(built.model_dump_json())
-    assert built.model_dump_json() == validated.model_dump_json()
-    assert built.event_id == validated.event_id
-    assert json.loads(built.model_dump_json())["balance"] == 15
-    assert json.loads(built.model_dump_json())["occurred_at"] == "2026-11-20T12:00:00Z"
