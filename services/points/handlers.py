@@ -27,7 +27,7 @@ from shared.events import (
     Share,
     Submission,
 )
-from shared.leave import NO_LEAVE
+from shared.leave import NO_LEAVE, leave_days
 from shared.outbox import OutMessage, derived_event_id
 from shared.processor import Received, Refused
 
@@ -129,7 +129,15 @@ class PointsHandler:
         fingerprints = {c: rules.streak_fingerprint(all_rules.for_camp(c)) for c in camp_ids}
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
         through = await streaks.transparent_days(
-            conn, {p: calendars[p].days for p in counted}, all_rules, self._leave_cap
+            conn,
+            {p: calendars[p].days for p in counted},
+            all_rules,
+            self._leave_cap,
+            {
+                p: leave_days(calendars[p].leave_spans, self._leave_cap)
+                for p in counted
+                if calendars[p].leave_spans
+            },
         )
         for (camp_id, student_id), latest in counted.items():
             calendar = calendars[(camp_id, student_id)]

@@ -232,6 +232,7 @@ class Calendar:
     days: set[int]
     days_before: list[int]
     streak_rules_before: str | None  # None: no row, or one written before streaks were noted
+    leave_spans: list[tuple[int, int]]  # (from_day, to_day) of each leave reported
 
 
 async def record_checkin_days(
@@ -240,8 +241,9 @@ async def record_checkin_days(
     streak_rules: dict[str, str],
 ) -> dict[tuple[str, str], Calendar]:
     """Add (camp, student, day) facts to the students' calendars, noting each camp's streak
-    fingerprint (`streak_rules`), and return those students' calendars after and before.
-    A day already there stays once.
+    fingerprint (`streak_rules`), and return those students' calendars after and before,
+    with their leaves (read here rather than by a statement of their own: a round trip less
+    per batch). A day already there stays once.
 
     "Before" is read in the statement's snapshot: a racing writer's days may be missing
     from it, which only makes the caller propose more milestones (the ledger refuses
@@ -264,23 +266,34 @@ async def record_checkin_days(
         "   streak_rules = EXCLUDED.streak_rules"
         "   RETURNING camp_id, student_id, days)"
         # each side scanned once (a join of the two was planned as a loop over both)
-        " SELECT true AS after, camp_id, student_id, days, NULL AS streak_rules FROM new"
-        " UNION ALL SELECT false, camp_id, student_id, days, streak_rules FROM old",
+        " SELECT 'after' AS kind, camp_id, student_id, days, NULL AS streak_rules FROM new"
+        " UNION ALL SELECT 'before', camp_id, student_id, days, streak_rules FROM old"
+        " UNION ALL SELECT 'leave', l.camp_id, l.student_id, ARRAY[l.from_day, l.to_day], NULL"
+        " FROM k CROSS JOIN LATERAL (SELECT * FROM leaves l WHERE l.camp_id = k.camp_id"
+        # OFFSET 0 keeps the subquery a probe per student, not a join reading every leave
+        "   AND l.student_id = k.student_id OFFSET 0) AS l",
         json_rows(
             (c, s, "{" + ",".join(map(str, sorted(d))) + "}", streak_rules[c])
             for (c, s), d in sorted(new.items())
         ),
     )
-    before = {(r["camp_id"], r["student_id"]): r for r in rows if not r["after"]}
+    before: dict[Pair, asyncpg.Record] = {}
+    leaves: dict[Pair, list[tuple[int, int]]] = defaultdict(list)
+    for r in rows:
+        if r["kind"] == "before":
+            before[(r["camp_id"], r["student_id"])] = r
+        elif r["kind"] == "leave":
+            leaves[(r["camp_id"], r["student_id"])].append((r["days"][0], r["days"][1]))
     calendars = {}
     for r in rows:
-        if r["after"]:
+        if r["kind"] == "after":
             key = (r["camp_id"], r["student_id"])
             old_row = before.get(key)
             calendars[key] = Calendar(
                 set(r["days"]),
                 old_row["days"] if old_row else [],
                 old_row["streak_rules"] if old_row else None,
+                leaves.get(key, []),
             )
     return calendars
 

@@ -26,11 +26,14 @@ async def transparent_days(
     days: Mapping[Pair, Collection[int]],
     all_rules: PointsRules,
     leave_cap: int | None,
+    leave: dict[Pair, frozenset[int]] | None = None,
 ) -> dict[Pair, frozenset[int]]:
-    """Each student's days that neither break nor extend a run: days of leave, and the missed
-    days a streak freeze was used on (where the camp's rules enable freezes)."""
+    """Each student's days that neither break nor extend a run: days of leave (`leave`, if
+    the caller has read them), and the missed days a streak freeze was used on (where the
+    camp's rules enable freezes)."""
     pairs = list(days)
-    leave = await leave_store.leaves_of(conn, pairs, leave_cap)
+    if leave is None:
+        leave = await leave_store.leaves_of(conn, pairs, leave_cap)
     frozen_rules = {
         c: r for c in {p[0] for p in pairs} if (r := all_rules.for_camp(c).streak.freeze).enabled
     }
