@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.points import rules
@@ -118,6 +118,27 @@ def test_streak_milestones_reached_by_the_longest_run(days: object, milestones: 
     awards = rules.streak_awards("c", "s", list(days), DEFAULTS, checkin(1))  # type: ignore[call-overload]
     assert [a.cause for a in awards] == [f"run:{m}" for m in milestones]
     assert all(a.delta == 50 and a.rule_id == "streak" for a in awards)
+
+
+@settings(max_examples=300)
+@given(
+    days=st.lists(st.integers(1, 40), max_size=40),
+    leave=st.frozensets(st.integers(1, 40), max_size=10),
+    judged=st.lists(st.integers(1, 40), max_size=20),
+    milestones=st.lists(st.integers(1, 45), max_size=4, unique=True).map(sorted),
+)
+@example(days=list(range(1, 8)), leave=frozenset(), judged=[], milestones=[7])  # just enough
+@example(days=[1, 2, 2, 3], leave=frozenset({4}), judged=[], milestones=[3])
+def test_streak_awards_are_the_milestones_between_the_judged_run_and_the_run(
+    days: list[int], leave: frozenset[int], judged: list[int], milestones: list[int]
+) -> None:
+    """Whatever shortcut streak_awards takes, it pays what the two runs say."""
+    camp_rules = PointsRules.model_validate(
+        {"camps": {"c": {"streak": {"milestones": milestones}}}}
+    ).for_camp("c")
+    awards = rules.streak_awards("c", "s", days, camp_rules, checkin(1), judged, leave)
+    run, done = rules.longest_run(days, leave), rules.longest_run(judged)
+    assert [a.cause for a in awards] == [f"run:{m}" for m in milestones if done < m <= run]
 
 
 def test_a_90_day_camp_can_pay_streaks_at_30_60_90() -> None:
