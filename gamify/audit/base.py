@@ -43,8 +43,8 @@ from shared.events import (
     Leave,
     latest_camps,
 )
+from shared.inbox import content_digest
 from shared.leave import leave_days
-from shared.processor import content_digest
 
 Key = tuple[str, str, str, str]  # camp, student, rule, cause
 

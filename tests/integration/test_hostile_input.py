@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from gamify.launcher import SERVICES, service_inputs
 from shared import topics
-from shared.processor import content_digest
+from shared.inbox import content_digest
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import camp, checkin, metric, scrape, wait_for

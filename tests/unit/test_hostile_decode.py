@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import topics
-from shared.processor import DLQ_VALUE_LIMIT, Received, Rejected, content_digest, decode
+from shared.inbox import content_digest
+from shared.processor import DLQ_VALUE_LIMIT, Received, Rejected, decode
 from tests.hostile import invalid_message, strange_event
 
 any_topic = st.sampled_from(topics.INPUT_TOPICS)
