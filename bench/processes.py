@@ -109,7 +109,7 @@ class Replicas:
         a connection per poll costs PostgreSQL a backend start each time)."""
         conn = await asyncpg.connect(self._database_url)
         try:
-            count = f"SELECT count(*) FROM {self.name}.outbox"
+            count = f"SELECT coalesce(sum(cardinality(topics)), 0) FROM {self.name}.outbox"
             left = int(await conn.fetchval(count))
             if left and not quiet:
                 say(f"  {self.name}: all taken in; {left:,} output events still to publish ...")

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,7 +19,6 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import topics
-from shared.db import json_rows
 from shared.events import Event
 from shared.metrics import ServiceMetrics
 
@@ -52,23 +51,43 @@ class OutMessage:
     event: Event
 
 
+# A row holds at most ROW_EVENTS events and ROW_BYTES of payload (or one larger event): a
+# claim of `claim_rows` rows stays bounded in memory whatever the transactions wrote.
+ROW_EVENTS = 1000
+ROW_BYTES = 1 << 20
+
+
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutMessage]) -> None:
-    """Write output events in the caller's transaction."""
-    if not messages:
-        return
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, event_id, payload)"
-        " SELECT r->>0, r->>1, r->>2, r->>3 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
-        " AS u(r, n) ORDER BY n",
-        json_rows((m.topic, m.key, m.event.event_id, m.event.model_dump_json()) for m in messages),
-    )
+    """Write output events in the caller's transaction, as one outbox row (or a few)."""
+    if messages:
+        await conn.executemany(
+            "INSERT INTO outbox (topics, keys, payloads) VALUES ($1, $2, $3)",
+            outbox_rows((m.topic, m.key, m.event.model_dump_json()) for m in messages),
+        )
+
+
+def outbox_rows(
+    events: Iterable[tuple[str, str | None, str]],
+) -> list[tuple[list[str], list[str | None], list[str]]]:
+    """(topic, key, payload) of each event, in order, as outbox rows' arrays."""
+    rows: list[tuple[list[str], list[str | None], list[str]]] = []
+    size = 0
+    for topic, key, payload in events:
+        if not rows or len(rows[-1][2]) == ROW_EVENTS or size + len(payload) > ROW_BYTES:
+            rows.append(([], [], []))
+            size = 0
+        rows[-1][0].append(topic)
+        rows[-1][1].append(key)
+        rows[-1][2].append(payload)
+        size += len(payload)
+    return rows
 
 
 async def claim(
     conn: asyncpg.Connection, limit: int, after: int | None = None
 ) -> list[asyncpg.Record]:
-    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows, or
-    the oldest with an id above `after`.
+    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows (each
+    a transaction's events, see enqueue), or the oldest with an id above `after`.
 
     Through the primary key's index whatever the statistics say. A queue table's statistics
     are taken when autovacuum happens to pass, often while it holds a few live rows among
@@ -85,7 +104,7 @@ async def claim(
         "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
         " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
         # the time as epoch seconds: a float decodes at a fraction of a timestamptz's cost
-        " RETURNING id, topic, key, payload, extract(epoch FROM created_at)::float8 AS created",
+        " RETURNING id, topics, keys, payloads, extract(epoch FROM created_at)::float8 AS created",
         limit,
         0 if after is None else after,  # ids start at 1: past 0 is the head
     )
@@ -98,6 +117,8 @@ SWEEP_EVERY_S = 1.0
 
 class OutboxRelay:
     """Publishes outbox rows in id order and deletes them once the broker acknowledged them.
+
+    A claim takes up to `claim_rows` rows: the events of as many transactions.
 
     Replicas share the table safely: rows are claimed with FOR UPDATE SKIP LOCKED. A crash
     after publishing but before deleting republishes the same events with the same event_ids.
@@ -121,7 +142,7 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         metrics: ServiceMetrics,
         topic_prefix: str = "",
-        batch: int = 500,
+        claim_rows: int = 16,
         idle_poll_s: float = 0.25,
     ) -> None:
         self._service = service
@@ -129,7 +150,7 @@ class OutboxRelay:
         self._producer = producer
         self._metrics = metrics
         self._prefix = topic_prefix
-        self._batch = batch
+        self._claim_rows = claim_rows
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._last_backlog_check = 0.0
@@ -162,7 +183,7 @@ class OutboxRelay:
                 continue
             # Rest only after a claim from the head came back short: a short claim past the
             # floor says nothing of rows committed late below it.
-            if published < self._batch and self._last_claim_from_head:
+            if not self._behind and self._last_claim_from_head:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation
                 # that arrives as the wait ends, and the relay would then never stop
                 with contextlib.suppress(TimeoutError):
@@ -177,18 +198,19 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             # Deleted now, gone at commit, which waits for the broker's acknowledgements: if
             # they fail, the rollback leaves the rows for the next attempt.
-            rows = await claim(conn, self._batch, after)
+            rows = await claim(conn, self._claim_rows, after)
             if not rows:
                 return 0
             rows.sort(key=lambda r: r["id"])
             await asyncio.gather(*await self._send(rows))
             oldest = min(r["created"] for r in rows)
             self._metrics.outbox_wait.labels(self._service).observe(max(time.time() - oldest, 0.0))
-        self._behind = len(rows) == self._batch
+        self._behind = len(rows) == self._claim_rows
         self._published_up_to = max(self._published_up_to or 0, rows[-1]["id"])
-        for topic, count in Counter(r["topic"] for r in rows).items():
+        published = Counter(topic for r in rows for topic in r["topics"])
+        for topic, count in published.items():
             self._metrics.published.labels(self._service, topic).inc(count)
-        return len(rows)
+        return published.total()
 
     def _claim_floor(self) -> int | None:
         """The id to claim past, or None to claim from the head."""
@@ -210,12 +232,14 @@ class OutboxRelay:
         groups: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
         partitions: dict[str, list[int]] = {}
         for r in rows:
-            topic = topics.physical(self._prefix, r["topic"])
-            if topic not in partitions:
-                partitions[topic] = sorted(await self._producer.partitions_for(topic))
-            key = r["key"].encode() if r["key"] is not None else None
-            partition = self._partitioner(key, partitions[topic], partitions[topic])
-            groups.setdefault((topic, partition), []).append((key, r["payload"].encode()))
+            events = zip(r["topics"], r["keys"], r["payloads"], strict=True)
+            for logical, text_key, payload in events:
+                topic = topics.physical(self._prefix, logical)
+                if topic not in partitions:
+                    partitions[topic] = sorted(await self._producer.partitions_for(topic))
+                key = text_key.encode() if text_key is not None else None
+                partition = self._partitioner(key, partitions[topic], partitions[topic])
+                groups.setdefault((topic, partition), []).append((key, payload.encode()))
         futures: list[asyncio.Future[object]] = []
         for (topic, partition), messages in groups.items():
             batch = self._producer.create_batch()
@@ -250,5 +274,7 @@ class OutboxRelay:
         if now - self._last_backlog_check < 1.0:
             return
         self._last_backlog_check = now
-        backlog = await self._pool.fetchval("SELECT count(*) FROM outbox")
+        backlog = await self._pool.fetchval(
+            "SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"
+        )
         self._metrics.outbox_backlog.labels(self._service).set(backlog)

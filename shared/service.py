@@ -153,7 +153,7 @@ class ServiceRuntime:
         await self._clock.start()
         self._producer = await start_relay_producer(s)
         relay = OutboxRelay(
-            self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_batch
+            self.spec.name, self._pool, self._producer, self.metrics, prefix, s.relay_claim_rows
         )
         self._relay_task = asyncio.create_task(relay.run(), name=f"{self.spec.name}-relay")
         self.context = ServiceContext(s, self._pool, self.metrics, self._clock, relay.wake)

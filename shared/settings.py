@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     batch_lanes: int = Field(2, ge=1, le=16)
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(50, ge=1, le=60_000)
-    relay_batch: int = Field(500, ge=1, le=10_000)
+    # Outbox rows the relay claims and publishes at once: each holds one transaction's output
+    # events (up to shared.outbox.ROW_EVENTS of them).
+    relay_claim_rows: int = Field(16, ge=1, le=1_000)
     # Connections per process: each consumer's lanes, the outbox relay, the read API and any
     # scheduler take one each at once.
     db_pool_size: int = Field(6, ge=1, le=100)

@@ -24,6 +24,13 @@ from shared import topics
 # its jars (GAMIFY_TEST_KAFKA=apache). There a missing Java or Maven fails the run, never skips.
 TEST_KAFKA = os.environ.get("GAMIFY_TEST_KAFKA", "embedded")
 
+# Every event waiting in a schema's outbox, in the order the relay publishes them.
+OUTBOX_EVENTS = (
+    "SELECT e.topic, e.key, e.payload FROM outbox,"
+    " unnest(topics, keys, payloads) WITH ORDINALITY AS e(topic, key, payload, n) ORDER BY id, n"
+)
+OUTBOX_COUNT = "SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"
+
 
 class Bus:
     """Publishes to and reads from the test's own (prefixed) topics."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from services.points import rules, store, streaks
+from services.points import ledger, rules, store, streaks
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
@@ -78,7 +78,7 @@ class PointsHandler:
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
             awards += _simple_awards(item.event, loaded.model)
-        entries = await store.record_awards(conn, awards, loaded.version)
+        entries = await ledger.record_awards(conn, awards, loaded.version)
         accepted: list[RedemptionRequest] = []
         entries += await self._redemptions(conn, ready, loaded, results, accepted)
         # a leave or a streak freeze bought can complete a run without a new check-in
@@ -87,7 +87,7 @@ class PointsHandler:
             if r.item_id == loaded.model.for_camp(r.camp_id).streak.freeze.item_id:
                 sources[(r.camp_id, r.student_id)] = r
         more = await streaks.restreak(conn, sources, streaked, loaded.model, self._leave_cap)
-        entries += await store.record_awards(conn, more, loaded.version)
+        entries += await ledger.record_awards(conn, more, loaded.version)
         self._metrics.count(entries)  # their gamify.points events are in the outbox already
         return results
 
@@ -198,7 +198,7 @@ class PointsHandler:
             results.append(_redemption_message(d))
         accepted += [d.request for d in decisions if d.accepted]
         deductions = [rules.redemption_award(d) for d in decisions if d.accepted]
-        return await store.record_awards(conn, deductions, loaded.version)
+        return await ledger.record_awards(conn, deductions, loaded.version)
 
 
 def _simple_awards(event: object, all_rules: PointsRules) -> list[Award]:

@@ -15,7 +15,7 @@ import pytest
 
 from services.nudges import rules as nudges_rules
 from services.nudges import store as nudges_store
-from services.points import store
+from services.points import ledger, store
 from services.points.rules import Award
 from shared.db import apply_migrations, create_pool, students_rows
 from shared.service import PLUMBING_MIGRATIONS
@@ -60,7 +60,7 @@ async def test_a_small_batch_probes_the_index_of_a_sizeable_table(
         at = datetime(2026, 11, 30, tzinfo=UTC)
         if table == "ledger":
             awards = [Award("c", f"s{i}", "checkin", "day:2", 10, "e", at) for i in range(5)]
-            await store._paid_causes(recorder, awards)  # type: ignore[arg-type]
+            await ledger._paid_causes(recorder, awards)  # type: ignore[arg-type]
         else:
             facts = [("c", f"s{i}", 2) for i in range(5)]
             await store.record_checkin_days(recorder, facts, {"c": "7,14,21"})  # type: ignore[arg-type]

@@ -191,3 +191,47 @@ async def test_a_running_deployment_takes_on_the_integrity_gate_with_what_it_kne
         assert await pool.fetchval("SELECT to_regclass('held')") is None
     finally:
         await pool.close()
+
+
+async def test_events_waiting_in_the_outbox_keep_their_order_through_the_upgrade(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migration 005 makes an outbox row hold a transaction's events: rows waiting when a
+    deployment upgrades are published after it, in their order, and new rows follow them."""
+    old = tmp_path / "plumbing"
+    old.mkdir()
+    for f in sorted(PLUMBING_MIGRATIONS.glob("00[1234]_*.sql")):
+        shutil.copy(f, old / f.name)
+    pool = await create_pool(database_url, "upgrade_outbox", 1)
+    try:
+        await apply_migrations(pool, "upgrade_outbox", [("plumbing", old)])
+        await pool.execute(
+            "INSERT INTO outbox (topic, key, event_id, payload) VALUES"
+            " ('gamify.points', 's2', 'e1', '{\"n\": 1}'), ('gamify.badges', NULL, 'e2', '{}'),"
+            " ('gamify.points', 's1', 'e3', '{\"n\": 3}')"
+        )
+        await pool.execute("DELETE FROM outbox WHERE event_id = 'e2'")  # published already
+        await apply_migrations(pool, "upgrade_outbox", [("plumbing", PLUMBING_MIGRATIONS)])
+        await pool.execute(
+            "INSERT INTO outbox (topics, keys, payloads) VALUES ($1, $2, $3)",
+            ["gamify.gifts"],
+            ["s9"],
+            ["{}"],
+        )
+        rows = await pool.fetch("SELECT topics, keys, payloads FROM outbox ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (["gamify.points"], ["s2"], ['{"n": 1}']),
+            (["gamify.points"], ["s1"], ['{"n": 3}']),
+            (["gamify.gifts"], ["s9"], ["{}"]),
+        ]
+        indexes = await pool.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'upgrade_outbox'"
+            " AND tablename = 'outbox'"
+        )
+        assert [i["indexname"] for i in indexes] == ["outbox_pkey"]
+        with pytest.raises(asyncpg.CheckViolationError):  # arrays out of step
+            await pool.execute(
+                "INSERT INTO outbox (topics, keys, payloads) VALUES ('{t}', '{}', '{p}')"
+            )
+    finally:
+        await pool.close()

@@ -21,7 +21,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, OutMessage, derived_event_id, enqueue
 from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
-from tests.helpers import Bus, wait_for
+from tests.helpers import OUTBOX_COUNT, Bus, wait_for
 
 
 def gift(n: int) -> OutMessage:
@@ -78,11 +78,12 @@ async def test_two_relays_publish_every_row_and_empty_the_outbox(
     async with relay_parts(settings, "relaytest") as (pool, producer):
         metrics = ServiceMetrics("relaytest")
         relays = [
-            OutboxRelay("relaytest", pool, producer, metrics, settings.topic_prefix, batch=50)
+            OutboxRelay("relaytest", pool, producer, metrics, settings.topic_prefix, claim_rows=4)
             for _ in range(2)
         ]
-        async with pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, [gift(n) for n in range(300)])
+        for first in range(0, 300, 10):  # 30 transactions' rows of 10 events
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [gift(n) for n in range(first, first + 10)])
         tasks = [asyncio.create_task(r.run()) for r in relays]
         try:
             out = await bus.read(topics.GIFTS, until=lambda m: len(m) >= 300)
@@ -190,21 +191,22 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
     """Rows are deleted in the transaction that waits for the broker's acknowledgements: a
     failed acknowledgement rolls the deletion back, and nothing is lost."""
     async with relay_parts(settings, "relayfail") as (pool, producer):
-        async with pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, [gift(n) for n in range(30)])
+        for first in range(0, 30, 10):
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [gift(n) for n in range(first, first + 10)])
         refusing = OutboxRelay(
             "relayfail",
             pool,
             _RefusingProducer(producer),
             ServiceMetrics("relayfail"),
             settings.topic_prefix,
-            batch=20,
+            claim_rows=2,
         )
         with pytest.raises(KafkaTimeoutError):
             await refusing.publish_once()
-        assert await pool.fetchval("SELECT count(*) FROM outbox") == 30
+        assert await pool.fetchval(OUTBOX_COUNT) == 30
         relay = OutboxRelay(
-            "relayfail", pool, producer, ServiceMetrics("relayfail"), settings.topic_prefix, 20
+            "relayfail", pool, producer, ServiceMetrics("relayfail"), settings.topic_prefix, 2
         )
         assert await relay.publish_once() == 20
         assert await relay.publish_once() == 10
@@ -269,9 +271,9 @@ async def test_rows_committed_while_the_relay_publishes_leave_without_waiting_a_
             await asyncio.gather(task, return_exceptions=True)
 
 
-FILL_30000 = (  # 30,000 outbox rows of about 300 bytes
-    "INSERT INTO outbox (topic, key, event_id, payload)"
-    " SELECT 't', 'k', 'e' || i, repeat('x', 300) FROM generate_series(1, 30000) AS i"
+FILL_30000 = (  # 30,000 outbox rows of one event of about 300 bytes
+    "INSERT INTO outbox (topics, keys, payloads)"
+    " SELECT ARRAY['t'], ARRAY['k' || i], ARRAY[repeat('x', 300)] FROM generate_series(1, 30000) i"
 )
 
 
@@ -323,9 +325,11 @@ async def test_rows_committed_late_below_the_relays_floor_are_still_published(
         async with pool.acquire() as late:
             committing = late.transaction()
             await committing.start()
-            await enqueue(late, [gift(n) for n in range(10)])  # ids 1-10, not yet committed
+            for n in range(10):  # a row each: ids 1-10, not yet committed
+                await enqueue(late, [gift(n)])
             async with pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, [gift(n) for n in range(10, 110)])  # ids 11-110
+                for n in range(10, 110):  # ids 11-110
+                    await enqueue(conn, [gift(n)])
             relay = OutboxRelay(
                 "relaylate", pool, producer, ServiceMetrics("relaylate"), settings.topic_prefix, 50
             )

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from services.points import store
+from services.points import ledger, store
 from services.points.rules import Award
 from shared.db import TRANSIENT_ERRORS, Contended, apply_migrations, create_pool
 from shared.events import PointsEntry
 from shared.outbox import derived_event_id
 from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
+from tests.helpers import OUTBOX_COUNT, OUTBOX_EVENTS
 
 POINTS_MIGRATIONS = Path(store.__file__).parent / "migrations"
 
@@ -38,14 +39,15 @@ async def test_each_entry_writes_its_points_event_as_the_model_would(settings: S
             Award("c1", "s1", "redeem", "r1", -8, "e2", at, 3),
         ]
         async with pool.acquire() as conn, conn.transaction():
-            assert await store.record_awards(conn, paid, "v1") == paid
-            assert await store.record_awards(conn, paid, "v1") == []  # paid already
-        rows = await pool.fetch("SELECT topic, key, event_id, payload FROM outbox ORDER BY id")
+            assert await ledger.record_awards(conn, paid, "v1") == paid
+            assert await ledger.record_awards(conn, paid, "v1") == []  # paid already
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1  # one row, in order
+        rows = await pool.fetch(OUTBOX_EVENTS)
         events = [PointsEntry.model_validate_json(r["payload"]) for r in rows]
         assert [json.loads(r["payload"]) for r in rows] == [
             json.loads(e.model_dump_json()) for e in events
         ]  # nothing the model would drop or change
-        assert [(r["topic"], r["key"], r["event_id"]) for r in rows] == [
+        assert [(r["topic"], r["key"], e.event_id) for r, e in zip(rows, events, strict=True)] == [
             ("gamify.points", "s1", derived_event_id("points", "c1", "s1", a.rule_id, a.cause))
             for a in paid
         ]
@@ -56,8 +58,8 @@ async def test_each_entry_writes_its_points_event_as_the_model_would(settings: S
         ]
         assert {(e.camp_id, e.student_id) for e in events} == {("c1", "s1")}
         assert [e.source_event_id for e in events] == ["e1", "e1", "e2"]
-        ledger = await pool.fetch("SELECT cause, balance_after FROM ledger ORDER BY id")
-        assert [(r["cause"], r["balance_after"]) for r in ledger] == [
+        written = await pool.fetch("SELECT cause, balance_after FROM ledger ORDER BY id")
+        assert [(r["cause"], r["balance_after"]) for r in written] == [
             ("day:3", 5),
             ("run:3", 25),
             ("r1", 17),
@@ -75,20 +77,20 @@ async def test_a_cause_paid_meanwhile_rolls_the_batch_back(
             pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS_MIGRATIONS)]
         )
         async with pool.acquire() as conn, conn.transaction():
-            await store.record_awards(conn, [award("day:1")], "v1")
+            await ledger.record_awards(conn, [award("day:1")], "v1")
 
         async def nothing_paid(_conn: object, _awards: object) -> set[object]:
             return set()  # as if day:1 was paid after this transaction read the ledger
 
-        monkeypatch.setattr(store, "_paid_causes", nothing_paid)
+        monkeypatch.setattr(ledger, "_paid_causes", nothing_paid)
         with pytest.raises(Contended):
             async with pool.acquire() as conn, conn.transaction():
-                await store.record_awards(conn, [award("day:2"), award("day:1")], "v1")
+                await ledger.record_awards(conn, [award("day:2"), award("day:1")], "v1")
         assert Contended in TRANSIENT_ERRORS  # the consumer runs the batch again
 
         rows = await pool.fetch("SELECT cause, balance_after FROM ledger ORDER BY id")
         assert [(r["cause"], r["balance_after"]) for r in rows] == [("day:1", 10)]
-        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1  # day:1's event only
+        assert await pool.fetchval(OUTBOX_COUNT) == 1  # day:1's event only
         assert await store.balance(pool, "c1", "s1") == 10  # the balance move rolled back
     finally:
         await pool.close()
