@@ -7,6 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.points import ledger
 from shared.db import apply_migrations, create_pool
 from shared.service import PLUMBING_MIGRATIONS
 
@@ -152,6 +153,32 @@ async def test_calendars_leave_room_for_hot_updates(database_url: str, service: 
                 "SELECT pg_stat_get_xact_tuples_hot_updated('checkin_calendar'::regclass)"
             )
         assert hot >= 0.9 * 600
+    finally:
+        await pool.close()
+
+
+async def test_balance_moves_are_hot_updates(database_url: str) -> None:
+    """Each batch moves its students' balances: with no index on what moves and room in each
+    page, the new versions go beside the old ones (HOT). With the index on earnings, none
+    would be; without the room, few."""
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(
+            pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
+        )
+        students = [("c", f"s{i}") for i in range(2000)]
+        async with pool.acquire() as conn, conn.transaction():
+            first = dict.fromkeys(students, 5)
+            await ledger._move_balances(conn, first, first)
+        async with pool.acquire() as conn, conn.transaction():
+            for batch in range(3):  # three batches, each a tenth of the students
+                moved = dict.fromkeys(students[batch::10], 5)
+                await ledger._move_balances(conn, moved, moved)
+            hot = await conn.fetchval(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('balances'::regclass)"
+            )
+        assert hot >= 0.9 * 600
+        assert await pool.fetchval("SELECT sum(earned) FROM balances") == 5 * (2000 + 600)
     finally:
         await pool.close()
 
