@@ -221,16 +221,7 @@ class BatchProcessor:
         except Exception as exc:
             assert isinstance(item, Received), "dead-lettering cannot fail but for the database"
             log.exception("event failed in the handler; dead-lettering it")
-            rejected = Rejected(
-                item.topic,
-                item.partition,
-                item.offset,
-                item.key,
-                item.event.model_dump_json(),
-                "handler",
-                repr(exc)[:2000],
-                item.event.event_id,
-            )
+            rejected = _rejected(item, "handler", repr(exc)[:2000], item.event.event_id)
             return await self._retrying("event", lambda: self._apply([rejected]))
 
     async def _retrying(self, stage: str, work: Callable[[], Awaitable[bool]]) -> bool:
@@ -322,27 +313,24 @@ def _context_of(item: Received | Rejected) -> contextlib.AbstractContextManager[
 
 
 def _refusal(refused: Refused) -> Rejected:
-    i = refused.item
-    return Rejected(
-        i.topic,
-        i.partition,
-        i.offset,
-        i.key,
-        i.event.model_dump_json(),
-        refused.reason,
-        refused.error,
-        i.event.event_id,
+    item = refused.item
+    return _rejected(item, refused.reason, refused.error, item.event.event_id)
+
+
+def _conflict(item: Received) -> Rejected:
+    # By position, not by the event_id the first event holds: the letter's id and inbox mark.
+    return _rejected(
+        item,
+        "conflict",
+        f"event_id {item.event.event_id!r} was taken in before with different content;"
+        " the first one counts",
+        None,
     )
 
 
-def _conflict(r: Received) -> Rejected:
+def _rejected(item: Received, reason: str, error: str, event_id: str | None) -> Rejected:
+    """A valid event on its way to the dead-letter topic."""
+    value = item.event.model_dump_json()
     return Rejected(
-        r.topic,
-        r.partition,
-        r.offset,
-        r.key,
-        r.event.model_dump_json(),
-        "conflict",
-        f"event_id {r.event.event_id!r} was taken in before with different content;"
-        " the first one counts",
+        item.topic, item.partition, item.offset, item.key, value, reason, error, event_id
     )

@@ -1,0 +1,83 @@
+"""The batch processor against a real database when a batch cannot be applied whole: an event
+its handler fails on is dead-lettered alone (reason `handler`) and the rest of the batch is
+applied; an event_id reused with other content is dead-lettered once (reason `conflict`),
+and a redelivery of either changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from shared import topics
+from shared.db import apply_migrations, create_pool
+from shared.events import DeadLetter
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutMessage, derived_event_id
+from shared.processor import BatchProcessor, Received
+from shared.service import PLUMBING_MIGRATIONS
+from tests.helpers import OUTBOX_EVENTS, checkin
+
+MODELS = {topics.CHECKINS: topics.MODELS[topics.CHECKINS]}
+DEAD_LETTERED = "gamify_events_dead_lettered_total"
+
+
+def record(offset: int, event: dict[str, object]) -> ConsumerRecord:
+    key, value = str(event["student_id"]).encode(), json.dumps(event).encode()
+    return ConsumerRecord(
+        topics.CHECKINS, 0, offset, 0, 0, key, value, None, len(key), len(value), []
+    )
+
+
+class FailsOnBad:
+    """A handler that fails on any batch holding the event `bad`, and notes what it applied."""
+
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    async def __call__(
+        self, conn: asyncpg.Connection, events: Sequence[Received]
+    ) -> list[OutMessage]:
+        ids = [i.event.event_id for i in events]
+        if "bad" in ids:
+            raise RuntimeError("the rules broke on this one")
+        self.applied += ids
+        return []
+
+
+async def letters(pool: asyncpg.Pool) -> list[DeadLetter]:
+    rows = await pool.fetch(OUTBOX_EVENTS)
+    return [DeadLetter.model_validate_json(r["payload"]) for r in rows if r["topic"] == topics.DLQ]
+
+
+async def test_a_failing_event_and_a_reused_id_are_dead_lettered_once_and_the_rest_applied(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url, "batchfail", 2)
+    try:
+        await apply_migrations(pool, "batchfail", [("plumbing", PLUMBING_MIGRATIONS)])
+        metrics = ServiceMetrics("batchfail")
+        handler = FailsOnBad()
+        processor = BatchProcessor("batchfail", pool, MODELS, handler, metrics)
+        good, bad = checkin("c", "s1", 1, "good"), checkin("c", "s2", 1, "bad")
+        reused = checkin("c", "s3", 2, "good")  # good's id, other content
+        batch = [record(0, good), record(1, bad), record(2, reused)]
+        for _ in range(2):  # the second time, a redelivery of the whole batch
+            await processor.process(batch)
+        assert handler.applied == ["good"]
+        sent = await letters(pool)
+        reasons = [(d.offset, d.error.split(":")[0]) for d in sent]
+        assert reasons == [(1, "handler"), (2, "conflict")]
+        assert [d.event_id for d in sent] == [
+            derived_event_id("dlq", "batchfail", topics.CHECKINS, "bad"),
+            derived_event_id("dlq", "batchfail", topics.CHECKINS, "@0:2"),
+        ]
+        assert json.loads(sent[0].value) == bad and json.loads(sent[1].value) == reused
+        assert "the rules broke on this one" in sent[0].error
+        for reason in ("handler", "conflict"):
+            labels = {"service": "batchfail", "topic": topics.CHECKINS, "reason": reason}
+            assert metrics.registry.get_sample_value(DEAD_LETTERED, labels) == 1
+    finally:
+        await pool.close()
