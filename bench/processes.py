@@ -22,6 +22,7 @@ from bench.common import PARTITIONS, SAMPLE_S, say
 from gamify.launcher import ServiceProcess, service_env, stop_all
 from gamify.simulate.stack import RunPlace
 from shared.embedded import free_port
+from shared.outbox import events_waiting
 
 
 class Replicas:
@@ -109,13 +110,12 @@ class Replicas:
         a connection per poll costs PostgreSQL a backend start each time)."""
         conn = await asyncpg.connect(self._database_url)
         try:
-            count = f"SELECT coalesce(sum(cardinality(topics)), 0) FROM {self.name}.outbox"
-            left = int(await conn.fetchval(count))
+            left = await events_waiting(conn, self.name)
             if left and not quiet:
                 say(f"  {self.name}: all taken in; {left:,} output events still to publish ...")
             while left:
                 await asyncio.sleep(0.05)
-                left = int(await conn.fetchval(count))
+                left = await events_waiting(conn, self.name)
         finally:
             await conn.close()
 

@@ -19,6 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import topics
+from shared.db import check_identifier
 from shared.events import Event
 from shared.metrics import ServiceMetrics
 
@@ -51,8 +52,8 @@ class OutMessage:
     event: Event
 
 
-# A row holds at most ROW_EVENTS events and ROW_BYTES of payload (or one larger event): a
-# claim of `claim_rows` rows stays bounded in memory whatever the transactions wrote.
+# A row holds at most ROW_EVENTS events and ROW_BYTES characters of payload (or one larger
+# event): a claim of `claim_rows` rows stays bounded in memory whatever the transactions wrote.
 ROW_EVENTS = 1000
 ROW_BYTES = 1 << 20
 
@@ -81,6 +82,14 @@ def outbox_rows(
         rows[-1][2].append(payload)
         size += len(payload)
     return rows
+
+
+async def events_waiting(db: asyncpg.Pool | asyncpg.Connection, schema: str | None = None) -> int:
+    """Output events written but not yet published: the relay's backlog (of `schema`'s outbox,
+    or the one on the search path)."""
+    table = "outbox" if schema is None else f"{check_identifier(schema)}.outbox"
+    waiting: int = await db.fetchval("SELECT coalesce(sum(cardinality(topics)), 0) FROM " + table)
+    return waiting
 
 
 async def claim(
@@ -274,7 +283,5 @@ class OutboxRelay:
         if now - self._last_backlog_check < 1.0:
             return
         self._last_backlog_check = now
-        backlog = await self._pool.fetchval(
-            "SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"
-        )
+        backlog = await events_waiting(self._pool)
         self._metrics.outbox_backlog.labels(self._service).set(backlog)

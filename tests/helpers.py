@@ -29,7 +29,6 @@ OUTBOX_EVENTS = (
     "SELECT e.topic, e.key, e.payload FROM outbox,"
     " unnest(topics, keys, payloads) WITH ORDINALITY AS e(topic, key, payload, n) ORDER BY id, n"
 )
-OUTBOX_COUNT = "SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"
 
 
 class Bus:

@@ -21,7 +21,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, OutMessage, derived_event_id, enqueue
 from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
-from tests.helpers import OUTBOX_COUNT, Bus, wait_for
+from tests.helpers import Bus, wait_for
 
 
 def gift(n: int) -> OutMessage:
@@ -204,7 +204,7 @@ async def test_rows_whose_publishing_failed_stay_until_a_later_pass_publishes_th
         )
         with pytest.raises(KafkaTimeoutError):
             await refusing.publish_once()
-        assert await pool.fetchval(OUTBOX_COUNT) == 30
+        assert await outbox.events_waiting(pool) == 30
         relay = OutboxRelay(
             "relayfail", pool, producer, ServiceMetrics("relayfail"), settings.topic_prefix, 2
         )

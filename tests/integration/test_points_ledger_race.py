@@ -14,10 +14,10 @@ from services.points import ledger, store
 from services.points.rules import Award
 from shared.db import TRANSIENT_ERRORS, Contended, apply_migrations, create_pool
 from shared.events import PointsEntry
-from shared.outbox import derived_event_id
+from shared.outbox import derived_event_id, events_waiting
 from shared.service import PLUMBING_MIGRATIONS
 from shared.settings import Settings
-from tests.helpers import OUTBOX_COUNT, OUTBOX_EVENTS
+from tests.helpers import OUTBOX_EVENTS
 
 POINTS_MIGRATIONS = Path(store.__file__).parent / "migrations"
 
@@ -90,7 +90,7 @@ async def test_a_cause_paid_meanwhile_rolls_the_batch_back(
 
         rows = await pool.fetch("SELECT cause, balance_after FROM ledger ORDER BY id")
         assert [(r["cause"], r["balance_after"]) for r in rows] == [("day:1", 10)]
-        assert await pool.fetchval(OUTBOX_COUNT) == 1  # day:1's event only
+        assert await events_waiting(pool) == 1  # day:1's event only
         assert await store.balance(pool, "c1", "s1") == 10  # the balance move rolled back
     finally:
         await pool.close()
