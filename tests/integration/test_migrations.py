@@ -262,26 +262,3 @@ async def test_events_waiting_in_the_outbox_keep_their_order_through_the_upgrade
             )
     finally:
         await pool.close()
-
-
-async def test_outbox_rows_are_stored_uncompressed(database_url: str) -> None:
-    """Migration 006: a transaction's events are written and claimed without pglz."""
-    pool = await create_pool(database_url, "outbox_storage", 1)
-    try:
-        await apply_migrations(pool, "outbox_storage", [("plumbing", PLUMBING_MIGRATIONS)])
-        payloads = [f'{{"event_id": "e{i}", "text": "{"x" * 200}"}}' for i in range(100)]
-        await pool.execute(
-            "INSERT INTO outbox (topics, keys, payloads) VALUES ($1, $2, $3)",
-            ["gamify.points"] * len(payloads),
-            [f"s{i}" for i in range(len(payloads))],
-            payloads,
-        )
-        row = await pool.fetchrow(
-            "SELECT pg_column_compression(topics) AS topics, pg_column_compression(keys) AS keys,"
-            " pg_column_compression(payloads) AS payloads,"
-            " pg_column_size(payloads) AS stored, octet_length(payloads::text) AS text FROM outbox"
-        )
-        assert (row["topics"], row["keys"], row["payloads"]) == (None, None, None)
-        assert row["stored"] > 0.9 * row["text"]  # out of line, as written
-    finally:
-        await pool.close()
