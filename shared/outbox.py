@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -92,13 +92,30 @@ async def events_waiting(db: asyncpg.Pool | asyncpg.Connection, schema: str | No
     return waiting
 
 
+@contextlib.asynccontextmanager
+async def claiming(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """The transaction that claims run in: committed when the block ends, rolled back if it
+    raises. It walks the outbox by its primary key whatever the statistics say (see claim),
+    set in the same round trip as the BEGIN: a claim is then three round trips, not four."""
+    await conn.execute("BEGIN; SET LOCAL enable_seqscan = off")
+    try:
+        yield
+    except BaseException:
+        # A connection that died meanwhile has no transaction left; the pool replaces it.
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
 async def claim(
     conn: asyncpg.Connection, limit: int, after: int | None = None
 ) -> list[asyncpg.Record]:
-    """Delete (in the caller's transaction) and return the oldest `limit` unclaimed rows (each
-    a transaction's events, see enqueue), or the oldest with an id above `after`.
+    """Delete (in the caller's `claiming` transaction) and return the oldest `limit` unclaimed
+    rows (each a transaction's events, see enqueue), or the oldest with an id above `after`.
 
-    Through the primary key's index whatever the statistics say. A queue table's statistics
+    Through the primary key's index whatever the statistics say (set by `claiming`). A queue
+    table's statistics
     are taken when autovacuum happens to pass, often while it holds a few live rows among
     thousands of pages of dead ones; estimating a handful of rows, the planner read and sorted
     the whole table for each claim, which slowed the relay as its backlog grew and so grew the
@@ -108,7 +125,6 @@ async def claim(
     entries until vacuum removes them (see OutboxRelay). The rows are deleted where the walk
     found and locked them (by ctid, which a locked row keeps), not looked up again in the index
     one by one: half the statement's time for 500 rows."""
-    await conn.execute("SET LOCAL enable_seqscan = off")
     rows: list[asyncpg.Record] = await conn.fetch(
         "DELETE FROM outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM outbox WHERE id > $2"
         " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
@@ -204,7 +220,7 @@ class OutboxRelay:
         after = self._claim_floor()
         self._last_claim_from_head = after is None
         self._behind = False  # until this claim is published: a failed one sweeps next
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, claiming(conn):
             # Deleted now, gone at commit, which waits for the broker's acknowledgements: if
             # they fail, the rollback leaves the rows for the next attempt.
             rows = await claim(conn, self._claim_rows, after)
