@@ -115,11 +115,11 @@ async def claim(
     rows (each a transaction's events, see enqueue), or the oldest with an id above `after`.
 
     Through the primary key's index whatever the statistics say (set by `claiming`). A queue
-    table's statistics
-    are taken when autovacuum happens to pass, often while it holds a few live rows among
-    thousands of pages of dead ones; estimating a handful of rows, the planner read and sorted
-    the whole table for each claim, which slowed the relay as its backlog grew and so grew the
-    backlog (57,414 outputs left behind in a benchmark drain, PostgreSQL at 0.9 cores).
+    table's statistics are taken when autovacuum happens to pass, often while it holds a few
+    live rows among thousands of pages of dead ones; estimating a handful of rows, the planner
+    read and sorted the whole table for each claim, which slowed the relay as its backlog grew
+    and so grew the backlog (57,414 outputs left behind in a benchmark drain, PostgreSQL at 0.9
+    cores).
 
     `after` starts the walk past the index's head, where the rows already claimed leave
     entries until vacuum removes them (see OutboxRelay). The rows are deleted where the walk
