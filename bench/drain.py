@@ -120,9 +120,17 @@ async def raw_consume(place: RunPlace) -> float:
         await consumer.stop()
 
 
-async def ceiling(place: RunPlace) -> float:
+@dataclass(frozen=True)
+class Ceiling:
+    per_s: float
+    loop_us: float  # this process's CPU per event (the loop's Python and its Kafka client)
+    postgres_us: float
+
+
+async def ceiling(place: RunPlace) -> Ceiling:
     """The architecture's ceiling: batches of 500, inbox insert and one aggregate upsert per
-    student in one transaction, then the offset commit."""
+    student in one transaction, then the offset commit; and what it cost per event (the floor
+    a service's cost per event is read against)."""
     conn = await asyncpg.connect(place.database_url)
     await conn.execute(
         "CREATE SCHEMA IF NOT EXISTS ceiling;"
@@ -147,7 +155,7 @@ async def ceiling(place: RunPlace) -> float:
         total = sum((await consumer.end_offsets(parts)).values())
         for tp in parts:
             consumer.seek(tp, 0)
-        n, started = 0, time.perf_counter()
+        n, started, cpu = 0, time.perf_counter(), cpu_seconds([])
         while n < total:
             for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
                 events = [json.loads(r.value) for r in records]
@@ -168,7 +176,12 @@ async def ceiling(place: RunPlace) -> float:
                     )
                 await consumer.commit()
                 n += len(records)
-        return n / (time.perf_counter() - started)
+        elapsed, used = time.perf_counter() - started, cpu_seconds([])
+        return Ceiling(
+            n / elapsed,
+            (used["bench"] - cpu["bench"]) / n * 1e6,
+            (used["postgres"] - cpu["postgres"]) / n * 1e6,
+        )
     finally:
         await consumer.stop()
         await conn.close()

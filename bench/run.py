@@ -64,8 +64,14 @@ async def run(
             figures.baselines["raw_consume_per_s"] = round(await raw_consume(place))
             say(f"  {figures.baselines['raw_consume_per_s']:,} events/s")
             say("baseline: the ceiling loop (batch 500, inbox + aggregate, one transaction) ...")
-            figures.baselines["ceiling_per_s"] = round(await ceiling(place))
-            say(f"  {figures.baselines['ceiling_per_s']:,} events/s")
+            loop = await ceiling(place)
+            figures.baselines["ceiling_per_s"] = round(loop.per_s)
+            figures.baselines["ceiling_loop_us_per_event"] = round(loop.loop_us, 1)
+            figures.baselines["ceiling_postgres_us_per_event"] = round(loop.postgres_us, 1)
+            say(
+                f"  {loop.per_s:,.0f} events/s; per event: loop {loop.loop_us:.0f} us,"
+                f" PostgreSQL {loop.postgres_us:.0f} us"
+            )
             bus_s = min(load.seconds, BUS_BASELINE_MAX_S)
             say(f"baseline: the bus alone at {load.rate:,} events/s for {bus_s:.0f} s ...")
             async with Sampler(None) as sampled:

@@ -30,6 +30,9 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert 0 < points["p50_ms"] <= points["p99_ms"]
     assert points["rss_mb_start"] > 0 and points["rss_mb_end"] > 0
     assert doc["baselines"]["raw_consume_per_s"] > 0 and doc["baselines"]["ceiling_per_s"] > 0
+    # what the ceiling loop itself cost, the floor of a service's cost per event
+    assert doc["baselines"]["ceiling_loop_us_per_event"] > 0
+    assert doc["baselines"]["ceiling_postgres_us_per_event"] > 0
     assert 0 < doc["baselines"]["bus_p50_ms"] <= doc["baselines"]["bus_p99_ms"]
     assert [w[0] for w in points["latency_timeline"]] == [0.0]  # 5-second windows of 2 s
     assert set(points["cores_used"]) == {"service", "postgres", "broker", "bench"}
