@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import topics
@@ -29,6 +30,9 @@ _NAMESPACE = uuid.UUID("6f1c1c55-3c5e-4bb8-9a43-2b0d6c2a9e17")
 
 
 _NAMESPACE_BYTES = _NAMESPACE.bytes
+# Keys whose hash the relay remembers (some 6 MB at most, keys included): every student of
+# a large camp, so that a relay cycling through them hits rather than evicts.
+KEY_HASHES = 1 << 15
 
 
 def derived_event_id(*parts: object) -> str:
@@ -262,8 +266,11 @@ class OutboxRelay:
                 topic = topics.physical(self._prefix, logical)
                 if topic not in partitions:
                     partitions[topic] = sorted(await self._producer.partitions_for(topic))
-                key = text_key.encode() if text_key is not None else None
-                partition = self._partitioner(key, partitions[topic], partitions[topic])
+                parts = partitions[topic]
+                if text_key is None:
+                    key, partition = None, self._partitioner(None, parts, parts)
+                else:
+                    key, partition = text_key.encode(), parts[_key_hash(text_key) % len(parts)]
                 groups.setdefault((topic, partition), []).append((key, payload.encode()))
         futures: list[asyncio.Future[object]] = []
         for (topic, partition), messages in groups.items():
@@ -301,3 +308,12 @@ class OutboxRelay:
         self._last_backlog_check = now
         backlog = await events_waiting(self._pool)
         self._metrics.outbox_backlog.labels(self._service).set(backlog)
+
+
+@functools.lru_cache(maxsize=KEY_HASHES)
+def _key_hash(key: str) -> int:
+    """A key's partitioning hash as the producer's DefaultPartitioner and Java clients take it
+    (murmur2, sign bit cleared). aiokafka's murmur2 is pure Python, 3 us a key, and a relay
+    sends the same students' keys over and over."""
+    hashed: int = murmur2(key.encode())
+    return hashed & 0x7FFFFFFF
