@@ -147,8 +147,10 @@ class ServiceRuntime:
             [("plumbing", PLUMBING_MIGRATIONS), (self.spec.name, self.spec.migrations)],
         )
         if s.clock == "topic":
+            # a tick is one small record, wanted at once: no minimum to fill
+            options = {**consumer_options(s), "fetch_min_bytes": 1}
             self._clock = TopicClock(
-                s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **consumer_options(s)
+                s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **options
             )
         await self._clock.start()
         self._producer = await start_relay_producer(s)

@@ -40,11 +40,13 @@ class Settings(BaseSettings):
     # Performance): 40 ms halved the p99 at 1,000 events/s against 20.
     kafka_fetch_max_wait_ms: int = Field(40, ge=0, le=60_000)
     # A fetch waits at the broker until it finds this many bytes (or the wait passes). With 1
-    # a trickle is fetched record by record: hundreds of requests a second at 1,000 events/s,
-    # each encoded and decoded in Python. 65536 with a 20 ms wait cut the services' CPU at
-    # that rate by a third to a half on Apache Kafka, for up to 20 ms more per hop and a worse
-    # p99 on the embedded broker (bench/README.md, A steady trickle): for where CPU is short.
-    kafka_fetch_min_bytes: int = Field(1, ge=1, le=64 * 1024 * 1024)
+    # a trickle is fetched a record or two at a time: hundreds of requests a second at 1,000
+    # events/s, each encoded and decoded in Python over every input partition. 2 KB (about ten
+    # events) cut points' CPU at that rate by a fifth on Apache Kafka and a quarter on the
+    # embedded broker, p50 no worse. Below some 200 events/s a fetch waits out the fetch wait
+    # instead, up to 40 ms more per hop (bench/README.md, A steady trickle). 64 KB with a 20 ms
+    # wait: for where CPU is short.
+    kafka_fetch_min_bytes: int = Field(2048, ge=1, le=64 * 1024 * 1024)
     # The outbox relay's producer: idempotent where the broker supports it (Apache Kafka), so a
     # send retried after a lost acknowledgement is not written twice; `auto` falls back to a
     # plain producer, with a warning, where the broker refuses (the embedded one).

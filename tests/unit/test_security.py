@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 
-from shared.security import database_options, faststream_security, kafka_options
+from shared.security import (
+    consumer_options,
+    database_options,
+    faststream_security,
+    kafka_options,
+)
 from shared.settings import SettingsError, load_settings, redact_url
 
 SYSTEM_CAS = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -19,6 +24,14 @@ def test_plaintext_by_default_adds_nothing() -> None:
     s = load_settings()
     assert kafka_options(s) == {} and faststream_security(s) is None
     assert database_options(s) == {}
+
+
+def test_consumers_wait_for_2_kb_or_40_ms_by_default() -> None:
+    """A trickle is fetched some ten events at a time, not one (bench/README.md)."""
+    options = consumer_options(load_settings())
+    assert (options["fetch_min_bytes"], options["fetch_max_wait_ms"]) == (2048, 40)
+    options = consumer_options(load_settings(kafka_fetch_min_bytes=1))
+    assert options["fetch_min_bytes"] == 1
 
 
 def test_sasl_ssl_with_scram_reaches_both_kafka_clients() -> None:
