@@ -22,8 +22,8 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequen
         camp, student = a["camp_id"], a["student_id"]
         badges = book().model.badges
         pair = (camp, student)
-        facts = (await store.load_facts(pool, [pair], ctx.settings.leave_max_days))[pair]
-        camp_facts = (await store.load_camps(pool, {camp})).get(camp)
+        known = await store.load_students(pool, [pair], ctx.settings.leave_max_days)
+        facts, camp_facts = known.facts[pair], known.camps.get(camp)
         held = await store.awards_of(pool, camp, student)
         statuses = {s.badge_id: s for s in rules.statuses(badges, facts, camp_facts)}
         return {

@@ -85,11 +85,9 @@ class BadgesHandler:
         if not trigger:
             return []
         pairs = sorted(trigger)
-        facts = await store.load_facts(
+        known = await store.load_students(
             conn, pairs, self._leave_cap, rules.facts_needed(loaded.model.badges)
         )
-        held = await store.held_badges(conn, pairs)
-        camp_facts = await store.load_camps(conn, {p[0] for p in pairs})
         earned = [
             store.NewAward(
                 camp,
@@ -101,9 +99,9 @@ class BadgesHandler:
             for camp, student in pairs
             for badge_id in rules.new_badges(
                 loaded.model.badges,
-                facts[(camp, student)],
-                camp_facts.get(camp),
-                held[(camp, student)],
+                known.facts[(camp, student)],
+                known.camps.get(camp),
+                known.held[(camp, student)],
             )
         ]
         new = await store.award(conn, earned, loaded.version)

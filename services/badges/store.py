@@ -12,9 +12,9 @@ import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
-from shared import leave_store
 from shared.db import json_rows, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
+from shared.leave import leave_days
 
 Pair = tuple[str, str]
 
@@ -150,27 +150,6 @@ async def add_loop_facts(
             await conn.execute(statement, *([r[i] for r in rows] for i in range(3)))
 
 
-async def load_camps(
-    conn: asyncpg.Connection | asyncpg.Pool, ids: set[str]
-) -> dict[str, CampFacts]:
-    rows = await conn.fetch(
-        "SELECT camp_id, days, lessons, starts_on, timezone, assignments FROM camps"
-        " WHERE camp_id = ANY($1::text[])",
-        list(ids),
-    )
-    return {
-        r["camp_id"]: CampFacts(
-            r["camp_id"],
-            r["days"],
-            r["lessons"],
-            r["starts_on"],
-            r["timezone"],
-            shared_camps.assignments_of(r["assignments"]),
-        )
-        for r in rows
-    }
-
-
 async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair]:
     rows = await conn.fetch(
         "SELECT camp_id, student_id FROM students WHERE camp_id = ANY($1::text[])", list(camp_ids)
@@ -183,89 +162,106 @@ ALL_FACTS = frozenset(
 )
 
 
-async def load_facts(
+@dataclass(frozen=True, slots=True)
+class Students:
+    """What the badges of some students are judged on."""
+
+    facts: dict[Pair, StudentFacts]
+    held: dict[Pair, set[str]]  # the badges each holds
+    camps: dict[str, CampFacts]  # their camps, those known
+
+
+# Every read a re-evaluation needs, as rows of one shape (kind, camp, student, then the value
+# columns below, NULL where a kind has none): one round trip for them all instead of one each
+# (eight for the default badge book), which at a trickle was most of a batch's time.
+_VALUES = {"k": "text", "x": "float8", "at": "timestamptz", "n": "int[]", "d": "date", "j": "jsonb"}
+
+
+def _read(kind: str, source: str, c: str = "t.camp_id", s: str = "t.student_id", **v: str) -> str:
+    values = ", ".join(v.get(name, f"NULL::{sql_type}") for name, sql_type in _VALUES.items())
+    return f"SELECT '{kind}'::text, {c}, {s}, {values} FROM {source}"
+
+
+_COUNTS = (
+    "ARRAY[(SELECT count(*) FROM questions_asked q WHERE q.camp_id = p.c AND q.student_id = p.s),"
+    " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)]::int[]"
+)
+_READS = {
+    "days": _read("days", students_rows("checkin_calendar"), n="t.days"),
+    "excellent": _read("excellent", students_rows("excellent_works"), k="t.submission_id"),
+    "lesson_ratios": _read(
+        "lesson_ratios", students_rows("lesson_progress"), k="t.lesson_id", x="t.best_ratio"
+    ),
+    "handed_in": _read(
+        "handed_in", students_rows("handed_in"), k="t.assignment_id", at="t.first_at"
+    ),
+    "questions_answers": _read(
+        "questions_answers", "unnest($1::text[], $2::text[]) AS p(c, s)", "p.c", "p.s", n=_COUNTS
+    ),
+    "leave": _read("leave", students_rows("leaves"), n="ARRAY[t.from_day, t.to_day]"),
+    "held": _read("held", students_rows("awards"), k="t.badge_id"),
+    "camp": _read(
+        "camp",
+        "camps t WHERE t.camp_id = ANY($1::text[])",
+        s="NULL::text",
+        k="t.timezone",
+        n="ARRAY[t.days, t.lessons]",
+        d="t.starts_on",
+        j="t.assignments",
+    ),
+}
+
+
+async def load_students(
     conn: asyncpg.Connection | asyncpg.Pool,
     pairs: Sequence[Pair],
     leave_cap: int | None = None,
     needed: frozenset[str] = ALL_FACTS,
-) -> dict[Pair, StudentFacts]:
-    """The facts of these students that `needed` names (rules.facts_needed), one query each
-    whatever the students' number; the others are left empty."""
+) -> Students:
+    """The facts of these students that `needed` names (rules.facts_needed; the others are
+    left empty), the badges they hold and their camps, in one statement."""
+    if not pairs:
+        return Students({}, {}, {})
     camps, students = _columns(pairs)
-    days: dict[Pair, frozenset[int]] = defaultdict(frozenset)
-    if "days" in needed:
-        for r in await conn.fetch(
-            f"SELECT t.camp_id, t.student_id, t.days FROM {students_rows('checkin_calendar')}",
-            camps,
-            students,
-        ):
-            days[(r["camp_id"], r["student_id"])] = frozenset(r["days"])
+    kinds = [k for k in _READS if k in needed or k in ("held", "camp")]
+    rows = await conn.fetch(" UNION ALL ".join(_READS[k] for k in kinds), camps, students)
+    days: dict[Pair, frozenset[int]] = {}
     works: dict[Pair, set[str]] = defaultdict(set)
-    if "excellent" in needed:
-        for r in await conn.fetch(
-            "SELECT t.camp_id, t.student_id, t.submission_id"
-            f" FROM {students_rows('excellent_works')}",
-            camps,
-            students,
-        ):
-            works[(r["camp_id"], r["student_id"])].add(r["submission_id"])
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
-    if "lesson_ratios" in needed:
-        for r in await conn.fetch(
-            "SELECT t.camp_id, t.student_id, t.lesson_id, t.best_ratio"
-            f" FROM {students_rows('lesson_progress')}",
-            camps,
-            students,
-        ):
-            ratios[(r["camp_id"], r["student_id"])][r["lesson_id"]] = r["best_ratio"]
     handed: dict[Pair, dict[str, datetime]] = defaultdict(dict)
-    if "handed_in" in needed:
-        for r in await conn.fetch(
-            "SELECT t.camp_id, t.student_id, t.assignment_id, t.first_at"
-            f" FROM {students_rows('handed_in')}",
-            camps,
-            students,
-        ):
-            handed[(r["camp_id"], r["student_id"])][r["assignment_id"]] = r["first_at"]
     counts: dict[Pair, tuple[int, int]] = {}
-    if "questions_answers" in needed:
-        for r in await conn.fetch(
-            "SELECT p.c, p.s,"
-            " (SELECT count(*) FROM questions_asked q"
-            "   WHERE q.camp_id = p.c AND q.student_id = p.s),"
-            " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)"
-            " FROM unnest($1::text[], $2::text[]) AS p(c, s)",
-            camps,
-            students,
-        ):
-            counts[(r[0], r[1])] = (r[2], r[3])
-    leaves = await leave_store.leaves_of(conn, pairs, leave_cap) if "leave" in needed else {}
-    return {
+    spans: dict[Pair, list[tuple[int, int]]] = defaultdict(list)
+    held: dict[Pair, set[str]] = defaultdict(set)
+    found: dict[str, CampFacts] = {}
+    for kind, c, s, k, x, at, n, d, j in rows:
+        if kind == "days":
+            days[(c, s)] = frozenset(n)
+        elif kind == "excellent":
+            works[(c, s)].add(k)
+        elif kind == "lesson_ratios":
+            ratios[(c, s)][k] = x
+        elif kind == "handed_in":
+            handed[(c, s)][k] = at
+        elif kind == "questions_answers":
+            counts[(c, s)] = (n[0], n[1])
+        elif kind == "leave":
+            spans[(c, s)].append((n[0], n[1]))
+        elif kind == "held":
+            held[(c, s)].add(k)
+        else:
+            found[c] = CampFacts(c, n[0], n[1], d, k, shared_camps.assignments_of(j))
+    facts = {
         p: StudentFacts(
-            days[p],
+            days.get(p, frozenset()),
             frozenset(works[p]),
             ratios[p],
             handed[p],
             *counts.get(p, (0, 0)),
-            leaves.get(p, frozenset()),
+            leave_days(spans[p], leave_cap) if p in spans else frozenset(),
         )
         for p in pairs
     }
-
-
-async def held_badges(
-    conn: asyncpg.Connection | asyncpg.Pool, pairs: Sequence[Pair]
-) -> dict[Pair, set[str]]:
-    camps, students = _columns(pairs)
-    rows = await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.badge_id FROM {students_rows('awards')}",
-        camps,
-        students,
-    )
-    held: dict[Pair, set[str]] = defaultdict(set)
-    for r in rows:
-        held[(r["camp_id"], r["student_id"])].add(r["badge_id"])
-    return held
+    return Students(facts, held, found)
 
 
 async def award(
