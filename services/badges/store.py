@@ -171,45 +171,36 @@ class Students:
     camps: dict[str, CampFacts]  # their camps, those known
 
 
-# Every read a re-evaluation needs, as rows of one shape (kind, camp, student, then the value
-# columns below, NULL where a kind has none): one round trip for them all instead of one each
-# (eight for the default badge book), which at a trickle was most of a batch's time.
-_VALUES = {"k": "text", "x": "float8", "at": "timestamptz", "n": "int[]", "d": "date", "j": "jsonb"}
-
-
-def _read(kind: str, source: str, c: str = "t.camp_id", s: str = "t.student_id", **v: str) -> str:
-    values = ", ".join(v.get(name, f"NULL::{sql_type}") for name, sql_type in _VALUES.items())
-    return f"SELECT '{kind}'::text, {c}, {s}, {values} FROM {source}"
-
-
-_COUNTS = (
-    "ARRAY[(SELECT count(*) FROM questions_asked q WHERE q.camp_id = p.c AND q.student_id = p.s),"
-    " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)]::int[]"
-)
+# Every read a re-evaluation needs, as rows of one shape: kind, camp, student, then k (text),
+# x (float8), at (timestamptz), n (int[]), d (date), j (jsonb), NULL where a kind has none.
+# One round trip for them all instead of one each (eight for the default badge book), which
+# at a trickle was most of a batch's time.
 _READS = {
-    "days": _read("days", students_rows("checkin_calendar"), n="t.days"),
-    "excellent": _read("excellent", students_rows("excellent_works"), k="t.submission_id"),
-    "lesson_ratios": _read(
-        "lesson_ratios", students_rows("lesson_progress"), k="t.lesson_id", x="t.best_ratio"
-    ),
-    "handed_in": _read(
-        "handed_in", students_rows("handed_in"), k="t.assignment_id", at="t.first_at"
-    ),
-    "questions_answers": _read(
-        "questions_answers", "unnest($1::text[], $2::text[]) AS p(c, s)", "p.c", "p.s", n=_COUNTS
-    ),
-    "leave": _read("leave", students_rows("leaves"), n="ARRAY[t.from_day, t.to_day]"),
-    "held": _read("held", students_rows("awards"), k="t.badge_id"),
-    "camp": _read(
-        "camp",
-        "camps t WHERE t.camp_id = ANY($1::text[])",
-        s="NULL::text",
-        k="t.timezone",
-        n="ARRAY[t.days, t.lessons]",
-        d="t.starts_on",
-        j="t.assignments",
-    ),
+    "days": "SELECT 'days', t.camp_id, t.student_id, NULL, NULL, NULL, t.days, NULL, NULL"
+    f" FROM {students_rows('checkin_calendar')}",
+    "excellent": "SELECT 'excellent', t.camp_id, t.student_id, t.submission_id, NULL, NULL, NULL,"
+    f" NULL, NULL FROM {students_rows('excellent_works')}",
+    "lesson_ratios": "SELECT 'lesson_ratios', t.camp_id, t.student_id, t.lesson_id,"
+    f" t.best_ratio, NULL, NULL, NULL, NULL FROM {students_rows('lesson_progress')}",
+    "handed_in": "SELECT 'handed_in', t.camp_id, t.student_id, t.assignment_id, NULL,"
+    f" t.first_at, NULL, NULL, NULL FROM {students_rows('handed_in')}",
+    "questions_answers": "SELECT 'questions_answers', p.c, p.s, NULL, NULL, NULL, ARRAY["
+    "(SELECT count(*) FROM questions_asked q WHERE q.camp_id = p.c AND q.student_id = p.s),"
+    " (SELECT count(*) FROM answers_given a WHERE a.camp_id = p.c AND a.student_id = p.s)"
+    "]::int[], NULL, NULL FROM unnest($1::text[], $2::text[]) AS p(c, s)",
+    "leave": "SELECT 'leave', t.camp_id, t.student_id, NULL, NULL, NULL,"
+    f" ARRAY[t.from_day, t.to_day], NULL, NULL FROM {students_rows('leaves')}",
+    "held": "SELECT 'held', t.camp_id, t.student_id, t.badge_id, NULL, NULL, NULL, NULL, NULL"
+    f" FROM {students_rows('awards')}",
+    "camp": "SELECT 'camp', t.camp_id, NULL, t.timezone, NULL, NULL, ARRAY[t.days, t.lessons],"
+    " t.starts_on, t.assignments FROM camps t WHERE t.camp_id = ANY($1::text[])",
 }
+# No rows, but the columns' types: a UNION resolves its branches pairwise, and a column NULL in
+# the first two would be taken as text and then clash with a later branch's type.
+_TYPES = (
+    "SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::timestamptz,"
+    " NULL::int[], NULL::date, NULL::jsonb WHERE false"
+)
 
 
 async def load_students(
@@ -224,7 +215,8 @@ async def load_students(
         return Students({}, {}, {})
     camps, students = _columns(pairs)
     kinds = [k for k in _READS if k in needed or k in ("held", "camp")]
-    rows = await conn.fetch(" UNION ALL ".join(_READS[k] for k in kinds), camps, students)
+    sql = " UNION ALL ".join([_TYPES, *(_READS[k] for k in kinds)])
+    rows = await conn.fetch(sql, camps, students)
     days: dict[Pair, frozenset[int]] = {}
     works: dict[Pair, set[str]] = defaultdict(set)
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
