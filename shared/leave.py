@@ -7,7 +7,10 @@ welcome-backs) counts them this way."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Hashable, Iterable
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 NO_LEAVE: frozenset[int] = frozenset()
 
@@ -18,6 +21,14 @@ def leave_days(spans: Iterable[tuple[int, int]], cap: int | None = None) -> froz
     outcome never depends on which leave arrived first."""
     days = sorted({d for first, last in spans for d in range(first, last + 1)})
     return frozenset(days if cap is None else days[:cap])
+
+
+def leave_days_of(spans: Iterable[tuple[K, int, int]], cap: int | None) -> dict[K, frozenset[int]]:
+    """`leave_days` of each student (key, from_day, to_day); only students with leave listed."""
+    grouped: dict[K, list[tuple[int, int]]] = {}
+    for key, first, last in spans:
+        grouped.setdefault(key, []).append((first, last))
+    return {k: leave_days(s, cap) for k, s in grouped.items()}
 
 
 def renumber(days: Iterable[int], leave: Collection[int]) -> list[int]:

@@ -9,7 +9,7 @@ import asyncpg
 
 from shared.db import students_rows
 from shared.events import Leave
-from shared.leave import leave_days
+from shared.leave import leave_days_of
 
 Pair = tuple[str, str]
 
@@ -36,10 +36,7 @@ async def leaves_of(
         [p[0] for p in ordered],
         [p[1] for p in ordered],
     )
-    spans: dict[Pair, list[tuple[int, int]]] = {}
-    for r in rows:
-        spans.setdefault((r["camp_id"], r["student_id"]), []).append((r["from_day"], r["to_day"]))
-    return {p: leave_days(s, cap) for p, s in spans.items()}
+    return leave_days_of((((c, s), f, t) for c, s, f, t in rows), cap)
 
 
 async def camp_leaves(
@@ -50,7 +47,4 @@ async def camp_leaves(
     sql = "SELECT student_id, from_day, to_day FROM leaves WHERE camp_id = $1"
     if nudges_schema:
         sql = sql.replace("FROM leaves", "FROM nudges.leaves")
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for r in await conn.fetch(sql, camp_id):
-        spans.setdefault(r["student_id"], []).append((r["from_day"], r["to_day"]))
-    return {s: leave_days(x, cap) for s, x in spans.items()}
+    return leave_days_of((tuple(r) for r in await conn.fetch(sql, camp_id)), cap)

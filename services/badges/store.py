@@ -14,7 +14,7 @@ from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
 from shared.db import json_rows, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
-from shared.leave import leave_days
+from shared.leave import leave_days_of
 
 Pair = tuple[str, str]
 
@@ -222,7 +222,7 @@ async def load_students(
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)
     handed: dict[Pair, dict[str, datetime]] = defaultdict(dict)
     counts: dict[Pair, tuple[int, int]] = {}
-    spans: dict[Pair, list[tuple[int, int]]] = defaultdict(list)
+    spans: list[tuple[Pair, int, int]] = []
     held: dict[Pair, set[str]] = defaultdict(set)
     found: dict[str, CampFacts] = {}
     for kind, c, s, k, x, at, n, d, j in rows:
@@ -237,11 +237,12 @@ async def load_students(
         elif kind == "questions_answers":
             counts[(c, s)] = (n[0], n[1])
         elif kind == "leave":
-            spans[(c, s)].append((n[0], n[1]))
+            spans.append(((c, s), n[0], n[1]))
         elif kind == "held":
             held[(c, s)].add(k)
         else:
             found[c] = CampFacts(c, n[0], n[1], d, k, shared_camps.assignments_of(j))
+    leave = leave_days_of(spans, leave_cap)
     facts = {
         p: StudentFacts(
             days.get(p, frozenset()),
@@ -249,7 +250,7 @@ async def load_students(
             ratios[p],
             handed[p],
             *counts.get(p, (0, 0)),
-            leave_days(spans[p], leave_cap) if p in spans else frozenset(),
+            leave.get(p, frozenset()),
         )
         for p in pairs
     }

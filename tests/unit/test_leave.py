@@ -18,7 +18,7 @@ from services.points.rules import streak_awards
 from shared.camp_days import longest_run
 from shared.config import load_yaml
 from shared.events import CheckIn
-from shared.leave import gap_days, leave_days, renumber
+from shared.leave import gap_days, leave_days, leave_days_of, renumber
 
 START = date(2026, 11, 20)
 SH = "Asia/Shanghai"
@@ -30,6 +30,12 @@ def test_leave_days_are_the_union_of_the_spans_capped_in_camp_order() -> None:
     assert leave_days([(10, 12), (3, 4)], cap=3) == {3, 4, 10}
     assert leave_days([(3, 4), (10, 12)], cap=3) == {3, 4, 10}
     assert leave_days([(1, 5)], cap=0) == frozenset()
+
+
+def test_leave_days_of_each_student_capped_each_on_its_own() -> None:
+    rows = [("a", 10, 12), ("b", 1, 1), ("a", 3, 4)]
+    assert leave_days_of(rows, cap=3) == {"a": {3, 4, 10}, "b": {1}}
+    assert leave_days_of([], cap=None) == {}
 
 
 @pytest.mark.parametrize(
