@@ -22,7 +22,10 @@ def routes(ctx: ServiceContext, book: Callable[[], Loaded[BadgeBook]]) -> Sequen
         camp, student = a["camp_id"], a["student_id"]
         badges = book().model.badges
         pair = (camp, student)
-        known = await store.load_students(pool, [pair], ctx.settings.leave_max_days)
+        # the badges held come with their award times from awards_of
+        known = await store.load_students(
+            pool, [pair], ctx.settings.leave_max_days, with_held=False
+        )
         facts, camp_facts = known.facts[pair], known.camps.get(camp)
         held = await store.awards_of(pool, camp, student)
         statuses = {s.badge_id: s for s in rules.statuses(badges, facts, camp_facts)}

@@ -208,13 +208,15 @@ async def load_students(
     pairs: Sequence[Pair],
     leave_cap: int | None = None,
     needed: frozenset[str] = ALL_FACTS,
+    with_held: bool = True,
 ) -> Students:
     """The facts of these students that `needed` names (rules.facts_needed; the others are
-    left empty), the badges they hold and their camps, in one statement."""
+    left empty), the badges they hold (unless not `with_held`) and their camps, in one
+    statement."""
     if not pairs:
         return Students({}, {}, {})
     camps, students = _columns(pairs)
-    kinds = [k for k in _READS if k in needed or k in ("held", "camp")]
+    kinds = [k for k in _READS if k in needed or k == "camp" or (k == "held" and with_held)]
     sql = " UNION ALL ".join([_TYPES, *(_READS[k] for k in kinds)])
     rows = await conn.fetch(sql, camps, students)
     days: dict[Pair, frozenset[int]] = {}
