@@ -30,12 +30,14 @@ def _ssl_context(s: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def consumer_options(s: Settings) -> dict[str, Any]:
-    """Keyword arguments for an aiokafka consumer: security, and how long a fetch may wait."""
+def consumer_options(s: Settings, min_bytes: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for an aiokafka consumer: security, and how long a fetch may wait
+    for how many bytes (`min_bytes` over the setting, for a consumer that wants each record
+    at once)."""
     return {
         **kafka_options(s),
         "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
-        "fetch_min_bytes": s.kafka_fetch_min_bytes,
+        "fetch_min_bytes": s.kafka_fetch_min_bytes if min_bytes is None else min_bytes,
     }
 
 

@@ -148,9 +148,10 @@ class ServiceRuntime:
         )
         if s.clock == "topic":
             # a tick is one small record, wanted at once: no minimum to fill
-            options = {**consumer_options(s), "fetch_min_bytes": 1}
             self._clock = TopicClock(
-                s.kafka_bootstrap, topics.physical(prefix, topics.CLOCK), **options
+                s.kafka_bootstrap,
+                topics.physical(prefix, topics.CLOCK),
+                **consumer_options(s, min_bytes=1),
             )
         await self._clock.start()
         self._producer = await start_relay_producer(s)

@@ -32,6 +32,8 @@ def test_consumers_wait_for_2_kb_or_40_ms_by_default() -> None:
     assert (options["fetch_min_bytes"], options["fetch_max_wait_ms"]) == (2048, 40)
     options = consumer_options(load_settings(kafka_fetch_min_bytes=1))
     assert options["fetch_min_bytes"] == 1
+    # the clock's consumer: a tick is wanted at once, whatever the setting
+    assert consumer_options(load_settings(), min_bytes=1)["fetch_min_bytes"] == 1
 
 
 def test_sasl_ssl_with_scram_reaches_both_kafka_clients() -> None:
