@@ -8,7 +8,8 @@ on arrival order. Refusals named by the contract go to gamify.dlq with the rule 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,17 @@ from shared.processor import BatchHandler, MoreWork, Received, Refused
 
 # Held events taken out per transaction once what they wait for is known.
 RELEASE_CHUNK = 500
+
+_CAMPS_READ: ContextVar[Mapping[str, CampCalendar] | None] = ContextVar(
+    "gate_camps_read", default=None
+)
+
+
+def camps_read() -> Mapping[str, CampCalendar]:
+    """In the inner handler's call: the camps the gate read in this transaction, those of the
+    check-ins and shares it passed (each with a camp known), so that the handler needs no
+    read of its own. Empty anywhere else."""
+    return _CAMPS_READ.get() or {}
 
 
 def missing_for_gate(inputs: Sequence[str]) -> list[str]:
@@ -142,11 +154,15 @@ class IntegrityGate:
             self._check_held = False
         self._metrics.count_released(len(released))
         out: list[OutMessage | Refused | MoreWork] = []
-        passed = await self._judge(conn, [*judged, *released], out)
+        passed, calendars = await self._judge(conn, [*judged, *released], out)
         taken = {id(i) for i in judged}
         ready = [i for i in events if id(i) not in taken] + passed
         if ready or (follow_up and self._inner_more):
-            results = list(await self._inner(conn, ready))
+            token = _CAMPS_READ.set(calendars)
+            try:
+                results = list(await self._inner(conn, ready))
+            finally:
+                _CAMPS_READ.reset(token)
             self._inner_more = any(isinstance(r, MoreWork) for r in results)
             out += [r for r in results if not isinstance(r, MoreWork)]
             more = more or self._inner_more
@@ -157,8 +173,9 @@ class IntegrityGate:
         conn: asyncpg.Connection,
         items: list[Received],
         out: list[OutMessage | Refused | MoreWork],
-    ) -> list[Received]:
-        """The items that count; refusals appended to `out`; the undecidable held."""
+    ) -> tuple[list[Received], dict[str, CampCalendar]]:
+        """The items that count, and the camps read to judge them; refusals appended to `out`;
+        the undecidable held."""
         camps = await _camps(conn, {e.camp_id for e in events_of(items, CheckIn, Share)})
         authors = await _authors(
             conn,
@@ -185,19 +202,19 @@ class IntegrityGate:
                 out.append(Refused(item, verdict.detail, verdict.reason))
         await _hold(conn, waiting)
         self._metrics.count_held(len(waiting))
-        return passed
+        return passed, camps
 
 
 async def _save(conn: asyncpg.Connection, camps: list[Camp], subs: list[Submission]) -> None:
     await shared_camps.save_camps(
         conn,
         camps,
-        "INSERT INTO gate_camps (camp_id, starts_on, timezone, occurred_at)"
-        " SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::timestamptz[])"
+        "INSERT INTO gate_camps (camp_id, starts_on, timezone, occurred_at, days)"
+        " SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::timestamptz[], $5::int[])"
         " ON CONFLICT (camp_id) DO UPDATE SET starts_on = excluded.starts_on,"
-        " timezone = excluded.timezone, occurred_at = excluded.occurred_at"
+        " timezone = excluded.timezone, occurred_at = excluded.occurred_at, days = excluded.days"
         " WHERE gate_camps.occurred_at < excluded.occurred_at",
-        ("camp_id", "starts_on", "timezone", "occurred_at"),
+        ("camp_id", "starts_on", "timezone", "occurred_at", "days"),
     )
     if subs:  # a submission's author never changes: the first word stands
         await conn.execute(
@@ -213,10 +230,10 @@ async def _camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, Camp
     if not camp_ids:
         return {}
     rows = await conn.fetch(
-        "SELECT camp_id, starts_on, timezone FROM gate_camps WHERE camp_id = ANY($1::text[])",
+        "SELECT camp_id, starts_on, timezone, days FROM gate_camps WHERE camp_id = ANY($1::text[])",
         list(camp_ids),
     )
-    return {r["camp_id"]: CampCalendar(r["camp_id"], r["starts_on"], r["timezone"]) for r in rows}
+    return {r["camp_id"]: CampCalendar(*r) for r in rows}
 
 
 async def _authors(

@@ -30,6 +30,7 @@ class CampCalendar:
     camp_id: str
     starts_on: date
     timezone: str
+    days: int | None = None  # its length, where known (shared/migrations/006)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,8 @@ def judge_log(
     """Every event's fate by event_id, as the gate decides it once all is known (for checking a
     whole log, e.g. gamify audit): a verdict, None (counts), or missing (still waiting)."""
     calendars = {
-        c.camp_id: CampCalendar(c.camp_id, c.starts_on, c.timezone) for c in latest_camps(camps)
+        c.camp_id: CampCalendar(c.camp_id, c.starts_on, c.timezone, c.days)
+        for c in latest_camps(camps)
     }
     authors: dict[tuple[str, str], str] = {}
     for s in submissions:

@@ -11,7 +11,7 @@ from services.points import ledger, rules, store, streaks
 from services.points.config import PointsRules
 from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
-from shared import leave_store, topics
+from shared import gate, leave_store, topics
 from shared.config import Loaded
 from shared.events import (
     Camp,
@@ -96,10 +96,17 @@ class PointsHandler:
     ) -> dict[str, CampInfo]:
         """Save camp definitions; the camps of the check-ins and shares at hand. The integrity
         gate passes those on only once their camp is known (a camp and the events it releases
-        come in one batch), so every one of them finds its camp here."""
+        come in one batch), so every one of them finds its camp here: in the gate's read of
+        them, or (a camp the gate kept before it kept camps' lengths) in this service's table."""
         await store.save_camps(conn, [i.event for i in events if isinstance(i.event, Camp)])
         wanted = {i.event.camp_id for i in events if isinstance(i.event, NEEDS_CAMP)}
-        return await store.load_camps(conn, wanted)
+        read = gate.camps_read()
+        camps = {
+            c: CampInfo(c, k.starts_on, k.days, k.timezone)
+            for c in wanted
+            if (k := read.get(c)) is not None and k.days is not None
+        }
+        return camps | await store.load_camps(conn, wanted - camps.keys())
 
     async def _checkins(
         self,

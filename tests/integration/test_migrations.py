@@ -208,8 +208,9 @@ async def test_a_running_deployment_takes_on_the_integrity_gate_with_what_it_kne
         await apply_migrations(
             pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
         )
-        assert await pool.fetch("SELECT camp_id, timezone FROM gate_camps") == [
-            ("c1", "Asia/Shanghai")
+        # with its length too (points migration 012)
+        assert await pool.fetch("SELECT camp_id, timezone, days FROM gate_camps") == [
+            ("c1", "Asia/Shanghai", 21)
         ]
         held = await pool.fetch(
             "SELECT event_id, camp_id, submission_id FROM gate_held ORDER BY event_id"

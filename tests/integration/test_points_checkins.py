@@ -172,3 +172,32 @@ async def test_metrics_report_batches_outbox_and_lag(
 async def _processed(runtime: ServiceRuntime, n: int) -> bool:
     samples = await scrape(runtime.http_port)
     return metric(samples, "gamify_events_processed_total", topic=topics.CHECKINS) >= n
+
+
+async def test_a_checkins_camp_comes_from_the_gates_read_or_else_the_services_table(
+    points: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    """Points judges a check-in against its camp as the integrity gate read it (no read of its
+    own); a camp the gate knew before it kept camps' lengths is read from points' table."""
+    await bus.send(topics.CAMPS, camp("camp-g", days=5))
+    await bus.send(topics.CAMPS, camp("camp-o"))
+    await bus.send(topics.CHECKINS, checkin("camp-g", "stu-g", day=1))
+    await bus.send(topics.CHECKINS, checkin("camp-o", "stu-o", day=1))
+    await bus.read(topics.POINTS, until=lambda m: len(m) >= 2)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        lengths = await conn.fetch("SELECT camp_id, days FROM points.gate_camps ORDER BY 1")
+        assert [tuple(r) for r in lengths] == [("camp-g", 5), ("camp-o", 21)]
+        await conn.execute("DELETE FROM points.camps WHERE camp_id = 'camp-g'")
+        await conn.execute("UPDATE points.gate_camps SET days = NULL WHERE camp_id = 'camp-o'")
+    finally:
+        await conn.close()
+    await bus.send(topics.CHECKINS, checkin("camp-g", "stu-g", day=5))
+    await bus.send(topics.CHECKINS, checkin("camp-g", "stu-g", day=6))  # past its 5 days
+    await bus.send(topics.CHECKINS, checkin("camp-o", "stu-o", day=2))
+    out = await bus.read(topics.POINTS, until=lambda m: len(m) >= 4)
+    await wait_for(lambda: _processed(points, 5), what="five check-ins processed")
+    paid = sorted((m["camp_id"], m["balance"]) for m in await bus.read_quiet(topics.POINTS))
+    assert paid == [("camp-g", 10), ("camp-g", 20), ("camp-o", 10), ("camp-o", 20)], out
+    dead = await bus.read(topics.DLQ, until=lambda m: len(m) >= 1)
+    assert [d["error"] for d in dead] == ["domain: day 6 is beyond camp camp-g's 5 days"]
