@@ -68,7 +68,6 @@ class BadgesHandler:
             shared=[f"badges/camp/{c}" for (c, _), _ in new_facts],
         )
         await store.save_camps(conn, camps)
-        await store.note_students(conn, sorted({pair for pair, _ in new_facts}))
         await store.add_facts(conn, batch.checkins, batch.lessons, batch.reviews)
         await store.add_loop_facts(
             conn, batch.submissions, batch.questions, batch.student_answers()
@@ -86,7 +85,11 @@ class BadgesHandler:
             return []
         pairs = sorted(trigger)
         known = await store.load_students(
-            conn, pairs, self._leave_cap, rules.facts_needed(loaded.model.badges)
+            conn,
+            pairs,
+            self._leave_cap,
+            rules.facts_needed(loaded.model.badges),
+            noting=sorted({pair for pair, _ in new_facts}),
         )
         earned = [
             store.NewAward(

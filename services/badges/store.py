@@ -48,18 +48,6 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
     )
 
 
-async def note_students(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> None:
-    """Students seen in a camp, so that a late camp definition re-evaluates them."""
-    if pairs:
-        camps, students = _columns(pairs)
-        await conn.execute(
-            "INSERT INTO students SELECT * FROM unnest($1::text[], $2::text[])"
-            " ON CONFLICT DO NOTHING",
-            camps,
-            students,
-        )
-
-
 async def add_facts(
     conn: asyncpg.Connection,
     checkins: Sequence[CheckIn],
@@ -195,6 +183,13 @@ _READS = {
     "camp": "SELECT 'camp', t.camp_id, NULL, t.timezone, NULL, NULL, ARRAY[t.days, t.lessons],"
     " t.starts_on, t.assignments FROM camps t WHERE t.camp_id = ANY($1::text[])",
 }
+# Students seen in a camp, so that a late camp definition re-evaluates them: noted by the read
+# of a batch's students, a round trip less. The read's snapshot does not see these rows, and
+# reads none of the table.
+_NOTE = (
+    "WITH noted AS (INSERT INTO students SELECT * FROM unnest($3::text[], $4::text[])"
+    " ON CONFLICT DO NOTHING) "
+)
 # No rows, but the columns' types: a UNION resolves its branches pairwise, and a column NULL in
 # the first two would be taken as text and then clash with a later branch's type.
 _TYPES = (
@@ -209,16 +204,20 @@ async def load_students(
     leave_cap: int | None = None,
     needed: frozenset[str] = ALL_FACTS,
     with_held: bool = True,
+    noting: Sequence[Pair] = (),
 ) -> Students:
     """The facts of these students that `needed` names (rules.facts_needed; the others are
     left empty), the badges they hold (unless not `with_held`) and their camps, in one
-    statement."""
+    statement, which also notes the students `noting` in their camps."""
     if not pairs:
         return Students({}, {}, {})
     camps, students = _columns(pairs)
     kinds = [k for k in _READS if k in needed or k == "camp" or (k == "held" and with_held)]
     sql = " UNION ALL ".join([_TYPES, *(_READS[k] for k in kinds)])
-    rows = await conn.fetch(sql, camps, students)
+    if noting:
+        rows = await conn.fetch(_NOTE + sql, camps, students, *_columns(noting))
+    else:
+        rows = await conn.fetch(sql, camps, students)
     days: dict[Pair, frozenset[int]] = {}
     works: dict[Pair, set[str]] = defaultdict(set)
     ratios: dict[Pair, dict[str, float]] = defaultdict(dict)

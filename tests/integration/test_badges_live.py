@@ -157,6 +157,24 @@ async def test_completion_arrives_with_a_late_camp_definition(
     assert message["badge_id"] == "completion"
 
 
+async def test_a_camps_new_definition_re_evaluates_the_students_seen_in_it(
+    badges: ServiceRuntime, bus: Bus, settings: Settings
+) -> None:
+    """Nothing of theirs is held for the camp (it is known): the students' rows are what the
+    new definition finds them by."""
+    await bus.send(topics.CAMPS, camp("b5", days=10, lessons=1))
+    for d in range(1, 5):
+        await bus.send(topics.CHECKINS, checkin("b5", "dee", d))
+    await bus.send(topics.LESSONS, lesson("b5", "dee", "l1", 600))
+    await settled(badges, 6)
+    assert await awards(settings) == []  # 4 of 10 days
+    await bus.send(
+        topics.CAMPS, camp("b5", days=5, lessons=1, occurred_at="2026-11-02T00:00:00+08:00")
+    )
+    await settled(badges, 7)
+    assert await awards(settings) == [("b5", "dee", "completion")]  # 4 of 5
+
+
 async def test_seed_students_are_listed_with_their_evidence_and_counts_per_badge(
     badges: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
