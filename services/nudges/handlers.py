@@ -157,8 +157,8 @@ class NudgesHandler:
                 continue  # proposed when the camp arrives; its rollovers take the students in
             students = sorted({e.student_id for e in group})
             pairs = [(camp_id, s) for s in students]
-            days = await store.days_of(conn, pairs)
-            leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
+            known = await store.calendars(conn, pairs, self._leave_cap, with_segments=True)
+            days, leaves = known.days, known.leaves
             touched = sorted({(c, s) for c, s, _ in new_days if c == camp_id})
             await self._welcome_backs(conn, camp, touched, days, book)
             on_leave = {(e.camp_id, e.student_id) for e in group if isinstance(e, Leave)}
@@ -174,7 +174,7 @@ class NudgesHandler:
             moment = max([self._clock.now(), *(e.occurred_at for e in group)])
             day = camp_day(camp.starts_on, camp.timezone, moment)
             if 1 <= day <= camp.days:
-                out += await self._camp_day(conn, camp, day, moment, group, days, leaves, book)
+                out += await self._camp_day(conn, camp, day, moment, group, known, book)
         return out
 
     async def _camp_arrived(
@@ -194,15 +194,12 @@ class NudgesHandler:
         day: int,
         moment: datetime,
         group: list[StudentEvent],
-        days: dict[store.Pair, dict[int, int]],
-        leaves: dict[store.Pair, frozenset[int]],
+        known: store.Calendars,
         book: NudgeBook,
     ) -> list[OutMessage]:
         """Today's part: segments kept current, reminders of students enrolled today."""
         students = sorted({e.student_id for e in group})
-        out = await segmentation.refresh(
-            conn, camp, students, day, moment, self._metrics, days, leaves
-        )
+        out = await segmentation.refresh(conn, camp, students, day, moment, self._metrics, known)
         await self._todays_reminders(conn, camp, day, moment, group, book)
         return out
 
@@ -311,8 +308,8 @@ class NudgesHandler:
         pairs = sorted({(x.camp_id, x.student_id) for x in submissions})
         if not pairs:
             return
-        days = await store.days_of(conn, pairs)
-        leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
+        known = await store.calendars(conn, pairs, self._leave_cap)
+        days, leaves = known.days, known.leaves
         handed = await store.work_times(conn, pairs)
         nudges = []
         for x in submissions:

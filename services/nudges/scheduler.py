@@ -19,7 +19,7 @@ from services.nudges import loop_store, queue, rules, segmentation, store, strea
 from services.nudges.config import ALL_SEGMENTS, Facts, NudgeBook
 from services.nudges.loop import LoopGauges
 from services.nudges.metrics import NudgesMetrics
-from shared import leave_store, topics
+from shared import topics
 from shared.camp_days import camp_day
 from shared.clock import Clock, every_pass
 from shared.config import Loaded
@@ -91,15 +91,9 @@ class Scheduler:
                 return 0
             students = await store.enrolled(conn, camp.camp_id)
             pairs = [(camp.camp_id, s) for s in students]
+            known = await store.calendars(conn, pairs, self._leave_cap, with_segments=True)
             moves = await segmentation.refresh(
-                conn,
-                camp,
-                students,
-                day,
-                midnight,
-                self._metrics,
-                await store.days_of(conn, pairs),
-                await leave_store.leaves_of(conn, pairs, self._leave_cap),
+                conn, camp, students, day, midnight, self._metrics, known
             )
             info = await store.students(conn, [(camp.camp_id, s) for s in students])
             await queue.schedule(
@@ -143,8 +137,8 @@ class Scheduler:
                 return 0
             pairs = sorted({(r["camp_id"], r["student_id"]) for r in due})
             camps = await store.load_camps(conn, {p[0] for p in pairs})
-            days = await store.days_of(conn, pairs)
-            leaves = await leave_store.leaves_of(conn, pairs, self._leave_cap)
+            known = await store.calendars(conn, pairs, self._leave_cap)
+            days, leaves = known.days, known.leaves
             info = await store.students(conn, pairs)
             history = await queue.histories(conn, pairs)
             works = await store.last_works(conn, pairs)

@@ -22,15 +22,14 @@ async def refresh(
     day: int,
     at: datetime,
     metrics: NudgesMetrics,
-    days: dict[store.Pair, dict[int, int]],
-    leaves: dict[store.Pair, frozenset[int]],
+    known: store.Calendars,
 ) -> list[OutMessage]:
     """Recompute the segment of `students` on camp day `day` (from their check-ins and days
-    of leave); publish those that moved."""
+    of leave, in `known` with their stored segments); publish those that moved."""
     pairs = [(camp.camp_id, s) for s in students]
     if not pairs:
         return []
-    stored = await store.stored_segments(conn, pairs)
+    days, leaves, stored = known.days, known.leaves, known.segments
     rows: list[tuple[str, str, int, str]] = []
     moves: list[OutMessage] = []
     for pair in pairs:

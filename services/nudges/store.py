@@ -21,6 +21,7 @@ from shared.events import (
     Submission,
     latest_by,
 )
+from shared.leave import leave_days_of
 
 Pair = tuple[str, str]
 
@@ -240,33 +241,63 @@ async def load_camps(
     return {r["camp_id"]: _camp(r) for r in rows}
 
 
+# Rows of one shape (kind, camp, student, numbers, reported, segment), NULL where a kind has
+# none: a student's days and what is counted with them, in one round trip instead of three.
+_DAYS = (
+    "SELECT 'days', p.c, p.s, a.days, a.reported, NULL FROM unnest($1::text[], $2::text[])"
+    " AS p(c, s) CROSS JOIN LATERAL (SELECT array_agg(t.day) AS days,"
+    "   array_agg((extract(epoch FROM t.occurred_at) * 1000000)::int8) AS reported"
+    "   FROM checkins t WHERE t.camp_id = p.c AND t.student_id = p.s) AS a"
+    " WHERE a.days IS NOT NULL"
+)
+_LEAVES = (
+    " UNION ALL SELECT 'leave', t.camp_id, t.student_id, ARRAY[t.from_day, t.to_day], NULL,"
+    f" NULL FROM {students_rows('leaves')}"
+)
+_SEGMENTS = (
+    " UNION ALL SELECT 'segment', t.camp_id, t.student_id, ARRAY[t.day], NULL, t.segment"
+    f" FROM {students_rows('segments')}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendars:
+    """Some students' checked-in days, each with when it was reported (microseconds since the
+    epoch, `rules.micros`); their days of leave (those with leave); and their stored segment
+    (day, segment), where read."""
+
+    days: dict[Pair, dict[int, int]]
+    leaves: dict[Pair, frozenset[int]]
+    segments: dict[Pair, tuple[int, str]]
+
+
+async def calendars(
+    conn: asyncpg.Connection,
+    pairs: Sequence[Pair],
+    leave_cap: int | None,
+    with_leaves: bool = True,
+    with_segments: bool = False,
+) -> Calendars:
+    """These students' `Calendars`, in one statement. Days come one row per student, days
+    and times as two aligned arrays, not a row and a datetime per check-in."""
+    camps, students = pair_columns(pairs)
+    sql = _DAYS + (_LEAVES if with_leaves else "") + (_SEGMENTS if with_segments else "")
+    days: dict[Pair, dict[int, int]] = {}
+    spans: list[tuple[Pair, int, int]] = []
+    segments: dict[Pair, tuple[int, str]] = {}
+    for kind, c, s, numbers, reported, segment in await conn.fetch(sql, camps, students):
+        if kind == "days":
+            days[(c, s)] = dict(zip(numbers, reported, strict=True))
+        elif kind == "leave":
+            spans.append(((c, s), numbers[0], numbers[1]))
+        else:
+            segments[(c, s)] = (numbers[0], segment)
+    return Calendars(days, leave_days_of(spans, leave_cap), segments)
+
+
 async def days_of(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair, dict[int, int]]:
-    """Checked-in days of these students, each with when it was reported (microseconds since
-    the epoch, `rules.micros`): one row per student, its days and times as two aligned arrays
-    (aggregated over the same rows), not a row and a datetime per check-in."""
-    camps, students = pair_columns(pairs)
-    rows = await conn.fetch(
-        "SELECT p.c, p.s, a.days, a.reported FROM unnest($1::text[], $2::text[]) AS p(c, s)"
-        " CROSS JOIN LATERAL (SELECT array_agg(t.day) AS days,"
-        "   array_agg((extract(epoch FROM t.occurred_at) * 1000000)::int8) AS reported"
-        "   FROM checkins t WHERE t.camp_id = p.c AND t.student_id = p.s) AS a"
-        " WHERE a.days IS NOT NULL",
-        camps,
-        students,
-    )
-    return {(r[0], r[1]): dict(zip(r[2], r[3], strict=True)) for r in rows}
-
-
-async def stored_segments(
-    conn: asyncpg.Connection, pairs: Sequence[Pair]
-) -> dict[Pair, tuple[int, str]]:
-    camps, students = pair_columns(pairs)
-    rows = await conn.fetch(
-        f"SELECT t.camp_id, t.student_id, t.day, t.segment FROM {students_rows('segments')}",
-        camps,
-        students,
-    )
-    return {(r["camp_id"], r["student_id"]): (r["day"], r["segment"]) for r in rows}
+    """`calendars`' days alone."""
+    return (await calendars(conn, pairs, None, with_leaves=False)).days
 
 
 async def set_segments(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, str]]) -> None:
