@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import time
@@ -16,23 +15,19 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import topics
 from shared.db import check_identifier
 from shared.events import Event
 from shared.metrics import ServiceMetrics
+from shared.murmur2 import key_partition
 
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("6f1c1c55-3c5e-4bb8-9a43-2b0d6c2a9e17")
-
-
 _NAMESPACE_BYTES = _NAMESPACE.bytes
-# Keys whose hash the relay remembers (some 6 MB at most, keys included): every student of
-# a large camp, so that a relay cycling through them hits rather than evicts.
-KEY_HASHES = 1 << 15
 
 
 def derived_event_id(*parts: object) -> str:
@@ -270,7 +265,7 @@ class OutboxRelay:
                 if text_key is None:
                     key, partition = None, self._partitioner(None, parts, parts)
                 else:
-                    key, partition = text_key.encode(), parts[_key_hash(text_key) % len(parts)]
+                    key, partition = text_key.encode(), parts[key_partition(text_key, len(parts))]
                 groups.setdefault((topic, partition), []).append((key, payload.encode()))
         futures: list[asyncio.Future[object]] = []
         for (topic, partition), messages in groups.items():
@@ -308,12 +303,3 @@ class OutboxRelay:
         self._last_backlog_check = now
         backlog = await events_waiting(self._pool)
         self._metrics.outbox_backlog.labels(self._service).set(backlog)
-
-
-@functools.lru_cache(maxsize=KEY_HASHES)
-def _key_hash(key: str) -> int:
-    """A key's partitioning hash as the producer's DefaultPartitioner and Java clients take it
-    (murmur2, sign bit cleared). aiokafka's murmur2 is pure Python, 3 us a key, and a relay
-    sends the same students' keys over and over."""
-    hashed: int = murmur2(key.encode())
-    return hashed & 0x7FFFFFFF
