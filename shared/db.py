@@ -16,6 +16,12 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+def pair_columns(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(camp, student) pairs as the two sorted columns `students_rows` takes as $1 and $2."""
+    ordered = sorted(pairs)
+    return [p[0] for p in ordered], [p[1] for p in ordered]
+
+
 def students_rows(table: str, where: str = "") -> str:
     """A FROM clause: the rows of `table`, as `t`, of the students given as $1 (camp ids) and
     $2 (student ids), each student's found by a probe of an index that leads with

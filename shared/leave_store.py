@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.db import students_rows
+from shared.db import pair_columns, students_rows
 from shared.events import Leave
 from shared.leave import leave_days_of
 
@@ -30,11 +30,9 @@ async def leaves_of(
     """Each student's days of leave; only students with leave are listed."""
     if not pairs:
         return {}
-    ordered = sorted(set(pairs))
     rows = await conn.fetch(
         f"SELECT t.camp_id, t.student_id, t.from_day, t.to_day FROM {students_rows('leaves')}",
-        [p[0] for p in ordered],
-        [p[1] for p in ordered],
+        *pair_columns(set(pairs)),
     )
     return leave_days_of((((c, s), f, t) for c, s, f, t in rows), cap)
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
-from shared.db import json_rows, students_rows
+from shared.db import json_rows, pair_columns, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
 from shared.leave import leave_days_of
 
@@ -26,11 +26,6 @@ class NewAward:
     badge_id: str
     source_event_id: str
     awarded_at: datetime
-
-
-def _columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
-    ordered = sorted(pairs)
-    return [p[0] for p in ordered], [p[1] for p in ordered]
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
@@ -211,11 +206,11 @@ async def load_students(
     statement, which also notes the students `noting` in their camps."""
     if not pairs:
         return Students({}, {}, {})
-    camps, students = _columns(pairs)
+    camps, students = pair_columns(pairs)
     kinds = [k for k in _READS if k in needed or k == "camp" or (k == "held" and with_held)]
     sql = " UNION ALL ".join([_TYPES, *(_READS[k] for k in kinds)])
     if noting:
-        rows = await conn.fetch(_NOTE + sql, camps, students, *_columns(noting))
+        rows = await conn.fetch(_NOTE + sql, camps, students, *pair_columns(noting))
     else:
         rows = await conn.fetch(sql, camps, students)
     days: dict[Pair, frozenset[int]] = {}

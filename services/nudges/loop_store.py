@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges.store import Pair, pair_columns
-from shared.db import students_rows
+from services.nudges.store import Pair
+from shared.db import pair_columns, students_rows
 from shared.homework import wait_seconds
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from services.nudges.store import NewNudge, Pair, pair_columns
-from shared.db import students_rows
+from services.nudges.store import NewNudge, Pair
+from shared.db import pair_columns, students_rows
 
 # The kinds of which a student gets at most one a day (contract, "The learning loop").
 DAILY_KINDS = ("reminder", "homework", "streak_saved")

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from shared import camps as shared_camps
-from shared.db import students_rows
+from shared.db import pair_columns, students_rows
 from shared.events import (
     Assignment,
     Camp,
@@ -46,11 +46,6 @@ class NewNudge:
     cause: str
     due_at: datetime
     context: dict[str, Any]
-
-
-def pair_columns(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
-    ordered = sorted(pairs)
-    return [p[0] for p in ordered], [p[1] for p in ordered]
 
 
 async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:

@@ -9,11 +9,11 @@ from datetime import datetime
 
 import asyncpg
 
-from services.nudges.store import CampRow, Pair, pair_columns
+from services.nudges.store import CampRow, Pair
 from services.points.config import PointsRules
 from shared.camp_days import camp_day
 from shared.config import Loaded
-from shared.db import students_rows
+from shared.db import pair_columns, students_rows
 from shared.events import RedemptionResult
 from shared.leave import NO_LEAVE
 from shared.streaks import freezes
