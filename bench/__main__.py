@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         help="record each service with py-spy (collapsed stacks, DIR/NAME-0.txt)",
     )
     parser.add_argument(
-        "--out", type=Path, help="results.json, or soak-results.json with --soak (beside this)"
+        "--out",
+        type=Path,
+        help="where to write the results, relative to the working directory "
+        "(default: bench/results.json, or bench/soak-results.json with --soak)",
     )
     args = parser.parse_args(argv)
     if args.profile is not None and py_spy() is None:

@@ -30,7 +30,7 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def key_partition(key: str, partitions: int) -> int:
+def key_partition(key: bytes, partitions: int) -> int:
     """Which of `partitions` partitions the default partitioner gives a message keyed `key`
     (the hash with its sign bit cleared, modulo the count)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -265,7 +265,8 @@ class OutboxRelay:
                 if text_key is None:
                     key, partition = None, self._partitioner(None, parts, parts)
                 else:
-                    key, partition = text_key.encode(), parts[key_partition(text_key, len(parts))]
+                    key = text_key.encode()
+                    partition = parts[key_partition(key, len(parts))]
                 groups.setdefault((topic, partition), []).append((key, payload.encode()))
         futures: list[asyncio.Future[object]] = []
         for (topic, partition), messages in groups.items():

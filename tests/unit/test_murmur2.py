@@ -24,4 +24,4 @@ def test_a_key_lands_where_the_default_partitioner_puts_it() -> None:
         parts = list(range(n))
         for i in range(500):
             key = f"student-{i}"
-            assert key_partition(key, n) == partitioner(key.encode(), parts, parts)
+            assert key_partition(key.encode(), n) == partitioner(key.encode(), parts, parts)
