@@ -43,11 +43,16 @@ SERVER_SETTINGS = {
 # The JVM as Kafka's own scripts start it (kafka-server-start.sh's heap, kafka-run-class.sh's
 # collector), as the apache/kafka image in deploy/compose.yaml runs: the figures are meant to
 # hold on the broker users run. The serial collector, tried for its small footprint, stopped
-# the broker 10-30 ms every few seconds at 1,000 events/s, and longer as its heap filled
+# the broker 10-42 ms every few seconds at 1,000 events/s, and longer as its heap filled
 # (bench/README.md, The broker's collector).
 JVM_OPTIONS = [
-    *("-Xmx1G", "-Xms1G", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"),
-    *("-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent"),
+    "-Xmx1G",
+    "-Xms1G",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 ]
 LOG4J = """Configuration:
