@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from pathlib import Path
 
-from bench.common import BACKLOG_CHECKINS, SOAK_CHECKINS, SOAK_SECONDS, Steady
+from bench.common import BACKLOG_CHECKINS, SOAK_CHECKINS, SOAK_SECONDS, WARM_UP_MAX_S, Steady
 from bench.processes import py_spy
 from bench.run import run, summary
 from shared.settings import SERVICES
@@ -33,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help=f"seconds of the latency phase; {Steady.seconds:.0f},"
         f" or {SOAK_SECONDS:.0f} with --soak",
+    )
+    parser.add_argument(
+        "--warm-up",
+        type=float,
+        default=WARM_UP_MAX_S,
+        metavar="SECONDS",
+        help="before each latency phase, unmeasured probes until the broker's JIT compiler"
+        f" goes quiet, for at most this long; {WARM_UP_MAX_S:.0f}, 0 for none",
     )
     parser.add_argument(
         "--soak",
@@ -92,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         load = Steady(args.rate, args.steady or Steady.seconds)
         checkins = args.checkins or BACKLOG_CHECKINS
+    load = dataclasses.replace(load, warm_up_s=args.warm_up)
     out = args.out or Path(__file__).parent / ("soak-results.json" if args.soak else "results.json")
     figures = asyncio.run(
         run(

@@ -10,6 +10,9 @@ BUS_BASELINE_MAX_S = 30.0  # the soak's 10 minutes would tell nothing more about
 # spends on rendering rather than on events (every 0.1 s cost points 5% of its CPU).
 POLL_S = 0.5
 WARMUP_S = 2.0  # probes at the steady rate before the measured ones (a fresh process warms up)
+# At most this long, unmeasured probes before each latency phase until the broker's JIT
+# compiler goes quiet (bench/warmth.py)
+WARM_UP_MAX_S = 120.0
 # The probes' producer lingers as Kafka's Java producer does by default (since 4.0): a record
 # waits up to 5 ms for others to share its request. Its time counts in the latency (measured
 # from the send() call). With 0, each probe was a request of its own: the embedded broker then
@@ -47,12 +50,14 @@ def say(text: str) -> None:
 class Steady:
     """The latency phases' load (the bus alone's and each service's): `rate` probes/s for
     `seconds`, sent by a producer that lingers `probe_linger_ms`, read back by readers that
-    wait at most `reader_wait_ms` per fetch."""
+    wait at most `reader_wait_ms` per fetch; before it, at most `warm_up_s` of unmeasured
+    probes until the broker is warm."""
 
     rate: int = 1000
     seconds: float = 30.0
     probe_linger_ms: int = PROBE_LINGER_MS
     reader_wait_ms: int = READER_WAIT_MS
+    warm_up_s: float = WARM_UP_MAX_S
 
     @classmethod
     def soak(cls, rate: int = 1000, seconds: float = SOAK_SECONDS) -> Steady:

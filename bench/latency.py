@@ -21,11 +21,9 @@ from bench.common import (
     Steady,
     say,
 )
+from bench.warmth import Probe, Warmth, warm_up
 from gamify.simulate.stack import RunPlace
 from shared import topics
-
-# (key, [(physical topic, value), ...]): what one probe sends, in order, under one key
-Probe = tuple[str, list[tuple[str, bytes]]]
 
 
 async def round_trips(
@@ -94,18 +92,30 @@ async def round_trips(
     return [(at - measured_from, ms) for n, at, ms in latencies if n >= warmup]
 
 
-async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tuple[float, float]]:
-    """Probes of `service` at the load's rate, each until its output is readable."""
+def service_probe(place: RunPlace, service: str, tag: str = "") -> Callable[[int], Probe]:
+    """Probe `n` of `service` on `place`'s topics; `tag` keeps warm-up probes apart."""
 
     def probe(n: int) -> Probe:
-        key, records = workload.probe(service, n)
+        key, records = workload.probe(service, n, tag)
         return key, [(topics.physical(place.prefix, t), v) for t, v in records]
 
+    return probe
+
+
+async def warm_service(place: RunPlace, service: str, load: Steady) -> float:
+    """Probes of `service` at the load's rate, unmeasured, until the broker is warm (seconds)."""
+    probe = service_probe(place, service, "warm-")
+    warmth = Warmth(load.warm_up_s)
+    return await warm_up(place.bootstrap, probe, load.rate, load.probe_linger_ms, warmth)
+
+
+async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tuple[float, float]]:
+    """Probes of `service` at the load's rate, each until its output is readable."""
     output = topics.physical(place.prefix, workload.PROBE_OUTPUT[service])
     return await round_trips(
         place.bootstrap,
         output,
-        probe,
+        service_probe(place, service),
         load.rate,
         load.seconds,
         fetch_wait_ms=load.reader_wait_ms,
@@ -114,15 +124,28 @@ async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tu
     )
 
 
-async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[float]:
-    """The bus alone: records sent as the load sends probes to a fresh 6-partition topic and
-    read back as the load reads outputs; the milliseconds from send to read."""
+async def bus_topic(place: RunPlace) -> tuple[str, Callable[[int], Probe]]:
+    """The bus baseline's fresh 6-partition topic, and its probes."""
     name = topics.physical(place.prefix, "bench.bus-latency")
     await topics.ensure_topics(place.bootstrap, [name], PARTITIONS)
 
     def probe(n: int) -> Probe:
         return f"bus-{n}", [(name, b'{"probe": true}')]
 
+    return name, probe
+
+
+async def warm_bus(place: RunPlace, load: Steady) -> float:
+    """The bus baseline's records at the load's rate, unmeasured, until the broker is warm."""
+    _, probe = await bus_topic(place)
+    warmth = Warmth(load.warm_up_s)
+    return await warm_up(place.bootstrap, probe, load.rate, load.probe_linger_ms, warmth)
+
+
+async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[float]:
+    """The bus alone: records sent as the load sends probes to a fresh 6-partition topic and
+    read back as the load reads outputs; the milliseconds from send to read."""
+    name, probe = await bus_topic(place)
     samples = await round_trips(
         place.bootstrap,
         name,

@@ -24,8 +24,11 @@ from bench.latency import (
     percentile,
     steady_latency,
     timeline,
+    warm_bus,
+    warm_service,
 )
 from bench.processes import Replicas, Sampler
+from bench.warmth import compiler_seconds
 from gamify.simulate.stack import Infrastructure, RunPlace
 from shared import topics
 
@@ -60,6 +63,21 @@ async def run(
             say(f"producing the backlog ({checkins:,} check-ins, as many contest events) ...")
             counts = await produce_backlog(place, checkins)
             say(f"  backlog: {sum(counts.values()):,} records on {len(counts)} topics")
+            bus_s = min(load.seconds, BUS_BASELINE_MAX_S)
+            say(f"baseline: the bus alone at {load.rate:,} events/s for {bus_s:.0f} s ...")
+            # First, so that the baselines after it meet a warm broker too (bench/warmth.py)
+            figures.baselines["bus_warmup_s"] = round(await warm_bus(place, load), 1)
+            say(f"  the broker warm after {figures.baselines['bus_warmup_s']:.0f} s")
+            async with Sampler(None) as sampled:
+                bus = await bus_latency(place, load, bus_s)
+            figures.baselines["bus_p50_ms"] = percentile(bus, 50)
+            figures.baselines["bus_p99_ms"] = percentile(bus, 99)
+            figures.bus_cores = sampled.mean_cores()
+            b = figures.baselines
+            say(
+                f"  p50 {b['bus_p50_ms']} ms, p99 {b['bus_p99_ms']} ms; cores used: broker"
+                f" {figures.bus_cores.get('broker')}, benchmark {figures.bus_cores.get('bench')}"
+            )
             say("baseline: raw consume + JSON decode ...")
             figures.baselines["raw_consume_per_s"] = round(await raw_consume(place))
             say(f"  {figures.baselines['raw_consume_per_s']:,} events/s")
@@ -71,18 +89,6 @@ async def run(
             say(
                 f"  {loop.per_s:,.0f} events/s; per event: loop {loop.loop_us:.0f} us,"
                 f" PostgreSQL {loop.postgres_us:.0f} us"
-            )
-            bus_s = min(load.seconds, BUS_BASELINE_MAX_S)
-            say(f"baseline: the bus alone at {load.rate:,} events/s for {bus_s:.0f} s ...")
-            async with Sampler(None) as sampled:
-                bus = await bus_latency(place, load, bus_s)
-            figures.baselines["bus_p50_ms"] = percentile(bus, 50)
-            figures.baselines["bus_p99_ms"] = percentile(bus, 99)
-            figures.bus_cores = sampled.mean_cores()
-            b = figures.baselines
-            say(
-                f"  p50 {b['bus_p50_ms']} ms, p99 {b['bus_p99_ms']} ms; cores used: broker"
-                f" {figures.bus_cores.get('broker')}, benchmark {figures.bus_cores.get('bench')}"
             )
             for name in only:
                 figures.services[name] = await bench_service(
@@ -133,11 +139,15 @@ async def bench_service(
         await replicas.wait_ready()
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {load.rate:,} events/s for {load.seconds:.0f} s ...")
+        warmup_s = await warm_service(steady, name, load)
+        say(f"  the broker warm after {warmup_s:.0f} s of probes")
         async with aiohttp.ClientSession() as http:
             before = await replicas.batches(http)
             stages_before = await replicas.latency_stages(http)
+            compiled, began = compiler_seconds(), time.perf_counter()
             async with Sampler(replicas) as sampled:
                 samples = await steady_latency(steady, name, load)
+            compiler_cores = (compiler_seconds() - compiled) / (time.perf_counter() - began)
             after = await replicas.batches(http)
             stages = _stage_means(stages_before, await replicas.latency_stages(http))
         rss_end = replicas.rss_mb()
@@ -158,7 +168,8 @@ async def bench_service(
         say(
             "  mean ms: oldest record's age when its batch is taken up "
             f"{stages['taken']}, when committed {stages['applied']}; a batch {stages['batch']};"
-            f" the relay's wait {stages['outbox']}"
+            f" the relay's wait {stages['outbox']}; the broker's compiler {compiler_cores:.2f}"
+            " cores"
         )
         if line := memory_line(memory):
             say(f"  {line}")
@@ -187,6 +198,10 @@ async def bench_service(
         "steady_batch": steady_batch,  # batches a second, records in each
         # the steady phase's mean milliseconds of each stage (Replicas.latency_stages)
         "steady_stage_ms": stages,
+        # unmeasured probes first, until the broker's JIT compiler went quiet (bench/warmth.py),
+        # and the cores that compiler used over the measured phase
+        "steady_warmup_s": round(warmup_s, 1),
+        "steady_broker_compiler_cores": round(compiler_cores, 3),
         # every 5 s of the latency phase: RSS and the cores each role used
         "steady_timeline": sampled.windows,
     }
@@ -322,6 +337,7 @@ def _section(
             "partitions": PARTITIONS,
             "probe_linger_ms": load.probe_linger_ms,
             "reader_wait_ms": load.reader_wait_ms,
+            "warm_up_max_s": load.warm_up_s,
             "service_settings": settings,
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },

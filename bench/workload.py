@@ -116,9 +116,10 @@ PROBE_OUTPUT = {
 }
 
 
-def probe(service: str, n: int) -> tuple[str, list[tuple[str, bytes]]]:
-    """(key, [(topic, value), ...]) of probe `n` for `service`; its output carries the key."""
-    key = f"probe-{service}-{n}"
+def probe(service: str, n: int, tag: str = "") -> tuple[str, list[tuple[str, bytes]]]:
+    """(key, [(topic, value), ...]) of probe `n` for `service`; its output carries the key.
+    Probes of different `tag` are different events (warm-up probes, measured ones)."""
+    key = f"probe-{service}-{tag}{n}"
     base = {"event_id": key, "occurred_at": _now(), "camp_id": CAMP, "student_id": key}
     if service == "points":
         return key, [(topics.CHECKINS, json.dumps({**base, "day": 1}).encode())]

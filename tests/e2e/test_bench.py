@@ -8,17 +8,22 @@ import json
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from bench import workload
 from bench.__main__ import main
 from bench.handler import measure
 from bench.processes import cpu_seconds
+from bench.warmth import compiler_seconds
+from shared.apache_kafka import ApacheKafka
+from shared.embedded import EmbeddedKafka
 from tests.helpers import TEST_KAFKA
 
 
 def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     argv = ["--checkins", "10500", "--steady", "2", "--services", "points", "--no-scaling"]
+    argv += ["--warm-up", "1"]  # at most 1 s of unmeasured probes before each latency phase
     assert main([*argv, "--kafka", TEST_KAFKA, "--out", str(out)]) == 0
     sections = json.loads(out.read_text())
     assert list(sections) == [TEST_KAFKA]  # one section per broker
@@ -39,6 +44,9 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     assert all(v >= 0 for v in points["cores_used"].values())
     assert doc["machine"]["cpus"] >= 1
     assert doc["run"]["probe_linger_ms"] == 5 and doc["run"]["reader_wait_ms"] == 20
+    assert doc["run"]["warm_up_max_s"] == 1
+    assert 1 <= points["steady_warmup_s"] < 5 and doc["baselines"]["bus_warmup_s"] >= 1
+    assert points["steady_broker_compiler_cores"] >= 0
     assert points["rss_mb_by_minute"] == []  # a 2-second phase has no memory verdict
     # the trickle's batches: 2,000 probes and their warm-up made some, each of some records
     assert points["steady_batch"]["per_s"] > 0 and points["steady_batch"]["records"] >= 1
@@ -66,3 +74,11 @@ async def test_postgres_cpu_counts_backends_that_have_exited(pg_admin_url: str) 
     await conn.close()
     await asyncio.sleep(0.5)  # the postmaster reaps it
     assert cpu_seconds([])["postgres"] >= with_it - 0.02
+
+
+def test_the_warm_up_reads_the_brokers_jit_compiler(kafka: EmbeddedKafka | ApacheKafka) -> None:
+    """The JVM's compiler threads are found by name: a started broker has compiled some of
+    its code. (The embedded broker has none: its warm-up is the minimum.)"""
+    if not isinstance(kafka, ApacheKafka):
+        pytest.skip("the embedded broker has no JIT compiler")
+    assert compiler_seconds() > 0

@@ -1,4 +1,5 @@
-"""The benchmark's command line: what `--soak` changes, and how a soak's memory is summed up."""
+"""The benchmark's command line: what `--soak` changes, how a soak's memory is summed up,
+and when the broker counts as warm."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from bench.common import (
     SOAK_CHECKINS,
     SOAK_PROBE_LINGER_MS,
     SOAK_READER_WAIT_MS,
+    WARM_UP_MAX_S,
     Steady,
 )
 from bench.latency import memory_line, memory_over_time
 from bench.run import Figures
+from bench.warmth import MIN_S, WINDOW_S, Warmth
 
 
 def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
@@ -115,3 +118,36 @@ def test_a_phase_under_two_minutes_has_no_memory_verdict() -> None:
     memory = memory_over_time(windows)
     assert memory == {"rss_mb_by_minute": [], "rss_mb_last_half": []}
     assert memory_line(memory) == ""
+
+
+def test_warm_up_bounds_come_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run_with(monkeypatch, [])["load"].warm_up_s == WARM_UP_MAX_S
+    assert _run_with(monkeypatch, ["--soak", "--warm-up", "0"])["load"].warm_up_s == 0
+
+
+def _warmth_over(compiler_cores: list[float], max_s: float = 120.0) -> float | None:
+    """The second at which Warmth calls the broker warm, asked each second while its compiler
+    uses compiler_cores[t] over second t; None if it never does within the list."""
+    clock = {"used": 0.0}
+    warmth = Warmth(max_s, compiler=lambda: clock["used"])
+    for t, cores in enumerate(compiler_cores):
+        if warmth.settled(float(t)):
+            return float(t)
+        clock["used"] += cores
+    return None
+
+
+def test_the_broker_is_warm_once_its_compiler_goes_quiet_for_a_window() -> None:
+    busy, quiet = 0.3, 0.01
+    # compiling for 30 s, then quiet: warm one window after it stopped
+    assert _warmth_over([busy] * 30 + [quiet] * 30) == 30 + WINDOW_S
+    # quiet from the start: warm at the minimum, which lets the services warm up too
+    assert _warmth_over([quiet] * 30) == MIN_S
+    # a burst in the window before the minimum keeps it cold until the window has passed it
+    assert _warmth_over([quiet] * 8 + [busy] + [quiet] * 30) == 9 + WINDOW_S
+
+
+def test_warm_up_ends_at_its_bound_whatever_the_compiler_does() -> None:
+    assert _warmth_over([0.5] * 200, max_s=60) == 60
+    assert _warmth_over([0.5] * 200, max_s=1) == 1  # a bound under the minimum wins
+    assert _warmth_over([0.5] * 200, max_s=0) == 0
