@@ -67,7 +67,8 @@ async def run(
             say(f"baseline: the bus alone at {load.rate:,} events/s for {bus_s:.0f} s ...")
             # First, so that the baselines after it meet a warm broker too (bench/warmth.py)
             figures.baselines["bus_warmup_s"] = round(await warm_bus(place, load), 1)
-            say(f"  the broker warm after {figures.baselines['bus_warmup_s']:.0f} s")
+            if load.warm_up_s > 0:
+                say(f"  the broker warm after {figures.baselines['bus_warmup_s']:.0f} s")
             async with Sampler(None) as sampled:
                 bus = await bus_latency(place, load, bus_s)
             figures.baselines["bus_p50_ms"] = percentile(bus, 50)
@@ -140,7 +141,8 @@ async def bench_service(
         rss_start = replicas.rss_mb()
         say(f"{name}: latency at {load.rate:,} events/s for {load.seconds:.0f} s ...")
         warmup_s = await warm_service(steady, name, load)
-        say(f"  the broker warm after {warmup_s:.0f} s of probes")
+        if load.warm_up_s > 0:
+            say(f"  the broker warm after {warmup_s:.0f} s of probes")
         async with aiohttp.ClientSession() as http:
             before = await replicas.batches(http)
             stages_before = await replicas.latency_stages(http)

@@ -61,7 +61,7 @@ class Warmth:
     and MIN_S have passed (the services warm up too); or `max_s` passed, whatever."""
 
     def __init__(self, max_s: float, compiler: Callable[[], float] = compiler_seconds) -> None:
-        self._max_s = max_s
+        self.max_s = max_s
         self._min_s = min(MIN_S, max_s)
         self._compiler = compiler
         self._readings: list[tuple[float, float]] = []
@@ -69,7 +69,7 @@ class Warmth:
     def settled(self, elapsed: float) -> bool:
         now = self._compiler()
         self._readings.append((elapsed, now))
-        if elapsed >= self._max_s:
+        if elapsed >= self.max_s:
             return True
         if elapsed < self._min_s:
             return False
@@ -89,6 +89,8 @@ async def warm_up(
 ) -> float:
     """Send `probe(n)` at `rate`/s until the broker is warm; returns the seconds it took.
     Nothing reads the outputs: the phase's readers start at the end of the output topic."""
+    if warmth.max_s <= 0:
+        return 0.0
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
     await producer.start()
     try:
