@@ -7,21 +7,27 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.db import pair_columns, students_rows
+from shared.db import Writes, pair_columns, students_rows
 from shared.events import Leave
 from shared.leave import leave_days_of
 
 Pair = tuple[str, str]
 
 
-async def save_leaves(conn: asyncpg.Connection, leaves: Sequence[Leave]) -> None:
+def add_leaves(writes: Writes, leaves: Sequence[Leave]) -> None:
     spans = sorted({(x.camp_id, x.student_id, x.from_day, x.to_day) for x in leaves})
     if spans:
-        await conn.execute(
+        writes.add(
             "INSERT INTO leaves SELECT * FROM unnest($1::text[], $2::text[], $3::int[],"
             " $4::int[]) ON CONFLICT DO NOTHING",
             *([s[i] for s in spans] for i in range(4)),
         )
+
+
+async def save_leaves(conn: asyncpg.Connection, leaves: Sequence[Leave]) -> None:
+    writes = Writes()
+    add_leaves(writes, leaves)
+    await writes.send(conn)
 
 
 async def leaves_of(

@@ -14,7 +14,7 @@ from services.badges.config import BadgeBook
 from services.badges.metrics import BadgesMetrics
 from shared import leave_store, topics
 from shared.config import Loaded
-from shared.db import lock_keys
+from shared.db import Writes, lock_keys
 from shared.events import (
     Answer,
     BadgeAwarded,
@@ -68,11 +68,11 @@ class BadgesHandler:
             shared=[f"badges/camp/{c}" for (c, _), _ in new_facts],
         )
         await store.save_camps(conn, camps)
-        await store.add_facts(conn, batch.checkins, batch.lessons, batch.reviews)
-        await store.add_loop_facts(
-            conn, batch.submissions, batch.questions, batch.student_answers()
-        )
-        await leave_store.save_leaves(conn, batch.leaves)
+        facts = Writes()  # one round trip for them all
+        store.add_facts(facts, batch.checkins, batch.lessons, batch.reviews)
+        store.add_loop_facts(facts, batch.submissions, batch.questions, batch.student_answers())
+        leave_store.add_leaves(facts, batch.leaves)
+        await facts.send(conn)
 
         trigger: dict[store.Pair, Event] = {}
         for pair, e in new_facts:

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
-from shared.db import json_rows, pair_columns, students_rows
+from shared.db import Writes, json_rows, pair_columns, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
 from shared.leave import leave_days_of
 
@@ -43,18 +43,19 @@ async def save_camps(conn: asyncpg.Connection, camps: Sequence[Camp]) -> None:
     )
 
 
-async def add_facts(
-    conn: asyncpg.Connection,
+def add_facts(
+    writes: Writes,
     checkins: Sequence[CheckIn],
     lessons: Sequence[LessonProgress],
     reviews: Sequence[Review],
 ) -> None:
-    """Record what happened; every statement is idempotent and order-free."""
+    """Record what happened; every statement is idempotent and order-free, and writes a
+    table of its own (they go to PostgreSQL together)."""
     if checkins:
         days: dict[Pair, set[int]] = defaultdict(set)
         for c in checkins:
             days[(c.camp_id, c.student_id)].add(c.day)
-        await conn.execute(
+        writes.add(
             "INSERT INTO checkin_calendar AS c (camp_id, student_id, days)"
             " SELECT r->>0, r->>1, ARRAY(SELECT jsonb_array_elements_text(r->2)::int)"
             " FROM jsonb_array_elements($1::jsonb) AS u(r) ORDER BY 1, 2"  # locks in key order
@@ -71,7 +72,7 @@ async def add_facts(
                 best.get(key, 0.0), watch_ratio(lp.watched_seconds, lp.duration_seconds)
             )
         keys = sorted(best)
-        await conn.execute(
+        writes.add(
             "INSERT INTO lesson_progress SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
             " $4::float8[]) ON CONFLICT (camp_id, student_id, lesson_id) DO UPDATE"
             " SET best_ratio = GREATEST(lesson_progress.best_ratio, excluded.best_ratio)",
@@ -82,7 +83,7 @@ async def add_facts(
         )
     excellent = [r for r in reviews if r.excellent]
     if excellent:
-        await conn.execute(
+        writes.add(
             "INSERT INTO excellent_works SELECT * FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::int[], $5::text[]) ON CONFLICT DO NOTHING",
             [r.camp_id for r in excellent],
@@ -103,8 +104,8 @@ _GIVEN = (
 )
 
 
-async def add_loop_facts(
-    conn: asyncpg.Connection,
+def add_loop_facts(
+    writes: Writes,
     submissions: Sequence[Submission],
     questions: Sequence[Question],
     student_answers: Sequence[Answer],
@@ -117,7 +118,7 @@ async def add_loop_facts(
         first[key] = min(first.get(key, sub.occurred_at), sub.occurred_at)
     if first:
         keys = sorted(first)
-        await conn.execute(
+        writes.add(
             "INSERT INTO handed_in SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
             " $4::timestamptz[]) ON CONFLICT (camp_id, student_id, assignment_id) DO UPDATE"
             " SET first_at = excluded.first_at WHERE excluded.first_at < handed_in.first_at",
@@ -130,7 +131,7 @@ async def add_loop_facts(
     given = sorted({(a.camp_id, a.answerer_id, a.question_id) for a in student_answers})
     for statement, rows in ((_ASKED, asked), (_GIVEN, given)):
         if rows:
-            await conn.execute(statement, *([r[i] for r in rows] for i in range(3)))
+            writes.add(statement, *([r[i] for r in rows] for i in range(3)))
 
 
 async def students_of(conn: asyncpg.Connection, camp_ids: set[str]) -> list[Pair]:
