@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 import uuid
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord
 
+from bench.processes import proc_stat
 from bench.workload import backlog
 from services.points.app import MIGRATIONS, make_handler
 from services.points.handlers import INPUTS, MODELS
@@ -51,12 +51,8 @@ def _records(checkins: int) -> tuple[list[ConsumerRecord], list[ConsumerRecord]]
 
 def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU of a local process (the database backend), None if not local."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stat = proc_stat(f"/proc/{pid}/stat")
+    return stat.cpu_s if stat else None
 
 
 async def measure(admin_url: str, checkins: int, batch: int) -> dict[str, float]:

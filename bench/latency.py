@@ -21,7 +21,7 @@ from bench.common import (
     Steady,
     say,
 )
-from bench.warmth import Probe, Warmth, warm_up
+from bench.warmth import Probe, warm_up
 from gamify.simulate.stack import RunPlace
 from shared import topics
 
@@ -104,9 +104,7 @@ def service_probe(place: RunPlace, service: str, tag: str = "") -> Callable[[int
 
 async def warm_service(place: RunPlace, service: str, load: Steady) -> float:
     """Probes of `service` at the load's rate, unmeasured, until the broker is warm (seconds)."""
-    probe = service_probe(place, service, "warm-")
-    warmth = Warmth(load.warm_up_s)
-    return await warm_up(place.bootstrap, probe, load.rate, load.probe_linger_ms, warmth)
+    return await warm_up(place.bootstrap, service_probe(place, service, "warm-"), load)
 
 
 async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tuple[float, float]]:
@@ -138,8 +136,7 @@ async def bus_topic(place: RunPlace) -> tuple[str, Callable[[int], Probe]]:
 async def warm_bus(place: RunPlace, load: Steady) -> float:
     """The bus baseline's records at the load's rate, unmeasured, until the broker is warm."""
     _, probe = await bus_topic(place)
-    warmth = Warmth(load.warm_up_s)
-    return await warm_up(place.bootstrap, probe, load.rate, load.probe_linger_ms, warmth)
+    return await warm_up(place.bootstrap, probe, load)
 
 
 async def bus_latency(place: RunPlace, load: Steady, seconds: float) -> list[float]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -234,27 +235,43 @@ class Sampler:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    """A process's (or a thread's) name and CPU seconds from its /proc stat line."""
+
+    comm: str
+    cpu_s: float  # utime + stime
+    reaped_children_cpu_s: float  # cutime + cstime
+
+
+def proc_stat(path: str) -> ProcStat | None:
+    """The stat file at `path` (/proc/PID/stat, /proc/PID/task/TID/stat); None once gone."""
+    try:
+        with open(path) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return ProcStat(
+        stat[stat.index("(") + 1 : stat.rindex(")")],
+        (int(fields[11]) + int(fields[12])) / _TICKS,
+        (int(fields[13]) + int(fields[14])) / _TICKS,
+    )
+
+
 def cpu_seconds(service_pids: Sequence[int]) -> dict[str, float]:
     """CPU time used so far by role: the service, PostgreSQL, the broker, this benchmark."""
     roles = {"service": 0.0, "postgres": 0.0, "broker": 0.0, "bench": 0.0}
     services = set(service_pids)
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or (stat := proc_stat(f"/proc/{entry}/stat")) is None:
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        used = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-        pid = int(entry)
+        comm, used, pid = stat.comm, stat.cpu_s, int(entry)
         if comm == "postgres":
-            # + cutime + cstime: the postmaster's reaped children. A backend that exits (the
-            # pool replaces a connection every 50,000 queries) would otherwise take its CPU out
-            # of the sum: a 10-minute phase read 0.04 cores of PostgreSQL for about 0.3.
-            used += (int(fields[13]) + int(fields[14])) / _TICKS
+            # + the postmaster's reaped children. A backend that exits (the pool replaces a
+            # connection every 50,000 queries) would otherwise take its CPU out of the sum: a
+            # 10-minute phase read 0.04 cores of PostgreSQL for about 0.3.
+            used += stat.reaped_children_cpu_s
         if pid in services:
             roles["service"] += used
         elif comm == "postgres":

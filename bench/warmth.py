@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
+from bench.common import Steady
+from bench.processes import proc_stat
+
 # (key, [(physical topic, value), ...]): what one probe sends, in order, under one key
 Probe = tuple[str, list[tuple[str, bytes]]]
 
@@ -21,39 +24,25 @@ COMPILER_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
 QUIET_CORES = 0.05  # the compiler's CPU over a window below which the broker counts as warm
 WINDOW_S = 5.0
 MIN_S = 10.0
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def compiler_seconds() -> float:
     """CPU time used so far by the JIT compiler threads of this machine's JVMs (the broker's;
     0 with the embedded broker, which has none)."""
-    total = 0
+    total = 0.0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or _comm(f"/proc/{entry}/stat") != "java":
+        process = proc_stat(f"/proc/{entry}/stat") if entry.isdigit() else None
+        if process is None or process.comm != "java":
             continue
         try:
             threads = os.listdir(f"/proc/{entry}/task")
         except OSError:
             continue
         for tid in threads:
-            stat = _read(f"/proc/{entry}/task/{tid}/stat")
-            if stat and stat[stat.index("(") + 1 : stat.rindex(")")] in COMPILER_THREADS:
-                fields = stat[stat.rindex(")") + 2 :].split()
-                total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / _TICKS
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def _comm(path: str) -> str:
-    stat = _read(path)
-    return stat[stat.index("(") + 1 : stat.rindex(")")] if stat else ""
+            thread = proc_stat(f"/proc/{entry}/task/{tid}/stat")
+            if thread is not None and thread.comm in COMPILER_THREADS:
+                total += thread.cpu_s
+    return total
 
 
 class Warmth:
@@ -61,7 +50,7 @@ class Warmth:
     and MIN_S have passed (the services warm up too); or `max_s` passed, whatever."""
 
     def __init__(self, max_s: float, compiler: Callable[[], float] = compiler_seconds) -> None:
-        self.max_s = max_s
+        self._max_s = max_s
         self._min_s = min(MIN_S, max_s)
         self._compiler = compiler
         self._readings: list[tuple[float, float]] = []
@@ -69,7 +58,7 @@ class Warmth:
     def settled(self, elapsed: float) -> bool:
         now = self._compiler()
         self._readings.append((elapsed, now))
-        if elapsed >= self.max_s:
+        if elapsed >= self._max_s:
             return True
         if elapsed < self._min_s:
             return False
@@ -80,18 +69,14 @@ class Warmth:
         return (now - c0) / (elapsed - t0) < QUIET_CORES
 
 
-async def warm_up(
-    bootstrap: str,
-    probe: Callable[[int], Probe],
-    rate: int,
-    linger_ms: int,
-    warmth: Warmth,
-) -> float:
-    """Send `probe(n)` at `rate`/s until the broker is warm; returns the seconds it took.
-    Nothing reads the outputs: the phase's readers start at the end of the output topic."""
-    if warmth.max_s <= 0:
+async def warm_up(bootstrap: str, probe: Callable[[int], Probe], load: Steady) -> float:
+    """Send `probe(n)` at the load's rate until the broker is warm, for at most its
+    `warm_up_s`; returns the seconds it took. Nothing reads the outputs: the phase's readers
+    start at the end of the output topic."""
+    if load.warm_up_s <= 0:
         return 0.0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
+    warmth, rate = Warmth(load.warm_up_s), load.rate
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=load.probe_linger_ms, acks=1)
     await producer.start()
     try:
         begin = time.perf_counter()
