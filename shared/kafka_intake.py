@@ -35,10 +35,19 @@ class CoalescedCommits:
     wait for the broker's answer (a round trip to a busy broker on every batch's path), and
     what the lanes note while a commit is in flight goes in the next one, the highest offset
     of each partition. An offset is still committed only after its batch's database commit;
-    one lost in a crash is redelivered, which the inbox makes a no-op."""
+    one lost in a crash is redelivered, which the inbox makes a no-op.
 
-    def __init__(self, send: Callable[[dict[TopicPartition, int]], Awaitable[None]]) -> None:
+    After a commit the next one waits `interval_s` (GAMIFY_KAFKA_COMMIT_INTERVAL_MS): at a
+    trickle the lanes apply some 170 batches a second, and a commit for each made the broker
+    busier and the p99 longer (bench/README.md, Offset commits)."""
+
+    def __init__(
+        self,
+        send: Callable[[dict[TopicPartition, int]], Awaitable[None]],
+        interval_s: float = 0.0,
+    ) -> None:
         self._send = send
+        self._interval_s = interval_s
         self._pending: dict[TopicPartition, int] = {}
         self._wanted = asyncio.Event()
 
@@ -55,6 +64,8 @@ class CoalescedCommits:
                 await self.flush()
             except Exception:  # the next commit carries these offsets again
                 log.exception("committing offsets failed")
+            if self._interval_s > 0:
+                await asyncio.sleep(self._interval_s)  # what is noted meanwhile goes next
 
     async def flush(self) -> None:
         """Commit what is noted; what a cancelled commit carried stays noted."""
@@ -80,6 +91,7 @@ class KafkaIntake:
         max_records: int,
         batch_timeout_ms: int,
         on_failure: Callable[[BaseException], None],
+        commit_interval_ms: int = 0,
         **consumer_options: Any,
     ) -> None:
         self._service = service
@@ -93,7 +105,7 @@ class KafkaIntake:
         self._options = consumer_options
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._commits = CoalescedCommits(self._commit_now)
+        self._commits = CoalescedCommits(self._commit_now, commit_interval_ms / 1000)
         self._committer: asyncio.Task[None] | None = None
 
     async def start(self, submit: Submit) -> None:

@@ -238,6 +238,7 @@ class ServiceRuntime:
             s.batch_max_records,
             s.batch_timeout_ms,
             self._failed,
+            s.kafka_commit_interval_ms,
             bootstrap_servers=s.kafka_bootstrap,
             group_id=self.group_id,
             session_timeout_ms=s.kafka_session_timeout_ms,

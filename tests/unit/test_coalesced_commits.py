@@ -64,3 +64,22 @@ async def test_stop_commits_what_a_cancelled_commit_carried() -> None:
     assert broker.commits == [{P0: 4}]
     await commits.flush()  # nothing noted since: nothing sent
     assert broker.commits == [{P0: 4}]
+
+
+async def test_after_a_commit_the_next_waits_the_interval_and_carries_all_noted_meanwhile() -> None:
+    broker = Broker()
+    broker.release.set()
+    commits = CoalescedCommits(broker.commit, interval_s=0.2)
+    runner = asyncio.create_task(commits.run())
+    commits.note({P0: 1})
+    await asyncio.sleep(0.05)  # the first goes at once
+    assert broker.commits == [{P0: 1}]
+    for offset in range(2, 6):  # a batch applied every 20 ms
+        commits.note({P0: offset, P1: offset})
+        await asyncio.sleep(0.02)
+    assert broker.commits == [{P0: 1}]  # still within the interval
+    await asyncio.sleep(0.2)
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    assert broker.commits == [{P0: 1}, {P0: 5, P1: 5}]
