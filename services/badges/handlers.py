@@ -107,10 +107,10 @@ class BadgesHandler:
                 known.held[(camp, student)],
             )
         ]
-        new = await store.award(conn, earned, loaded.version)
-        for a in new:
+        payloads = [_badge_event(a).model_dump_json() for a in earned]
+        for a in await store.award(conn, earned, loaded.version, payloads):
             self._metrics.awarded.labels(a.badge_id).inc()
-        return [_badge_message(a) for a in new]
+        return []  # the new awards' gamify.badges events are in the outbox already
 
 
 @dataclass
@@ -165,8 +165,8 @@ class _Batch:
         ]
 
 
-def _badge_message(a: store.NewAward) -> OutMessage:
-    event = BadgeAwarded(
+def _badge_event(a: store.NewAward) -> BadgeAwarded:
+    return BadgeAwarded(
         event_id=derived_event_id("badge", a.camp_id, a.student_id, a.badge_id),
         occurred_at=a.awarded_at,
         camp_id=a.camp_id,
@@ -174,4 +174,3 @@ def _badge_message(a: store.NewAward) -> OutMessage:
         badge_id=a.badge_id,
         source_event_id=a.source_event_id,
     )
-    return OutMessage(topics.BADGES, a.student_id, event)

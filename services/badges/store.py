@@ -12,9 +12,11 @@ import asyncpg
 
 from services.badges.rules import CampFacts, StudentFacts, watch_ratio
 from shared import camps as shared_camps
+from shared import topics
 from shared.db import Writes, json_rows, pair_columns, students_rows
 from shared.events import Answer, Camp, CheckIn, LessonProgress, Question, Review, Submission
 from shared.leave import leave_days_of
+from shared.outbox import ROW_EVENTS
 
 Pair = tuple[str, str]
 
@@ -255,25 +257,45 @@ async def load_students(
 
 
 async def award(
-    conn: asyncpg.Connection, awards: Sequence[NewAward], version: str
+    conn: asyncpg.Connection, awards: Sequence[NewAward], version: str, payloads: Sequence[str]
 ) -> list[NewAward]:
-    """Insert the awards; return those not held before (a racing replica's are dropped)."""
+    """Insert the awards and, for each one not held before, its `gamify.badges` event (the
+    JSON in `payloads`, in step with `awards`) into the outbox; return those awards (a racing
+    replica's are dropped). One round trip: the events were a statement of their own."""
     if not awards:
         return []
     rows = await conn.fetch(
-        "INSERT INTO awards (camp_id, student_id, badge_id, source_event_id, definitions_version,"
-        " awarded_at) SELECT c, s, b, e, $5, t FROM unnest($1::text[], $2::text[], $3::text[],"
-        " $4::text[], $6::timestamptz[]) AS u(c, s, b, e, t)"
-        " ON CONFLICT DO NOTHING RETURNING camp_id, student_id, badge_id",
+        _AWARD,
         [a.camp_id for a in awards],
         [a.student_id for a in awards],
         [a.badge_id for a in awards],
         [a.source_event_id for a in awards],
         version,
         [a.awarded_at for a in awards],
+        list(payloads),
+        topics.BADGES,
+        ROW_EVENTS,
     )
     new = {(r["camp_id"], r["student_id"], r["badge_id"]) for r in rows}
     return [a for a in awards if (a.camp_id, a.student_id, a.badge_id) in new]
+
+
+# The awards, and the new ones' events as outbox rows of up to ROW_EVENTS events (see
+# shared.outbox), keyed by student, in the awards' order.
+_AWARD = (
+    "WITH u AS NOT MATERIALIZED (SELECT c, s, b, e, t, p, n, (n - 1) / $9::int AS row_of"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::timestamptz[],"
+    " $7::text[]) WITH ORDINALITY AS u(c, s, b, e, t, p, n)),"
+    " new AS (INSERT INTO awards (camp_id, student_id, badge_id, source_event_id,"
+    " definitions_version, awarded_at) SELECT c, s, b, e, $5, t FROM u ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING camp_id, student_id, badge_id),"
+    " events AS (INSERT INTO outbox (topics, keys, payloads)"
+    " SELECT array_agg($8::text ORDER BY u.n), array_agg(u.s ORDER BY u.n),"
+    " array_agg(u.p ORDER BY u.n) FROM u"
+    " JOIN new ON new.camp_id = u.c AND new.student_id = u.s AND new.badge_id = u.b"
+    " GROUP BY u.row_of ORDER BY u.row_of)"
+    " SELECT camp_id, student_id, badge_id FROM new"
+)
 
 
 async def awards_of(pool: asyncpg.Pool, camp_id: str, student_id: str) -> dict[str, dict[str, Any]]:
