@@ -61,17 +61,17 @@ async def test_a_rebalance_storm_of_three_processes_with_two_consumers_each(
 
     async def storm(done: asyncio.Event) -> None:
         while not done.is_set() and fleet.restarts < 10:
-            await asyncio.sleep(rng.uniform(0.8, 1.6))
+            await asyncio.sleep(rng.uniform(0.5, 1.0))
             if done.is_set():
                 break
             i = rng.randrange(3)
             fleet.procs[("points", i)].stop()  # leaves the group
-            await asyncio.sleep(rng.uniform(0.3, 0.8))
+            await asyncio.sleep(rng.uniform(0.2, 0.5))
             await fleet.restart("points", i)  # and joins again
 
     try:
         # The camp can only finish when every event is taken in: no partition stays stuck.
-        await play_with(settings, small_camp(22, students=60, days=12), storm)
+        await play_with(settings, small_camp(22, students=90, days=12), storm)
         assert fleet.restarts >= 4
         result = await audit(settings)
         record(f"rebalance storm x{fleet.restarts}", result.summary())
