@@ -48,10 +48,11 @@ def say(text: str) -> None:
 
 @dataclass(frozen=True)
 class Steady:
-    """The latency phases' load (the bus alone's and each service's): `rate` probes/s for
-    `seconds`, sent by a producer that lingers `probe_linger_ms`, read back by readers that
-    wait at most `reader_wait_ms` per fetch; before it, at most `warm_up_s` of unmeasured
-    probes until the broker is warm."""
+    """The latency phases' load (the bus alone's and each service's): `rate` events/s for
+    `seconds` (a probe of two events goes at half that rate: `bench.latency.probe_load`),
+    sent by a producer that lingers `probe_linger_ms`, read back by readers that wait at most
+    `reader_wait_ms` per fetch; before it, at most `warm_up_s` of unmeasured probes until the
+    broker is warm."""
 
     rate: int = 1000
     seconds: float = 30.0

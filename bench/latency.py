@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -102,9 +103,18 @@ def service_probe(place: RunPlace, service: str, tag: str = "") -> Callable[[int
     return probe
 
 
+def probe_load(service: str, load: Steady) -> Steady:
+    """The load in probes/s that sends `service` the load's rate in events/s: a probe of
+    badges is two events (a work and its review), so it gets half as many probes."""
+    records = len(workload.probe(service, 0)[1])
+    return replace(load, rate=max(1, load.rate // records))
+
+
 async def warm_service(place: RunPlace, service: str, load: Steady) -> float:
     """Probes of `service` at the load's rate, unmeasured, until the broker is warm (seconds)."""
-    return await warm_up(place.bootstrap, service_probe(place, service, "warm-"), load)
+    return await warm_up(
+        place.bootstrap, service_probe(place, service, "warm-"), probe_load(service, load)
+    )
 
 
 async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tuple[float, float]]:
@@ -114,7 +124,7 @@ async def steady_latency(place: RunPlace, service: str, load: Steady) -> list[tu
         place.bootstrap,
         output,
         service_probe(place, service),
-        load.rate,
+        probe_load(service, load).rate,
         load.seconds,
         fetch_wait_ms=load.reader_wait_ms,
         warmup_s=WARMUP_S,

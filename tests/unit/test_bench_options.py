@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import bench.__main__ as bench_main
+from bench import workload
 from bench.common import (
     PROBE_LINGER_MS,
     SOAK_CHECKINS,
@@ -17,7 +18,7 @@ from bench.common import (
     WARM_UP_MAX_S,
     Steady,
 )
-from bench.latency import memory_line, memory_over_time
+from bench.latency import memory_line, memory_over_time, probe_load
 from bench.run import Figures
 from bench.warmth import MIN_S, WINDOW_S, Warmth
 
@@ -154,3 +155,12 @@ def test_warm_up_ends_at_its_bound_whatever_the_compiler_does() -> None:
     assert _warmth_over([0.5] * 200, max_s=60) == 60
     assert _warmth_over([0.5] * 200, max_s=1) == 1  # a bound under the minimum wins
     assert _warmth_over([0.5] * 200, max_s=0) == 0
+
+
+def test_every_service_gets_the_loads_rate_in_events_not_probes() -> None:
+    load = Steady(1000, 30.0)
+    for service in workload.PROBE_OUTPUT:
+        records = len(workload.probe(service, 0)[1])
+        assert probe_load(service, load).rate * records == 1000
+    assert probe_load("badges", load).rate == 500
+    assert probe_load("badges", load).seconds == 30.0
