@@ -22,6 +22,7 @@ from bench.latency import (
     memory_line,
     memory_over_time,
     percentile,
+    probe_load,
     steady_latency,
     timeline,
     warm_bus,
@@ -193,6 +194,7 @@ async def bench_service(
         "latency_samples": len(latencies),
         "latency_timeline": timeline(samples),
         "latency_path": "dead-letter" if workload.PROBE_OUTPUT[name] == topics.DLQ else "output",
+        "probes_per_s": probe_load(name, load).rate,  # a badges probe is two events
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         **memory,

@@ -32,6 +32,7 @@ def test_bench_writes_every_figure_for_a_small_backlog(tmp_path: Path) -> None:
     # check-ins, the camp, one in ten contest events, the enrolments (display names)
     assert points["events"] == 10_500 + 1 + 50 + 10_000
     assert points["events_per_s"] > 0 and points["latency_samples"] == 2000
+    assert points["probes_per_s"] == 1000  # a check-in a probe (badges: two events, 500/s)
     assert 0 < points["p50_ms"] <= points["p99_ms"]
     assert points["rss_mb_start"] > 0 and points["rss_mb_end"] > 0
     assert doc["baselines"]["raw_consume_per_s"] > 0 and doc["baselines"]["ceiling_per_s"] > 0
