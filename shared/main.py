@@ -56,16 +56,15 @@ def tune_gc(gen0_threshold: int) -> None:
     nearly all garbage dies, are collected as often as before; only cyclic garbage that
     survives to the oldest waits longer.
 
-    With `gen0_threshold` (off unless set) memory is traded for CPU too: what start made is
-    frozen (never examined again), the young generation is collected every `gen0_threshold`
-    allocations and the middle one after 20 collections of it. A batch of 500 events
-    allocates hundreds of thousands of objects (decoded events, rows, output messages), nearly
-    all freed by reference counting; with Python's default threshold (700) the collector runs
-    hundreds of times a batch. Measured with 50,000 (`python -m bench`, alternating runs on 2
-    cores, before the full-collection change above): the service's CPU per event 10-25% lower
-    in a drain (badges 48 -> 39-44 us, points 52 -> 45), but RSS at 1,000 events/s grew from 72
-    to 87-89 MB over 30 s where Python's default kept it at 72-73; 3,000 and 10,000 gained
-    nothing measurable. So set it only where CPU is short and memory is not, and watch RSS."""
+    With `gen0_threshold` (GAMIFY_GC_GEN0_THRESHOLD, 50,000; 0 leaves Python's 700) what
+    start made is frozen (never examined again), the young generation is collected every
+    `gen0_threshold` allocations and the middle one after 20 collections of it. A batch of 500
+    events allocates hundreds of thousands of objects (decoded events, rows, output messages),
+    nearly all freed by reference counting; with 700 the collector runs hundreds of times a
+    batch and promotes the batch's live objects to be walked again. With 50,000 a batch's
+    objects mostly die young. Badges' drain on Apache Kafka, two pairs alternating: 60.0 /
+    61.7 -> 37.5 / 38.6 us of service CPU per event; RSS over 30 s at 1,000 events/s 68-72 MB
+    either way, and flat over a 10-minute soak (bench/README.md, Memory)."""
     if gen0_threshold <= 0:
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)

@@ -82,9 +82,9 @@ class Settings(BaseSettings):
     # topics' retention. 0 keeps them forever.
     inbox_retention_days: int = Field(30, ge=0, le=36_500)
     inbox_prune_every_s: float = Field(600.0, gt=0, le=86_400)
-    # Allocations between collections of Python's youngest generation; 0 (the default) leaves
-    # the collector as Python sets it (700). See shared.main.tune_gc for the trade.
-    gc_gen0_threshold: int = Field(0, ge=0, le=10_000_000)
+    # Allocations between collections of Python's youngest generation; 0 leaves the collector
+    # as Python sets it (700). See shared.main.tune_gc for the trade.
+    gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     rules_file: Path | None = None  # points rules (YAML)

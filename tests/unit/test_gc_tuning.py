@@ -38,7 +38,7 @@ def test_zero_keeps_pythons_young_generations_and_makes_full_collections_rarer(
 
 def test_the_threshold_is_a_setting_with_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GAMIFY_GC_GEN0_THRESHOLD", raising=False)
-    assert load_settings().gc_gen0_threshold == 0  # memory stays flat by default
+    assert load_settings().gc_gen0_threshold == 50_000
     monkeypatch.setenv("GAMIFY_GC_GEN0_THRESHOLD", "-1")
     with pytest.raises(SettingsError, match="GAMIFY_GC_GEN0_THRESHOLD='-1'"):
         load_settings()
