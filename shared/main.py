@@ -62,9 +62,9 @@ def tune_gc(gen0_threshold: int) -> None:
     events allocates hundreds of thousands of objects (decoded events, rows, output messages),
     nearly all freed by reference counting; with 700 the collector runs hundreds of times a
     batch and promotes the batch's live objects to be walked again. With 50,000 a batch's
-    objects mostly die young. Badges' drain on Apache Kafka, two pairs alternating: 60.0 /
-    61.7 -> 37.5 / 38.6 us of service CPU per event; RSS over 30 s at 1,000 events/s 68-72 MB
-    either way, and flat over a 10-minute soak (bench/README.md, Memory)."""
+    objects mostly die young. Points' batch step alone (`bench.handler`, three pairs
+    alternating): 52.0-56.5 -> 46.1-49.4 us of Python per event; RSS over 30 s at 1,000
+    events/s 68-72 MB either way, and flat over a 10-minute soak (bench/README.md, Memory)."""
     if gen0_threshold <= 0:
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
