@@ -4,7 +4,8 @@ The bench backlog's records go through the points BatchProcessor (decode, inbox,
 outbox) one batch at a time against PostgreSQL, so the Python CPU and the database CPU per
 event are measured without the broker, the relay or the machine's other load: the tool for
 comparing two versions of the SQL or the rules within minutes. `--batch 5` is a trickle (the
-latency phase's batches), `--batch 500` a backlog's.
+latency phase's batches), `--batch 500` a backlog's. Python's cycle collector is tuned as a
+service tunes it (GAMIFY_GC_GEN0_THRESHOLD, shared.main.tune_gc).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared.clock import WallClock
 from shared.db import apply_migrations, create_pool
 from shared.embedded import EmbeddedPostgres, create_database
 from shared.gate import GateMetrics, IntegrityGate
+from shared.main import tune_gc
 from shared.metrics import ServiceMetrics
 from shared.processor import BatchProcessor
 from shared.service import PLUMBING_MIGRATIONS, ServiceContext
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL to use (a database is created on it); default: an embedded one",
     )
     args = parser.parse_args(argv)
+    tune_gc(Settings().gc_gen0_threshold)  # as the service runs its batches
     server = None
     admin_url = args.database_url
     with tempfile.TemporaryDirectory(prefix="gamify-bench-handler-") as tmp:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
@@ -85,8 +84,7 @@ class GateMetrics:
         self.released.labels(self._service).inc(n)
 
 
-@dataclass(frozen=True, slots=True)
-class _Wait:
+class _Wait(NamedTuple):
     camp_id: str
     submission_id: str | None  # None: waits for the camp
 

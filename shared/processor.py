@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -43,9 +43,9 @@ REASONS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A valid input event and where it came from."""
+class Received(NamedTuple):
+    """A valid input event and where it came from. (A named tuple: one per record, built in
+    a third of a frozen dataclass's time.)"""
 
     topic: str
     partition: int

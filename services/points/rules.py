@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from services.points.config import RuleSet
 from shared.camp_days import camp_day, longest_run
@@ -27,9 +28,11 @@ from shared.leave import NO_LEAVE
 RulesFor = Callable[[str], RuleSet]
 
 
-@dataclass(frozen=True, slots=True)
-class Award:
-    """A ledger entry to make. (camp_id, student_id, rule_id, cause) is paid at most once."""
+class Award(NamedTuple):
+    """A ledger entry to make. (camp_id, student_id, rule_id, cause) is paid at most once.
+
+    A named tuple, not a frozen dataclass: one or two per event, and a frozen dataclass's
+    __init__ sets each field through object.__setattr__ (1.3 us against 0.4 for eight fields)."""
 
     camp_id: str
     student_id: str

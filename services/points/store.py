@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -81,8 +80,7 @@ async def load_camps(conn: asyncpg.Connection, camp_ids: set[str]) -> dict[str, 
     return {r["camp_id"]: CampInfo(**dict(r)) for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class Calendar:
+class Calendar(NamedTuple):
     """A student's checked-in days of a camp after a batch, and as they stood before it."""
 
     days: set[int]
