@@ -151,7 +151,7 @@ def expected_inputs(service: str, checkins: int) -> int:
         topics.ENROLLMENTS: STUDENTS,
         topics.CHECKINS: checkins,
     }
-    contest_events = checkins - STUDENTS
+    contest_events = max(0, checkins - STUDENTS)
     counts[topics.SUBMISSIONS] = sum(1 for n in range(contest_events) if n % 10 == 0 or n == 0)
     counts[topics.VOTES] = contest_events - counts[topics.SUBMISSIONS]
     return sum(counts.get(t, 0) for t in service_inputs(service))

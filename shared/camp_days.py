@@ -3,8 +3,10 @@ of consecutive checked-in days."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from shared.leave import NO_LEAVE, renumber
@@ -16,6 +18,34 @@ def camp_day(starts_on: date, timezone: str, at: datetime) -> int:
     Camp day N runs from 00:00 to 24:00 of date starts_on + N - 1, local time.
     """
     return (at.astimezone(ZoneInfo(timezone)).date() - starts_on).days + 1
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Camp days whose starts are kept per camp: days 0 to 127 (a camp of up to about four months,
+# and the day before it); instants outside them take camp_day's own way.
+_KEPT_DAYS = 128
+
+
+@lru_cache(maxsize=256)
+def _day_starts_us(starts_on: date, timezone: str) -> tuple[int, ...]:
+    """When camp days 0, 1, 2, ... begin: the first instant of each local date, in whole
+    microseconds since the epoch (a midnight skipped by a clock change begins at the change)."""
+    tz = ZoneInfo(timezone)
+    return tuple(
+        (datetime.combine(starts_on + timedelta(days=d - 1), time(), tz) - _EPOCH) // _MICROSECOND
+        for d in range(_KEPT_DAYS + 1)
+    )
+
+
+def camp_day_of_micros(starts_on: date, timezone: str, us: int) -> int:
+    """`camp_day` of an instant given in whole microseconds since the epoch: a search of the
+    camp's day starts instead of a datetime in the camp's timezone for every instant (a
+    student's whole history is judged at every batch that touches them)."""
+    starts = _day_starts_us(starts_on, timezone)
+    if starts[0] <= us < starts[-1]:
+        return bisect_right(starts, us) - 1
+    return camp_day(starts_on, timezone, _EPOCH + us * _MICROSECOND)
 
 
 def longest_run(days: Iterable[int], leave: Collection[int] = NO_LEAVE) -> int:

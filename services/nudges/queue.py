@@ -3,7 +3,6 @@ rollovers and the lapses welcomed back. The scheduler's SQL."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.nudges.store import NewNudge, Pair
-from shared.db import pair_columns, students_rows
+from shared.db import json_rows, pair_columns, students_rows
 
 # The kinds of which a student gets at most one a day (contract, "The learning loop").
 DAILY_KINDS = ("reminder", "homework", "streak_saved")
@@ -30,15 +29,11 @@ async def schedule(conn: asyncpg.Connection, nudges: Sequence[NewNudge]) -> int:
         return 0
     result = await conn.execute(
         "INSERT INTO nudges (kind, camp_id, student_id, day, cause, due_at, context)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
-        " $6::timestamptz[], $7::jsonb[]) ON CONFLICT DO NOTHING",
-        [n.kind for n in nudges],
-        [n.camp_id for n in nudges],
-        [n.student_id for n in nudges],
-        [n.day for n in nudges],
-        [n.cause for n in nudges],
-        [n.due_at for n in nudges],
-        [json.dumps(n.context, ensure_ascii=False) for n in nudges],
+        " SELECT r->>0, r->>1, r->>2, (r->>3)::int, r->>4, (r->>5)::timestamptz, r->6"
+        " FROM jsonb_array_elements($1::jsonb) AS u(r) ON CONFLICT DO NOTHING",
+        json_rows(
+            (n.kind, n.camp_id, n.student_id, n.day, n.cause, n.due_at, n.context) for n in nudges
+        ),
     )
     return int(result.split()[-1])
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.nudges.config import NudgeBook, QuietHours, Template
-from shared.camp_days import camp_day
+from shared.camp_days import camp_day_of_micros
 from shared.events import Segment
 from shared.leave import NO_LEAVE, gap_days, position, renumber
 
@@ -60,7 +60,7 @@ def returns(
     """
     first_report: dict[int, int] = {}
     for us in reported_us:
-        d = camp_day(starts_on, timezone, instant(us))
+        d = camp_day_of_micros(starts_on, timezone, us)
         first_report[d] = min(us, first_report.get(d, us))
     out: list[Return] = []
     last: int | None = None

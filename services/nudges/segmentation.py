@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -32,6 +33,7 @@ async def refresh(
     days, leaves, stored = known.days, known.leaves, known.segments
     rows: list[tuple[str, str, int, str]] = []
     moves: list[OutMessage] = []
+    counts: Counter[tuple[str, str]] = Counter()  # a metric's labels() once per move kind
     for pair in pairs:
         segment = rules.segment_on(days.get(pair, {}).keys(), day, leaves.get(pair, NO_LEAVE))
         previous = stored.get(pair)
@@ -41,7 +43,7 @@ async def refresh(
         before = previous[1] if previous else None
         if before == segment:
             continue
-        metrics.moves.labels(before or "none", segment).inc()
+        counts[(before or "none", segment)] += 1
         event = SegmentChange(
             event_id=derived_event_id("segment", pair[0], pair[1], day, segment),
             occurred_at=at,
@@ -53,4 +55,6 @@ async def refresh(
         )
         moves.append(OutMessage(topics.SEGMENTS, pair[1], event))
     await store.set_segments(conn, rows)
+    for (before, after), n in counts.items():
+        metrics.moves.labels(before, after).inc(n)
     return moves

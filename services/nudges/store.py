@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from shared import camps as shared_camps
-from shared.db import pair_columns, students_rows
+from shared.db import json_rows, pair_columns, students_rows
 from shared.events import (
     Assignment,
     Camp,
@@ -115,17 +115,14 @@ async def save_checkins(
             earliest[key] = c
     if not earliest:
         return set()
-    keys = sorted(earliest)
     rows = await conn.fetch(
-        "INSERT INTO checkins SELECT * FROM unnest($1::text[], $2::text[], $3::int[],"
-        " $4::timestamptz[]) ON CONFLICT (camp_id, student_id, day) DO UPDATE"
+        "INSERT INTO checkins SELECT r->>0, r->>1, (r->>2)::int, (r->>3)::timestamptz"
+        " FROM jsonb_array_elements($1::jsonb) AS u(r)"
+        " ON CONFLICT (camp_id, student_id, day) DO UPDATE"
         " SET occurred_at = excluded.occurred_at"
         " WHERE excluded.occurred_at < checkins.occurred_at"
         " RETURNING camp_id, student_id, day",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [earliest[k].occurred_at for k in keys],
+        json_rows((*k, earliest[k].occurred_at) for k in sorted(earliest)),
     )
     return {(r["camp_id"], r["student_id"], r["day"]) for r in rows}
 
@@ -297,16 +294,12 @@ async def days_of(conn: asyncpg.Connection, pairs: Sequence[Pair]) -> dict[Pair,
 
 async def set_segments(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, int, str]]) -> None:
     if rows:
-        ordered = sorted(rows)
         await conn.execute(
-            "INSERT INTO segments"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])"
+            "INSERT INTO segments SELECT r->>0, r->>1, (r->>2)::int, r->>3"
+            " FROM jsonb_array_elements($1::jsonb) AS u(r)"
             " ON CONFLICT (camp_id, student_id) DO UPDATE SET day = excluded.day,"
             " segment = excluded.segment",
-            [r[0] for r in ordered],
-            [r[1] for r in ordered],
-            [r[2] for r in ordered],
-            [r[3] for r in ordered],
+            json_rows(sorted(rows)),
         )
 
 

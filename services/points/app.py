@@ -15,16 +15,11 @@ from shared.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_handler(ctx: ServiceContext) -> PointsHandler:
-    """The business step alone (the benchmark of the batch step builds it too)."""
+def build(ctx: ServiceContext) -> ServiceParts:
     metrics = PointsMetrics(ctx.metrics.registry)
     path = ctx.settings.rules_file or DEFAULT_RULES_FILE
     rules = Watched(path, PointsRules, on_load=metrics.loaded, on_error=metrics.error)
-    return PointsHandler(rules.refresh, metrics, ctx.settings.leave_max_days)
-
-
-def build(ctx: ServiceContext) -> ServiceParts:
-    handler = make_handler(ctx)
+    handler = PointsHandler(rules.refresh, metrics, ctx.settings.leave_max_days)
     return ServiceParts(handler, api.routes(ctx, handler.rules))
 
 
