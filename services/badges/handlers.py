@@ -53,6 +53,13 @@ class BadgesHandler:
         self._book = book
         self._metrics = metrics
         self._leave_cap = leave_cap
+        self._judged: tuple[Loaded[BadgeBook], rules.BadgeJudge] | None = None
+
+    def _judge_of(self, loaded: Loaded[BadgeBook]) -> rules.BadgeJudge:
+        """The book's judge, compiled again only when the book in force changes."""
+        if self._judged is None or self._judged[0] is not loaded:
+            self._judged = (loaded, rules.BadgeJudge(loaded.model.badges))
+        return self._judged[1]
 
     async def __call__(
         self, conn: asyncpg.Connection, events: Sequence[Received]
@@ -100,8 +107,7 @@ class BadgesHandler:
                 trigger[(camp, student)].occurred_at,
             )
             for camp, student in pairs
-            for badge_id in rules.new_badges(
-                loaded.model.badges,
+            for badge_id in self._judge_of(loaded).new_badges(
                 known.facts[(camp, student)],
                 known.camps.get(camp),
                 known.held[(camp, student)],

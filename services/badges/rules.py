@@ -4,11 +4,11 @@ No I/O, no clock, no globals."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from services.badges.config import Badge, Criteria
+from services.badges.config import Badge, Criteria, LessonCriterion
 from shared.camp_days import longest_run
 from shared.events import Assignment
 from shared.homework import on_time
@@ -74,43 +74,50 @@ def _progress(
     criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int]
 ) -> tuple[Progress, ...]:
     run = longest_run(days, facts.leave)
-    return tuple(Progress(*step) for step in _steps(criteria, facts, camp, days, run))
+    return tuple(Progress(*step(facts, camp, days, run)) for step in _step_functions(criteria))
 
 
 Step = tuple[str, int, int | None]  # criterion, current, target (None: not known yet)
+# A criterion's progress from the student's facts, the camp, the counted days and longest run
+StepOf = Callable[[StudentFacts, CampFacts | None, set[int], int], Step]
 
 
-def _steps(
-    criteria: Criteria, facts: StudentFacts, camp: CampFacts | None, days: set[int], run: int
-) -> Iterator[Step]:
-    """Each criterion's progress, one at a time: `new_badges` stops at the first unmet one and
-    builds no Progress objects (it runs for every badge of every student a batch touches)."""
-    if criteria.streak_days is not None:
-        yield "streak_days", run, criteria.streak_days
-    if criteria.checkin_days is not None:
-        yield "checkin_days", len(days), criteria.checkin_days
-    if criteria.checkin_share is not None:
-        target = _share_of(criteria.checkin_share, camp.days) if camp else None
-        yield "checkin_share", len(days), target
-    if criteria.excellent_works is not None:
-        yield "excellent_works", len(facts.excellent), criteria.excellent_works
-    if criteria.lessons is not None:
-        floor = criteria.lessons.watched_ratio - 1e-9
-        watched = sum(1 for r in facts.lesson_ratios.values() if r >= floor)
-        if camp is None:
-            yield "lessons", watched, None
-        else:
-            yield (
-                "lessons",
-                min(watched, camp.lessons),
-                _share_of(criteria.lessons.share, camp.lessons),
+def _step_functions(c: Criteria) -> tuple[StepOf, ...]:
+    """The badge's criteria that are set, each as a function, in the order they are judged."""
+    steps: list[StepOf] = []
+    if (streak := c.streak_days) is not None:
+        steps.append(lambda facts, camp, days, run: ("streak_days", run, streak))
+    if (checkins := c.checkin_days) is not None:
+        steps.append(lambda facts, camp, days, run: ("checkin_days", len(days), checkins))
+    if (share := c.checkin_share) is not None:
+        steps.append(
+            lambda facts, camp, days, run: (
+                "checkin_share",
+                len(days),
+                _share_of(share, camp.days) if camp else None,
             )
-    if criteria.homework_rate is not None:
-        yield _homework_step(criteria.homework_rate, facts, camp)
-    if criteria.questions_asked is not None:
-        yield "questions_asked", facts.questions, criteria.questions_asked
-    if criteria.answers_given is not None:
-        yield "answers_given", facts.answers, criteria.answers_given
+        )
+    if (excellent := c.excellent_works) is not None:
+        steps.append(
+            lambda facts, camp, days, run: ("excellent_works", len(facts.excellent), excellent)
+        )
+    if (lessons := c.lessons) is not None:
+        steps.append(lambda facts, camp, days, run: _lessons_step(lessons, facts, camp))
+    if (rate := c.homework_rate) is not None:
+        steps.append(lambda facts, camp, days, run: _homework_step(rate, facts, camp))
+    if (asked := c.questions_asked) is not None:
+        steps.append(lambda facts, camp, days, run: ("questions_asked", facts.questions, asked))
+    if (answers := c.answers_given) is not None:
+        steps.append(lambda facts, camp, days, run: ("answers_given", facts.answers, answers))
+    return tuple(steps)
+
+
+def _lessons_step(lessons: LessonCriterion, facts: StudentFacts, camp: CampFacts | None) -> Step:
+    floor = lessons.watched_ratio - 1e-9
+    watched = sum(1 for r in facts.lesson_ratios.values() if r >= floor)
+    if camp is None:
+        return "lessons", watched, None
+    return "lessons", min(watched, camp.lessons), _share_of(lessons.share, camp.lessons)
 
 
 def _homework_step(rate: float, facts: StudentFacts, camp: CampFacts | None) -> Step:
@@ -158,21 +165,29 @@ def statuses(badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | Non
     return [Status(b.id, progress(b.criteria, facts, camp)) for b in badges]
 
 
-def new_badges(
-    badges: Sequence[Badge], facts: StudentFacts, camp: CampFacts | None, held: set[str]
-) -> list[str]:
-    """The badges earned now and not held yet, in the book's order."""
-    days = counted_days(facts, camp)  # once per student, not once per badge
-    run = longest_run(days, facts.leave)
-    return [
-        b.id
-        for b in badges
-        if b.id not in held
-        and all(
-            target is not None and current >= target
-            for _, current, target in _steps(b.criteria, facts, camp, days, run)
-        )
-    ]
+class BadgeJudge:
+    """A book's badges with their criteria compiled once: `new_badges` runs for every badge of
+    every student a batch touches (a generator of steps per badge cost twice as much)."""
+
+    def __init__(self, badges: Sequence[Badge]) -> None:
+        self._steps = [(b.id, _step_functions(b.criteria)) for b in badges]
+
+    def new_badges(self, facts: StudentFacts, camp: CampFacts | None, held: set[str]) -> list[str]:
+        """The badges earned now and not held yet, in the book's order; each badge judged up
+        to its first unmet criterion."""
+        days = counted_days(facts, camp)  # once per student, not once per badge
+        run = longest_run(days, facts.leave)
+        earned = []
+        for badge_id, steps in self._steps:
+            if badge_id in held:
+                continue
+            for step in steps:
+                _, current, target = step(facts, camp, days, run)
+                if target is None or current < target:
+                    break
+            else:
+                earned.append(badge_id)
+        return earned
 
 
 def watch_ratio(watched_seconds: int, duration_seconds: int) -> float:

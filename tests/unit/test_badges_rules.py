@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from services.badges.config import DEFAULT_BADGES_FILE, Badge, BadgeBook
 from services.badges.credential import open_badge
 from services.badges.rules import (
+    BadgeJudge,
     CampFacts,
     StudentFacts,
     facts_needed,
-    new_badges,
     statuses,
     watch_ratio,
 )
@@ -30,7 +30,7 @@ CAMP = CampFacts("c", days=21, lessons=10)
 def earned(
     facts: StudentFacts, camp: CampFacts | None = CAMP, held: set[str] | None = None
 ) -> list[str]:
-    return new_badges(BOOK.badges, facts, camp, held or set())
+    return BadgeJudge(BOOK.badges).new_badges(facts, camp, held or set())
 
 
 def test_the_shipped_book_has_the_contracts_six_badges() -> None:
@@ -162,7 +162,7 @@ def test_new_badges_of_the_same_kinds_need_only_configuration(tmp_path: Path) ->
     )
     book = load_yaml(path, BadgeBook).model
     facts = StudentFacts(days=frozenset(range(1, 15)), excellent=frozenset(map(str, range(5))))
-    assert new_badges(book.badges, facts, CAMP, set()) == ["streak-14", "excellent-5"]
+    assert BadgeJudge(book.badges).new_badges(facts, CAMP, set()) == ["streak-14", "excellent-5"]
 
 
 @pytest.mark.parametrize(
@@ -231,7 +231,9 @@ def test_new_badges_are_exactly_the_earned_statuses_not_held(
 ) -> None:
     facts = StudentFacts(days, works, ratios)
     expected = [s.badge_id for s in statuses(BOOK.badges, facts, camp) if s.earned]
-    assert new_badges(BOOK.badges, facts, camp, held) == [b for b in expected if b not in held]
+    assert BadgeJudge(BOOK.badges).new_badges(facts, camp, held) == [
+        b for b in expected if b not in held
+    ]
 
 
 _CRITERIA = st.fixed_dictionaries(
@@ -272,7 +274,7 @@ def test_any_book_awards_exactly_the_badges_whose_every_step_is_met(
     ]
     facts = StudentFacts(days, works, ratios)
     expected = [s.badge_id for s in statuses(book, facts, camp) if s.earned]
-    assert new_badges(book, facts, camp, set()) == expected
+    assert BadgeJudge(book).new_badges(facts, camp, set()) == expected
 
 
 # ---- the learning loop: a completion that requires homework, Q&A participation ----
@@ -303,6 +305,7 @@ HOMEWORK = [
         criteria={"answers_given": 2, "questions_asked": 1},
     ),
 ]
+HOMEWORK_JUDGE = BadgeJudge(HOMEWORK)
 SH8 = timezone(timedelta(hours=8))
 
 
@@ -310,17 +313,19 @@ def test_homework_rate_counts_only_on_time_hand_ins_of_the_whole_schedule() -> N
     on_time = {"p1": datetime(2026, 11, 26, 23, 0, tzinfo=SH8)}  # day 7, its due day
     late = {**on_time, "p2": datetime(2026, 12, 4, 0, 30, tzinfo=SH8)}  # day 15: p2 was day 14
     both = {**on_time, "p2": datetime(2026, 12, 3, 9, 0, tzinfo=SH8)}
-    assert new_badges(HOMEWORK, StudentFacts(handed_in=on_time), SCHEDULED, set()) == []
-    assert new_badges(HOMEWORK, StudentFacts(handed_in=late), SCHEDULED, set()) == []
-    assert new_badges(HOMEWORK, StudentFacts(handed_in=both), SCHEDULED, set()) == ["diligent"]
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(handed_in=on_time), SCHEDULED, set()) == []
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(handed_in=late), SCHEDULED, set()) == []
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(handed_in=both), SCHEDULED, set()) == ["diligent"]
     # before the camp is known nothing can be judged; a camp without a schedule meets it
-    assert new_badges(HOMEWORK, StudentFacts(handed_in=both), None, set()) == []
-    assert new_badges(HOMEWORK, StudentFacts(), CAMP, set()) == ["diligent"]
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(handed_in=both), None, set()) == []
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(), CAMP, set()) == ["diligent"]
 
 
 def test_participation_counts_questions_and_answers_to_others() -> None:
-    assert new_badges(HOMEWORK, StudentFacts(questions=1, answers=1), CAMP, set()) == ["diligent"]
-    assert new_badges(HOMEWORK, StudentFacts(questions=1, answers=2), CAMP, set()) == [
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(questions=1, answers=1), CAMP, set()) == [
+        "diligent"
+    ]
+    assert HOMEWORK_JUDGE.new_badges(StudentFacts(questions=1, answers=2), CAMP, set()) == [
         "diligent",
         "helper",
     ]

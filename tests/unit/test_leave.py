@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.badges.config import DEFAULT_BADGES_FILE, BadgeBook
-from services.badges.rules import CampFacts, StudentFacts, new_badges
+from services.badges.rules import BadgeJudge, CampFacts, StudentFacts
 from services.nudges import rules
 from services.nudges.config import DEFAULT_NUDGES_FILE, NudgeBook
 from services.nudges.rules import ReminderFacts, Skip
@@ -133,6 +133,8 @@ def test_the_streak_badge_counts_the_run_through_leave() -> None:
     book = load_yaml(DEFAULT_BADGES_FILE, BadgeBook).model
     camp = CampFacts("c", days=21, lessons=21)
     days = frozenset({1, 2, 3, 4, 5, 8, 9})
-    assert "streak-7" not in new_badges(book.badges, StudentFacts(days=days), camp, set())
+    assert "streak-7" not in BadgeJudge(book.badges).new_badges(
+        StudentFacts(days=days), camp, set()
+    )
     with_leave = StudentFacts(days=days, leave=frozenset({6, 7}))
-    assert "streak-7" in new_badges(book.badges, with_leave, camp, set())
+    assert "streak-7" in BadgeJudge(book.badges).new_badges(with_leave, camp, set())
