@@ -22,6 +22,22 @@ def camp_day(starts_on: date, timezone: str, at: datetime) -> int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """An instant as whole microseconds since the epoch, exactly (PostgreSQL's resolution).
+
+    How nudges reads check-ins' report times in batches: a few hundred students' whole
+    histories as integer arrays, not a datetime object per check-in (decoding those was a
+    quarter of the service's CPU in a backlog)."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def instant(us: int) -> datetime:
+    """The UTC datetime of `micros`' value."""
+    return _EPOCH + us * _MICROSECOND
+
+
 # Camp days whose starts are kept per camp: days 0 to 127 (a camp of up to about four months,
 # and the day before it); instants outside them take camp_day's own way.
 _KEPT_DAYS = 128
@@ -45,7 +61,7 @@ def camp_day_of_micros(starts_on: date, timezone: str, us: int) -> int:
     starts = _day_starts_us(starts_on, timezone)
     if starts[0] <= us < starts[-1]:
         return bisect_right(starts, us) - 1
-    return camp_day(starts_on, timezone, _EPOCH + us * _MICROSECOND)
+    return camp_day(starts_on, timezone, instant(us))
 
 
 def longest_run(days: Iterable[int], leave: Collection[int] = NO_LEAVE) -> int:

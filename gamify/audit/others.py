@@ -15,6 +15,7 @@ from gamify.audit.base import AuditBase, _rows
 from services.badges import rules as badge_rules
 from services.nudges import rules as nudge_rules
 from shared import topics
+from shared.camp_days import micros
 from shared.events import (
     Answer,
     CheckIn,
@@ -176,7 +177,7 @@ class NudgesAudit(AuditBase):
         for e in self.events[topics.CHECKINS]:
             assert isinstance(e, CheckIn)
             if e.camp_id in camps and self.camp in (None, e.camp_id):
-                reports[(e.camp_id, e.student_id)].append(nudge_rules.micros(e.occurred_at))
+                reports[(e.camp_id, e.student_id)].append(micros(e.occurred_at))
         not_due_yet = {
             (r["camp_id"], r["student_id"], r["day"])
             for r in await _rows(

@@ -98,6 +98,7 @@ class BadgesHandler:
             rules.facts_needed(loaded.model.badges),
             noting=sorted({pair for pair, _ in new_facts}),
         )
+        judge = self._judge_of(loaded)
         earned = [
             store.NewAward(
                 camp,
@@ -107,7 +108,7 @@ class BadgesHandler:
                 trigger[(camp, student)].occurred_at,
             )
             for camp, student in pairs
-            for badge_id in self._judge_of(loaded).new_badges(
+            for badge_id in judge.new_badges(
                 known.facts[(camp, student)],
                 known.camps.get(camp),
                 known.held[(camp, student)],

@@ -16,7 +16,7 @@ from services.nudges import loop, queue, rules, segmentation, store, streaks
 from services.nudges.config import NudgeBook
 from services.nudges.metrics import NudgesMetrics
 from shared import leave_store, topics
-from shared.camp_days import camp_day
+from shared.camp_days import camp_day, instant
 from shared.clock import Clock
 from shared.config import Loaded
 from shared.db import lock_keys
@@ -222,7 +222,7 @@ class NudgesHandler:
                 pair[1],
                 back.day,
                 f"return:{back.day}",
-                rules.after_quiet_hours(rules.instant(back.at_us), camp.timezone, book.quiet_hours),
+                rules.after_quiet_hours(instant(back.at_us), camp.timezone, book.quiet_hours),
                 {"days_missed": back.missed},
             )
             for pair in touched
@@ -252,7 +252,7 @@ class NudgesHandler:
                 pair[1],
                 back.day,
                 f"leave:{back.leave_from}-{back.leave_to}",
-                rules.after_quiet_hours(rules.instant(back.at_us), camp.timezone, book.quiet_hours),
+                rules.after_quiet_hours(instant(back.at_us), camp.timezone, book.quiet_hours),
                 {},
             )
             for pair in touched

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.nudges.config import NudgeBook, QuietHours, Template
-from shared.camp_days import camp_day_of_micros
+from shared.camp_days import camp_day_of_micros, micros
 from shared.events import Segment
 from shared.leave import NO_LEAVE, gap_days, position, renumber
 
@@ -152,24 +152,6 @@ def judge_back_from_leave(
     if any(r.day == day for r in returned):
         return Skip("welcomed")
     return None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def micros(at: datetime) -> int:
-    """An instant as whole microseconds since the epoch, exactly (PostgreSQL's resolution).
-
-    How check-ins' report times are read in batches: a few hundred students' whole histories
-    as integer arrays, not a datetime object per check-in (decoding those was a quarter of
-    the service's CPU in a backlog)."""
-    return (at - _EPOCH) // _MICROSECOND
-
-
-def instant(us: int) -> datetime:
-    """The UTC datetime of `micros`' value."""
-    return _EPOCH + us * _MICROSECOND
 
 
 def current_streak(days: Collection[int], day: int, leave: Collection[int] = NO_LEAVE) -> int:

@@ -20,7 +20,7 @@ from services.nudges.config import ALL_SEGMENTS, Facts, NudgeBook
 from services.nudges.loop import LoopGauges
 from services.nudges.metrics import NudgesMetrics
 from shared import topics
-from shared.camp_days import camp_day
+from shared.camp_days import camp_day, instant
 from shared.clock import Clock, every_pass
 from shared.config import Loaded
 from shared.events import Gift, Nudge
@@ -236,7 +236,7 @@ class Scheduler:
                 enrolled=student.display_name is not None,
                 last_reminder_day=history.last_reminder_day,
                 ignored_in_row=rules.ignored_in_row(
-                    history.reminders_sent_at, [rules.instant(us) for us in days.values()]
+                    history.reminders_sent_at, [instant(us) for us in days.values()]
                 ),
             )
             missing = due_for_reminder(camp.assignments, day, handed_in)

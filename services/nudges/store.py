@@ -255,8 +255,8 @@ _SEGMENTS = (
 @dataclass(frozen=True, slots=True)
 class Calendars:
     """Some students' checked-in days, each with when it was reported (microseconds since the
-    epoch, `rules.micros`); their days of leave (those with leave); and their stored segment
-    (day, segment), where read."""
+    epoch, `shared.camp_days.micros`); their days of leave (those with leave); and their
+    stored segment (day, segment), where read."""
 
     days: dict[Pair, dict[int, int]]
     leaves: dict[Pair, frozenset[int]]

@@ -74,7 +74,7 @@ async def test_the_handler_benchmark_runs_each_service_batch_step(
     figures = await measure(pg_admin_url, 10_500, 500, service)
     assert figures["events"] == workload.expected_inputs(service, 10_500) - 1  # but the camp
     assert figures["applied"] == figures["events"]  # none held, refused or dead-lettered
-    assert figures["python_us_per_event"] > 0 and figures["outputs"] >= 0
+    assert figures["python_us_per_event"] > 0
 
 
 async def test_postgres_cpu_counts_backends_that_have_exited(pg_admin_url: str) -> None:

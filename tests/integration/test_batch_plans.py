@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from services.nudges import rules as nudges_rules
 from services.nudges import store as nudges_store
 from services.points import ledger, store
 from services.points.rules import Award
+from shared.camp_days import instant, micros
 from shared.db import apply_migrations, create_pool, students_rows
 from shared.service import PLUMBING_MIGRATIONS
 
@@ -131,13 +131,10 @@ async def test_nudges_reads_a_batchs_check_in_histories_exactly_by_index_probes(
         first = datetime(2026, 11, 1, tzinfo=UTC)
         assert got == {
             ("c", s): {
-                d: nudges_rules.micros(first + timedelta(days=d, microseconds=int(s[1:])))
-                for d in (1, 2, 3)
+                d: micros(first + timedelta(days=d, microseconds=int(s[1:]))) for d in (1, 2, 3)
             }
             for s in students[:-1]
         }
-        assert nudges_rules.instant(got[("c", "s00021")][2]) == first + timedelta(
-            days=2, microseconds=21
-        )
+        assert instant(got[("c", "s00021")][2]) == first + timedelta(days=2, microseconds=21)
     finally:
         await pool.close()

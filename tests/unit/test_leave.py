@@ -15,7 +15,7 @@ from services.nudges.config import DEFAULT_NUDGES_FILE, NudgeBook
 from services.nudges.rules import ReminderFacts, Skip
 from services.points.config import DEFAULT_RULES_FILE, PointsRules
 from services.points.rules import streak_awards
-from shared.camp_days import longest_run
+from shared.camp_days import longest_run, micros
 from shared.config import load_yaml
 from shared.events import CheckIn
 from shared.leave import gap_days, leave_days, leave_days_of, renumber
@@ -74,7 +74,7 @@ def test_segments_with_leave(days: list[int], leave: set[int], day: int, segment
 
 
 def us(day: int, hh: int = 9) -> int:
-    return rules.micros(datetime(2026, 11, 19 + day, hh - 8, tzinfo=UTC))
+    return micros(datetime(2026, 11, 19 + day, hh - 8, tzinfo=UTC))
 
 
 def test_a_return_from_leave_is_not_a_lapse_unless_lapsed_before_it() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from services.nudges import rules
 from services.nudges.config import DEFAULT_NUDGES_FILE, Backoff, NudgeBook, Template
 from services.nudges.rules import ReminderFacts, Skip
+from shared.camp_days import instant, micros
 from shared.config import ConfigError, load_yaml
 
 BOOK = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook).model
@@ -277,7 +278,7 @@ def reported_on(day: int, hhmm: str = "09:00") -> int:
     """When a check-in was reported, as the rules read it (microseconds since the epoch)."""
     hour, minute = (int(p) for p in hhmm.split(":"))
     local = datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai"))
-    return rules.micros(local)
+    return micros(local)
 
 
 @pytest.mark.parametrize(
@@ -337,6 +338,6 @@ def test_a_check_in_reported_at_midnight_belongs_to_the_new_day_to_the_microseco
     st.sampled_from([UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")]),
 )
 def test_micros_are_exact_both_ways(at: datetime, zone: tzinfo) -> None:
-    us = rules.micros(at.astimezone(zone))  # the same instant, whatever the zone
-    assert rules.instant(us) == at
-    assert rules.micros(at + timedelta(microseconds=1)) == us + 1
+    us = micros(at.astimezone(zone))  # the same instant, whatever the zone
+    assert instant(us) == at
+    assert micros(at + timedelta(microseconds=1)) == us + 1
