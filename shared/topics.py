@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -87,9 +89,15 @@ async def ensure_topics(
     names: list[str],
     partitions: int,
     replication_factor: int = 1,
+    leaders_within_s: float = 10.0,
     **client_options: object,
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet; existing ones are left as they are. Returns
+    once every partition it created takes records, for at most `leaders_within_s`.
+
+    A broker accepts a creation before it has elected the partitions' leaders: a producer
+    sending at once is refused with NotLeaderForPartition and retries, logging each refusal
+    (dozens of lines on Apache Kafka when a run's topics are made and filled at once)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
     await admin.start()
     try:
@@ -102,10 +110,31 @@ async def ensure_topics(
                 [NewTopic(n, partitions, replication_factor) for n in missing]
             )
         except TopicAlreadyExistsError:
-            log.debug("topics created concurrently by another process")
+            log.debug("topics created concurrently by another process, which awaits them")
+            return
         log.info("created topics %s", ", ".join(missing))
     finally:
         await admin.close()
+    made = [TopicPartition(n, p) for n in missing for p in range(partitions)]
+    await _await_leaders(bootstrap, made, leaders_within_s, **client_options)
+
+
+async def _await_leaders(
+    bootstrap: str, made: list[TopicPartition], within_s: float, **client_options: object
+) -> None:
+    """Until every partition made answers for its offsets: its leader leads. (A broker's
+    metadata names a new partition's leader a moment before that leader takes records, so
+    the metadata alone is not enough.)"""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(within_s):
+            await consumer.end_offsets(made)  # retried until each partition's leader answers
+    except TimeoutError:
+        # Producers retry until a leader is elected: late is slow, not wrong
+        log.warning("topics created, but not all their partitions lead after %.0f s", within_s)
+    finally:
+        await consumer.stop()
 
 
 async def partitions_of(bootstrap: str, name: str, **client_options: object) -> list[int]:
