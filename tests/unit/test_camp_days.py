@@ -3,14 +3,14 @@ through changes of clocks, at local midnight too."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.camp_days import camp_day, camp_day_of_micros
+from shared.camp_days import camp_day, camp_day_of_micros, instant, micros
 
 # Zones whose clocks change at local midnight (a skipped or a repeated midnight), and others.
 DAY_START_ZONES = ["America/Santiago", "America/Havana", "America/Asuncion", "Asia/Shanghai", "UTC"]
@@ -42,3 +42,15 @@ def test_camp_days_from_microseconds_hold_across_every_clock_change(zone: str) -
         for us in ((at - epoch) // tick - 1, (at - epoch) // tick):
             expected = camp_day(starts_on, zone, epoch + us * tick)
             assert camp_day_of_micros(starts_on, zone, us) == expected, (zone, us)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from([UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")]),
+)
+def test_micros_are_exact_both_ways(at: datetime, zone: tzinfo) -> None:
+    us = micros(at.astimezone(zone))  # the same instant, whatever the zone
+    assert instant(us) == at
+    assert micros(at + timedelta(microseconds=1)) == us + 1

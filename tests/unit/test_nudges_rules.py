@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from services.nudges import rules
 from services.nudges.config import DEFAULT_NUDGES_FILE, Backoff, NudgeBook, Template
 from services.nudges.rules import ReminderFacts, Skip
-from shared.camp_days import instant, micros
+from shared.camp_days import micros
 from shared.config import ConfigError, load_yaml
 
 BOOK = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook).model
@@ -329,15 +327,3 @@ def test_a_check_in_reported_at_midnight_belongs_to_the_new_day_to_the_microseco
         [reported_on(1), midnight], 6, LAPSE_CAMP_START, "Asia/Shanghai"
     )
     assert first_of_day_6 == ("after-day-1", 4)
-
-
-@given(
-    st.datetimes(
-        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
-    ),
-    st.sampled_from([UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")]),
-)
-def test_micros_are_exact_both_ways(at: datetime, zone: tzinfo) -> None:
-    us = micros(at.astimezone(zone))  # the same instant, whatever the zone
-    assert instant(us) == at
-    assert micros(at + timedelta(microseconds=1)) == us + 1
