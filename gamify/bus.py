@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import topics
+from shared.kafka_clients import running
 
 
 def add_parsers(sub: Any) -> None:
@@ -89,8 +90,7 @@ def tail(args: argparse.Namespace) -> int:
 
         name = topics.physical(prefix, args.topic)
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
+        async with running(consumer):
             assigned = [
                 TopicPartition(name, p) for p in await topics.partitions_of(bootstrap, name)
             ]
@@ -103,8 +103,6 @@ def tail(args: argparse.Namespace) -> int:
                 show(await consumer.getmany(*assigned, timeout_ms=1000))
             while batch := await consumer.getmany(timeout_ms=int(args.wait * 1000)):
                 show(batch)
-        finally:
-            await consumer.stop()
 
     def show(batch: dict[Any, list[Any]]) -> None:
         for records in batch.values():

@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared import events
+from shared.kafka_clients import running
 
 CAMPS = "camp.camps"
 ENROLLMENTS = "camp.enrollments"
@@ -125,16 +126,15 @@ async def _await_leaders(
     """Until every partition made answers for its offsets: its leader leads. (A broker's
     metadata names a new partition's leader a moment before that leader takes records, so
     the metadata alone is not enough.)"""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options)
-    await consumer.start()
     try:
-        async with asyncio.timeout(within_s):
+        async with (
+            running(AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options)) as consumer,
+            asyncio.timeout(within_s),
+        ):
             await consumer.end_offsets(made)  # retried until each partition's leader answers
     except TimeoutError:
         # Producers retry until a leader is elected: late is slow, not wrong
         log.warning("topics created, but not all their partitions lead after %.0f s", within_s)
-    finally:
-        await consumer.stop()
 
 
 async def partitions_of(bootstrap: str, name: str, **client_options: object) -> list[int]:

@@ -44,6 +44,7 @@ from shared.events import (
     latest_camps,
 )
 from shared.inbox import content_digest
+from shared.kafka_clients import running
 from shared.leave import leave_days
 
 Key = tuple[str, str, str, str]  # camp, student, rule, cause
@@ -79,8 +80,7 @@ class AuditResult:
 async def read_all(bootstrap: str, name: str) -> list[ConsumerRecord]:
     """Every record of a topic, from the beginning to its end as of now."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
+    async with running(consumer):
         parts = await topics.partitions_of(bootstrap, name)
         if not parts:
             return []
@@ -94,8 +94,6 @@ async def read_all(bootstrap: str, name: str) -> list[ConsumerRecord]:
             for rs in batch.values():
                 records.extend(rs)
         return records
-    finally:
-        await consumer.stop()
 
 
 class AuditBase:

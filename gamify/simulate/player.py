@@ -84,14 +84,18 @@ class Player(StudentActs):
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, linger_ms=5, enable_idempotence=False
         )
-        await self._producer.start()
         self._nudges = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await self._nudges.start()
-        name = topics.physical(self.prefix, topics.NUDGES)
-        parts = await topics.partitions_of(self.bootstrap, name)
-        assigned = [TopicPartition(name, p) for p in parts or [0]]
-        self._nudges.assign(assigned)
-        await self._nudges.seek_to_beginning(*assigned)
+        try:
+            await self._producer.start()
+            await self._nudges.start()
+            name = topics.physical(self.prefix, topics.NUDGES)
+            parts = await topics.partitions_of(self.bootstrap, name)
+            assigned = [TopicPartition(name, p) for p in parts or [0]]
+            self._nudges.assign(assigned)
+            await self._nudges.seek_to_beginning(*assigned)
+        except BaseException:
+            await self.__aexit__()  # a client whose start failed stays open until stopped
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 
 from gamify.launcher import SERVICES, service_inputs
 from shared import topics
+from shared.kafka_clients import running
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,13 @@ async def _caught_up(bootstrap: str, group_id: str, prefix: str, names: Sequence
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    async with running(consumer):
         tps = []
         for topic in names:
             name = topics.physical(prefix, topic)
             tps += [TopicPartition(name, p) for p in await topics.partitions_of(bootstrap, name)]
         ends = await consumer.end_offsets(tps)
         return not [tp for tp in tps if (await consumer.committed(tp) or 0) < ends[tp]]
-    finally:
-        await consumer.stop()
 
 
 INPUTS_OF = {name: set(service_inputs(name)) for name in SERVICES}

@@ -28,6 +28,7 @@ from services.nudges.metrics import NudgesMetrics
 from shared import topics
 from shared.config import Loaded
 from shared.events import Nudge
+from shared.kafka_clients import running
 
 log = logging.getLogger(__name__)
 
@@ -230,19 +231,15 @@ class WeComForwarder:
             auto_offset_reset="earliest",
             **self._kafka_options,
         )
-        await consumer.start()
-        self._sender = None
-        try:
-            async with aiohttp.ClientSession() as session:
-                while True:
-                    batch = await consumer.getmany(timeout_ms=1000, max_records=100)
-                    for records in batch.values():
-                        for record in records:
-                            await self._deliver(session, record.value)
-                    if batch:
-                        await consumer.commit()
-        finally:
-            await consumer.stop()
+        async with running(consumer), aiohttp.ClientSession() as session:
+            self._sender = None
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=100)
+                for records in batch.values():
+                    for record in records:
+                        await self._deliver(session, record.value)
+                if batch:
+                    await consumer.commit()
 
     async def _deliver(self, session: aiohttp.ClientSession, value: bytes | None) -> None:
         config = self._book().model.wecom
