@@ -55,6 +55,9 @@ class Drained:
     # per replica, the consumer loop is the limit; lower, it waited for records.
     batch_busy: float
     held: int  # events parked until their camp was taken in (points)
+    # Records taken in again (a rebalance hands a partition over before the offsets of the
+    # batches its member had fetched are committed): work done twice, the inbox's no-ops
+    redelivered: int = 0
 
 
 async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) -> Drained:
@@ -68,7 +71,7 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
         before = (time.perf_counter(), 0.0, cpu_seconds(pids))
         last_report = time.monotonic()
         while True:
-            seen = await replicas.taken_in(http)
+            seen, again = await replicas.taken_in(http)
             now = time.perf_counter()
             if first is None and seen > 0:
                 first = before if seen >= expected else (now, seen, cpu_seconds(pids))
@@ -95,6 +98,7 @@ async def wait_taken_in(replicas: Replicas, expected: int, quiet: bool = False) 
         batch_ms=round(seconds / max(count, 1) * 1000, 1),
         batch_busy=round(seconds / elapsed, 2),
         held=held,
+        redelivered=int(again),
     )
 
 

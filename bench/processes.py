@@ -120,12 +120,20 @@ class Replicas:
         finally:
             await conn.close()
 
-    async def taken_in(self, http: aiohttp.ClientSession) -> float:
-        """Input records decided (applied, duplicate or dead-lettered), over all replicas."""
+    async def taken_in(self, http: aiohttp.ClientSession) -> tuple[float, float]:
+        """Input records decided for the first time (applied or dead-lettered), and those
+        taken in again (duplicates: redelivered after a rebalance), over all replicas. The
+        backlog holds each event once, so only the first count progress."""
         totals = await self._sum_metrics(
-            http, {"gamify_events_processed_total", "gamify_events_dead_lettered_total"}
+            http,
+            {
+                "gamify_events_processed_total/applied",
+                "gamify_events_processed_total/duplicate",
+                "gamify_events_dead_lettered_total",
+            },
         )
-        return sum(totals.values())
+        again = totals.pop("gamify_events_processed_total/duplicate", 0.0)
+        return sum(totals.values()), again
 
     async def held(self, http: aiohttp.ClientSession) -> int:
         """Events parked until their camp arrived (points), over all replicas."""
@@ -161,8 +169,8 @@ class Replicas:
         }
 
     async def _sum_metrics(self, http: aiohttp.ClientSession, names: set[str]) -> dict[str, float]:
-        """Each sample named in `names` summed over the replicas; a sample with a `stage`
-        label is named NAME/STAGE."""
+        """Each sample named in `names` summed over the replicas; a sample with a `stage` (or
+        `outcome`) label is named NAME/STAGE (NAME/OUTCOME)."""
         totals: dict[str, float] = {}
         for port, proc in zip(self.ports, self.procs, strict=True):
             if proc.exited() is not None:
@@ -174,7 +182,7 @@ class Replicas:
                 continue
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
-                    stage = sample.labels.get("stage")
+                    stage = sample.labels.get("stage") or sample.labels.get("outcome")
                     name = f"{sample.name}/{stage}" if stage else sample.name
                     if name in names:
                         totals[name] = totals.get(name, 0.0) + sample.value

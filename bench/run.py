@@ -128,6 +128,7 @@ async def bench_service(
             f"  batches: {drained.batch_records:,.0f} records, {drained.batch_ms:,.0f} ms each;"
             f" inside a batch {drained.batch_busy:.0%} of the time"
             + (f"; {drained.held:,} held for their camp" if drained.held else "")
+            + (f"; {drained.redelivered:,} taken in again" if drained.redelivered else "")
         )
     finally:
         replicas.stop()
@@ -189,6 +190,7 @@ async def bench_service(
             "busy": drained.batch_busy,
         },
         "held_for_camp": drained.held,
+        "redelivered": drained.redelivered,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "latency_samples": len(latencies),
@@ -261,11 +263,12 @@ async def bench_scaling(
             "events_per_s": round(drained.per_s),
             "cores_used": drained.cores,
             "service_us_per_event": round(service_us, 1),
+            "redelivered": drained.redelivered,
         }
         say(
             f"  {drained.per_s:,.0f} events/s; cores used: "
             + ", ".join(f"{k} {v}" for k, v in drained.cores.items())
-            + f"; service {service_us:.0f} us/event"
+            + f"; service {service_us:.0f} us/event; {drained.redelivered:,} taken in again"
         )
     return result
 
