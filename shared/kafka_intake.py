@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from itertools import chain
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared import topics
@@ -26,6 +26,12 @@ from shared.metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 Submit = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+# Called when the member's partitions are about to move, with a bound in seconds: drop what
+# was fetched and not yet applied, finish what is being applied (shared.lanes.Lanes.hand_over)
+HandOver = Callable[[float], Awaitable[None]]
+# A rebalance waits for the batches being applied this long before it goes on without them
+# (well within the group's rebalance timeout: the other members wait meanwhile).
+HAND_OVER_S = 10.0
 
 
 class CoalescedCommits:
@@ -108,10 +114,11 @@ class KafkaIntake:
         self._commits = CoalescedCommits(self._commit_now, commit_interval_ms / 1000)
         self._committer: asyncio.Task[None] | None = None
 
-    async def start(self, submit: Submit) -> None:
+    async def start(self, submit: Submit, hand_over: HandOver) -> None:
         self._consumer = AIOKafkaConsumer(
-            *self._topics, enable_auto_commit=False, auto_offset_reset="earliest", **self._options
+            enable_auto_commit=False, auto_offset_reset="earliest", **self._options
         )
+        self._consumer.subscribe(self._topics, listener=_HandingOver(self, hand_over))
         await self._consumer.start()
         self._task = asyncio.create_task(self._feed(submit), name=f"{self._service}-intake")
         self._committer = asyncio.create_task(self._commits.run(), name=f"{self._service}-commit")
@@ -172,6 +179,16 @@ class KafkaIntake:
                     self._service, topics.logical(self._prefix, tp.topic), str(tp.partition)
                 ).set(max(high - next_offset, 0))
 
+    async def hand_over(self, hand_over: HandOver) -> None:
+        """Before a rebalance (the consumer has stopped fetching): let the lanes drop what they
+        hold and finish what they apply, then commit what was applied, while the partitions
+        are still this member's. Each partition's next owner starts from those offsets."""
+        await hand_over(HAND_OVER_S)
+        try:
+            await self._commits.flush()
+        except Exception:  # the next owner applies those batches again: inbox no-ops
+            log.exception("committing offsets before a rebalance failed")
+
     async def stop_fetching(self) -> None:
         """Take no more batches; what was fetched and not handed out is simply redelivered."""
         if self._task is not None:
@@ -195,3 +212,18 @@ class KafkaIntake:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+class _HandingOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka's hook into a rebalance: it awaits these before the group moves on."""
+
+    def __init__(self, intake: KafkaIntake, hand_over: HandOver) -> None:
+        self._intake = intake
+        self._hand_over = hand_over
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            await self._intake.hand_over(self._hand_over)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None

@@ -24,6 +24,13 @@ the camp is applied. A topic's partitions are always first or never, so jumping 
 keeps every partition in order.
 
 A crash loses nothing: what was not committed is redelivered and the inbox makes it a no-op.
+
+A rebalance hands partitions over before the batches queued for them are applied: the next
+owner (this member again, perhaps) fetches them again from the last committed offset. So at
+a hand-over (`hand_over`) the batches taken before it are dropped, not applied, and the
+batches being applied finish first, so that their offsets are committed before the partitions
+move: a rebalance redelivers nearly nothing, where it redelivered up to a full queue of each
+lane (64 batches) to be applied twice, by the old member and the new.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from aiokafka import ConsumerRecord, TopicPartition
 log = logging.getLogger(__name__)
 
 Apply = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+# A batch waiting in a lane: (0 for first topics else 1, arrival number, the consumer's
+# assignment it was fetched under, its records)
+Queued = tuple[int, int, int, list[ConsumerRecord]]
 Commit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 
 
@@ -83,24 +93,34 @@ class Lanes:
         self._max_records = max_records
         self._on_failure = on_failure
         self._first_topics = frozenset(first_topics)
-        # (0 for first topics else 1, arrival number, records): first topics, then arrival
-        self._queues: list[asyncio.PriorityQueue[tuple[int, int, list[ConsumerRecord]]]] = [
+        # (0 for first topics else 1, arrival number, assignment, records): first topics,
+        # then arrival
+        self._queues: list[asyncio.PriorityQueue[Queued]] = [
             asyncio.PriorityQueue(maxsize=depth) for _ in range(count)
         ]
         self._arrivals = counter()
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
         self._failed = False
+        # The consumer's assignments so far (hand-overs): a batch fetched under an earlier one
+        # is fetched again by the partition's next owner, so it is dropped, not applied.
+        self._assignment = 0
+        self._applying: list[int | None] = [None] * count  # each lane's batch's assignment
+        self._applied = asyncio.Condition()
 
     def start(self) -> None:
         self._workers = [
-            asyncio.create_task(self._work(q), name=f"lane-{i}") for i, q in enumerate(self._queues)
+            asyncio.create_task(self._work(i, q), name=f"lane-{i}")
+            for i, q in enumerate(self._queues)
         ]
 
     async def submit(self, records: Sequence[ConsumerRecord]) -> None:
         """Queue a batch (waiting while its lanes are full: backpressure on the consumer).
 
-        After close() nothing is taken: those records were not committed and come again."""
+        After close() nothing is taken: those records were not committed and come again.
+        The records belong to the assignment in force when this is called (the consumer
+        hands them over as they are fetched), even if a hand-over comes while they wait."""
+        assignment = self._assignment
         for lane, part in split_by_lane(records, len(self._queues)).items():
             first = [r for r in part if r.topic in self._first_topics]
             rest = [r for r in part if r.topic not in self._first_topics] if first else part
@@ -109,7 +129,23 @@ class Lanes:
                     continue
                 if not self._accepting:
                     return
-                await self._queues[lane].put((rank, next(self._arrivals), records_of_rank))
+                await self._queues[lane].put(
+                    (rank, next(self._arrivals), assignment, records_of_rank)
+                )
+
+    async def hand_over(self, within_s: float) -> None:
+        """The consumer's partitions are about to be reassigned: drop every batch taken so far
+        that no lane has begun, and wait (at most `within_s`) for those being applied, so that
+        their offsets are noted for commit before the partitions move. Past the bound they
+        still finish; their commit is then refused and their records applied again by the
+        next owner, which the inbox makes a no-op."""
+        self._assignment += 1
+        current = self._assignment
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s), self._applied:
+                await self._applied.wait_for(
+                    lambda: all(a is None or a >= current for a in self._applying)
+                )
 
     async def close(self, grace_s: float) -> None:
         """Take nothing more, finish what is queued (offsets committed) for at most `grace_s`
@@ -122,21 +158,31 @@ class Lanes:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    async def _work(
-        self, queue: asyncio.PriorityQueue[tuple[int, int, list[ConsumerRecord]]]
-    ) -> None:
-        carried: list[ConsumerRecord] | None = None  # taken, but too many for the last round
+    def _stale(self, item: Queued) -> bool:
+        """Whether `item` was taken before a hand-over: then it is dropped."""
+        return item[2] < self._assignment
+
+    async def _work(self, lane: int, queue: asyncio.PriorityQueue[Queued]) -> None:
+        carried: Queued | None = None  # taken, but too many for the last round
         while True:
-            records = carried if carried is not None else (await queue.get())[2]
+            first = carried if carried is not None else await queue.get()
             carried = None
             taken = 1
+            if self._stale(first):
+                queue.task_done()
+                continue
+            records = first[3]
             while not queue.empty():
-                more = queue.get_nowait()[2]
-                if len(records) + len(more) > self._max_records:
+                more = queue.get_nowait()
+                if self._stale(more):
+                    queue.task_done()
+                    continue
+                if len(records) + len(more[3]) > self._max_records:
                     carried = more
                     break
-                records = records + more
+                records = records + more[3]
                 taken += 1
+            self._applying[lane] = first[2]
             try:
                 if not self._failed:
                     await self._apply(records)  # returns once committed (retrying meanwhile)
@@ -151,3 +197,6 @@ class Lanes:
             finally:
                 for _ in range(taken):
                     queue.task_done()
+                self._applying[lane] = None
+                async with self._applied:
+                    self._applied.notify_all()

@@ -203,7 +203,7 @@ class ServiceRuntime:
             await self._metrics_http.start()
         for lanes, intake in zip(self._lanes, self._intakes, strict=True):
             lanes.start()
-            await intake.start(lanes.submit)
+            await intake.start(lanes.submit, lanes.hand_over)
 
         self._tasks = [
             asyncio.create_task(work, name=f"{self.spec.name}-task")

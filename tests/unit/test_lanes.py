@@ -161,3 +161,39 @@ async def test_without_first_topics_a_lane_keeps_arrival_order() -> None:
     await lanes.close(grace_s=1.0)
     applied = [what for kind, what in journal.events if kind == "applied"]
     assert applied == [[(0, 0)], [(0, 1)], [(2, 0)]]
+
+
+async def test_a_hand_over_drops_what_waits_and_waits_for_what_is_applied() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=1, depth=8, max_records=2)
+    lanes.start()
+    await lanes.submit([rec(0, 0), rec(0, 1)])
+    await asyncio.sleep(0.01)  # taken, and held
+    await lanes.submit([rec(0, 2)])  # these wait: their partition moves before they are begun
+    await lanes.submit([rec(0, 3)])
+    handing = asyncio.create_task(lanes.hand_over(within_s=5.0))
+    await asyncio.sleep(0.05)
+    assert not handing.done()  # the batch being applied commits before the partitions move
+    journal.hold[0].set()
+    await handing
+    assert ("commit", {0: 2}) in journal.events
+    await lanes.submit([rec(0, 2)])  # fetched again, under the next assignment
+    await lanes.close(grace_s=1.0)
+    applied = [what for kind, what in journal.events if kind == "applied"]
+    assert applied == [[(0, 0), (0, 1)], [(0, 2)]]
+    commits = [what for kind, what in journal.events if kind == "commit"]
+    assert commits == [{0: 2}, {0: 3}]
+
+
+async def test_a_hand_over_waits_no_longer_than_its_bound() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()  # never set: the apply outlasts the hand-over
+    lanes = Lanes(journal.apply, journal.commit, count=1, depth=8)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(1.0):
+        await lanes.hand_over(within_s=0.05)
+    await lanes.close(grace_s=0.05)
+    assert not any(kind == "commit" for kind, _ in journal.events)
