@@ -113,12 +113,14 @@ class KafkaIntake:
         self._task: asyncio.Task[None] | None = None
         self._commits = CoalescedCommits(self._commit_now, commit_interval_ms / 1000)
         self._committer: asyncio.Task[None] | None = None
+        self._hand_over: HandOver | None = None
 
     async def start(self, submit: Submit, hand_over: HandOver) -> None:
+        self._hand_over = hand_over
         self._consumer = AIOKafkaConsumer(
             enable_auto_commit=False, auto_offset_reset="earliest", **self._options
         )
-        self._consumer.subscribe(self._topics, listener=_HandingOver(self, hand_over))
+        self._consumer.subscribe(self._topics, listener=_HandingOver(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._feed(submit), name=f"{self._service}-intake")
         self._committer = asyncio.create_task(self._commits.run(), name=f"{self._service}-commit")
@@ -179,11 +181,12 @@ class KafkaIntake:
                     self._service, topics.logical(self._prefix, tp.topic), str(tp.partition)
                 ).set(max(high - next_offset, 0))
 
-    async def hand_over(self, hand_over: HandOver) -> None:
+    async def hand_over(self) -> None:
         """Before a rebalance (the consumer has stopped fetching): let the lanes drop what they
         hold and finish what they apply, then commit what was applied, while the partitions
         are still this member's. Each partition's next owner starts from those offsets."""
-        await hand_over(HAND_OVER_S)
+        if self._hand_over is not None:
+            await self._hand_over(HAND_OVER_S)
         try:
             await self._commits.flush()
         except Exception:  # the next owner applies those batches again: inbox no-ops
@@ -217,13 +220,12 @@ class KafkaIntake:
 class _HandingOver(ConsumerRebalanceListener):  # type: ignore[misc]
     """aiokafka's hook into a rebalance: it awaits these before the group moves on."""
 
-    def __init__(self, intake: KafkaIntake, hand_over: HandOver) -> None:
+    def __init__(self, intake: KafkaIntake) -> None:
         self._intake = intake
-        self._hand_over = hand_over
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if revoked:
-            await self._intake.hand_over(self._hand_over)
+            await self._intake.hand_over()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         return None
