@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
@@ -19,6 +19,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
 
 # Which broker the connected tests run on: the embedded one (default) or Apache Kafka from
 # its jars (GAMIFY_TEST_KAFKA=apache). There a missing Java or Maven fails the run, never skips.
@@ -162,6 +165,20 @@ def metric(
         for (n, ls), v in samples.items()
         if n == name and all(dict(ls).get(k) == val for k, val in labels.items())
     )
+
+
+async def settled(runtime: ServiceRuntime, n_inputs: int) -> None:
+    """Wait until `n_inputs` input messages were taken in (applied, duplicate or dead-lettered)
+    and the service's outbox is empty."""
+
+    async def done() -> bool:
+        s = await scrape(runtime.http_port)
+        taken = metric(s, "gamify_events_processed_total") + metric(
+            s, "gamify_events_dead_lettered_total"
+        )
+        return taken >= n_inputs and metric(s, "gamify_outbox_backlog") == 0
+
+    await wait_for(done, 20, f"{n_inputs} inputs taken in")
 
 
 def new_id(prefix: str = "e") -> str:

@@ -14,7 +14,7 @@ import asyncpg
 from services.points.app import create_app
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, metric, new_id, scrape, wait_for
+from tests.helpers import new_id
 
 AT = "2026-11-22T20:05:00+08:00"
 
@@ -33,19 +33,6 @@ async def ledger(settings: Settings, student: str | None = None) -> list[dict[st
         return [dict(r) for r in rows]
     finally:
         await conn.close()
-
-
-async def settled(runtime: ServiceRuntime, bus: Bus, n_inputs: int) -> None:
-    """Wait until `n_inputs` input messages were taken in and the outbox is empty."""
-
-    async def done() -> bool:
-        s = await scrape(runtime.http_port)
-        taken = metric(s, "gamify_events_processed_total") + metric(
-            s, "gamify_events_dead_lettered_total"
-        )
-        return taken >= n_inputs and metric(s, "gamify_outbox_backlog") == 0
-
-    await wait_for(done, 20, f"{n_inputs} inputs processed")
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,7 @@ import pytest_asyncio
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import SERVICES, Settings
-from tests.helpers import Bus, camp, checkin, metric, new_id, processed, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, metric, new_id, processed, scrape, settled, wait_for
 from tests.services import ServiceProcess
 
 BOOKKEEPING = {"inbox", "outbox", "schema_migrations"}
@@ -73,17 +73,6 @@ async def state(database_url: str, schema: str) -> dict[str, list[str]]:
         return out
     finally:
         await conn.close()
-
-
-async def settled(runtime: ServiceRuntime, n: int) -> None:
-    async def done() -> bool:
-        s = await scrape(runtime.http_port)
-        taken = metric(s, "gamify_events_processed_total") + metric(
-            s, "gamify_events_dead_lettered_total"
-        )
-        return taken >= n and metric(s, "gamify_outbox_backlog") == 0
-
-    await wait_for(done, 20, f"{n} inputs taken in")
 
 
 async def test_a_redelivered_event_changes_nothing(

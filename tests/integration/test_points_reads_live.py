@@ -11,8 +11,8 @@ from services.points.explain import explain
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin
-from tests.integration.points_live import event, settled
+from tests.helpers import Bus, camp, checkin, settled
+from tests.integration.points_live import event
 
 
 async def test_read_side_and_explain_answer_from_the_ledger(
@@ -22,7 +22,7 @@ async def test_read_side_and_explain_answer_from_the_ledger(
     for student, days in (("ann", 3), ("bob", 1), ("cat", 2)):
         for day in range(1, days + 1):
             await bus.send(topics.CHECKINS, checkin("c6", student, day))
-    await settled(points, bus, 7)
+    await settled(points, 7)
     base = f"http://127.0.0.1:{points.http_port}"
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/camps/c6/leaderboard?top=2") as resp:
@@ -73,7 +73,7 @@ async def test_leaderboards_rank_by_points_earned_weekly_and_around_a_student(
         topics.REDEMPTIONS,
         event(camp_id="lb", student_id="ann", request_id="r1", item_id="mug", cost=20),
     )
-    await settled(points, bus, 1 + 4 + 8 + 1)
+    await settled(points, 1 + 4 + 8 + 1)
     base = f"http://127.0.0.1:{points.http_port}"
 
     async def get(path: str) -> Any:

@@ -14,8 +14,8 @@ import pytest
 from shared import topics
 from shared.camp_days import camp_day
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, new_id, scrape
-from tests.integration.points_live import change_rules, ledger, points_with_rules, settled
+from tests.helpers import Bus, camp, checkin, metric, new_id, scrape, settled
+from tests.integration.points_live import change_rules, ledger, points_with_rules
 
 
 async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
@@ -26,15 +26,15 @@ async def test_rules_reloaded_mid_stream_and_a_bad_file_keeps_the_old_rules(
     async with points_with_rules(settings, rules_file, v1) as runtime:
         await bus.send(topics.CAMPS, camp("c5"))
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 1))
-        await settled(runtime, bus, 2)
+        await settled(runtime, 2)
 
         change_rules(rules_file, 'version: "v2"\ncheckin:\n  points: 15\n', 1_000)
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 2))
-        await settled(runtime, bus, 3)
+        await settled(runtime, 3)
 
         change_rules(rules_file, 'version: "v3"\ncheckin:\n  points: many\n', 2_000)
         await bus.send(topics.CHECKINS, checkin("c5", "s1", 3))
-        await settled(runtime, bus, 4)
+        await settled(runtime, 4)
 
         entries = await ledger(settings)
         assert [(e["delta"], e["rules_version"].split("@")[0]) for e in entries] == [
@@ -65,16 +65,16 @@ async def test_a_streak_milestone_added_mid_camp_pays_runs_that_had_passed_it(
     v1 = 'version: "v1"\nstreak:\n  milestones: [3]\n'
     async with points_with_rules(settings, rules_file, v1) as runtime:
         await bus.send(topics.CAMPS, camp("c6"))
-        await settled(runtime, bus, 1)
+        await settled(runtime, 1)
         for day in range(1, 6):
             await bus.send(topics.CHECKINS, checkin("c6", "s1", day))
-            await settled(runtime, bus, 1 + day)
+            await settled(runtime, 1 + day)
 
         change_rules(rules_file, 'version: "v2"\nstreak:\n  milestones: [3, 4]\n', 1_000)
         await bus.send(topics.CHECKINS, checkin("c6", "s1", 6))
-        await settled(runtime, bus, 7)
+        await settled(runtime, 7)
         await bus.send(topics.CHECKINS, checkin("c6", "s1", 7))
-        await settled(runtime, bus, 8)
+        await settled(runtime, 8)
 
         streaks = [
             (e["cause"], e["rules_version"].split("@")[0])
@@ -113,7 +113,7 @@ async def test_a_streak_freeze_earned_or_bought_holds_the_run(
             for d in days:
                 await bus.send(topics.CHECKINS, checkin(c, "ann", d))
             sent += 1 + len(days)
-        await settled(runtime, bus, sent)
+        await settled(runtime, sent)
 
         def streaks(entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
             return {(e["camp_id"], e["cause"]) for e in entries if e["rule_id"] == "streak"}
@@ -133,7 +133,7 @@ async def test_a_streak_freeze_earned_or_bought_holds_the_run(
                 "cost": 10,
             },
         )
-        await settled(runtime, bus, sent + 1)
+        await settled(runtime, sent + 1)
         entries = await ledger(settings, "ann")
         assert streaks(entries) == {("fz-earn", "run:7"), ("fz-buy", "run:7")}
         bought = [e for e in entries if e["rule_id"] == "redemption"]

@@ -14,12 +14,11 @@ from shared import gate, topics
 from shared.events import CheckIn
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for, work
+from tests.helpers import Bus, camp, checkin, metric, scrape, settled, wait_for, work
 from tests.integration.points_live import (
     AT,
     event,
     ledger,
-    settled,
 )
 
 
@@ -110,7 +109,7 @@ async def test_each_rule_pays_once_even_when_every_event_arrives_twice(
     for _ in range(2):  # at-least-once delivery: everything twice
         for topic, body in inputs:
             await bus.send(topic, body)
-    await settled(points, bus, 2 * len(inputs))
+    await settled(points, 2 * len(inputs))
 
     paid = {(e["rule_id"], e["cause"]): e["delta"] for e in await ledger(settings, "s1")}
     assert paid == {
@@ -143,13 +142,13 @@ async def test_out_of_order_checkins_and_a_late_camp_still_pay_one_streak_bonus(
     for day in (1, 2, 3, 4, 5, 6, 8):
         await bus.send(topics.CHECKINS, checkin("c2", "s1", day))
     await bus.send(topics.CHECKINS, checkin("c2", "s1", 7))  # the make-up that closes the gap
-    await settled(points, bus, 8)
+    await settled(points, 8)
     assert await ledger(settings) == []  # held: the camp's definition has not arrived
     samples = await scrape(points.http_port)
     assert metric(samples, "gamify_integrity_held_total", service="points") == 8
 
     await bus.send(topics.CAMPS, camp("c2"))
-    await settled(points, bus, 9)
+    await settled(points, 9)
     entries = await ledger(settings)
     assert sorted(e["cause"] for e in entries if e["rule_id"] == "checkin") == [
         f"day:{d}" for d in range(1, 9)
@@ -158,7 +157,7 @@ async def test_out_of_order_checkins_and_a_late_camp_still_pay_one_streak_bonus(
     assert entries[-1]["balance_after"] == 8 * 10 + 50
 
     await bus.send(topics.CHECKINS, checkin("c2", "s1", 9))  # camp known now: paid at once
-    await settled(points, bus, 10)
+    await settled(points, 10)
     assert len(await ledger(settings)) == 10
 
 
@@ -170,7 +169,7 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
     monkeypatch.setattr(gate, "RELEASE_CHUNK", 3)
     for n in range(10):
         await bus.send(topics.CHECKINS, checkin("c8", f"s{n}", 1))
-    await settled(points, bus, 10)
+    await settled(points, 10)
     assert await ledger(settings) == []
 
     await bus.send(topics.CAMPS, camp("c8"))
@@ -179,7 +178,7 @@ async def test_events_held_for_a_late_camp_leave_a_chunk_per_transaction(
         return len(await ledger(settings)) == 10
 
     await wait_for(all_paid, 20, "every held check-in paid")
-    await settled(points, bus, 11)
+    await settled(points, 11)
     entries = await ledger(settings)
     assert sorted(e["student_id"] for e in entries) == sorted(f"s{n}" for n in range(10))
     assert {(e["rule_id"], e["delta"], e["balance_after"]) for e in entries} == {
@@ -213,7 +212,7 @@ async def test_a_backlog_takes_its_camp_before_the_checkins_that_need_it(
     runtime = create_app(settings)
     await runtime.start()
     try:
-        await settled(runtime, bus, 2 * students * len(camps) + len(camps))
+        await settled(runtime, 2 * students * len(camps) + len(camps))
         samples = await scrape(runtime.http_port)
     finally:
         await runtime.stop()
@@ -334,7 +333,7 @@ async def test_a_share_waits_for_its_work_then_its_camp_and_is_paid_once(
     share = event(camp_id="sw", student_id="s1", submission_id="w1")
     await bus.send(topics.SHARES, share)  # before its work and its camp
     await bus.send(topics.SUBMISSIONS, work("sw", "s1", "w1"))
-    await settled(points, bus, 2)
+    await settled(points, 2)
     assert [e["rule_id"] for e in await ledger(settings)] == ["submission"]
     conn = await asyncpg.connect(settings.database_url)
     try:  # its work known, the share now waits for the camp
@@ -344,6 +343,6 @@ async def test_a_share_waits_for_its_work_then_its_camp_and_is_paid_once(
     assert [tuple(r) for r in held] == [(topics.SHARES, "sw", None)]
 
     await bus.send(topics.CAMPS, camp("sw"))
-    await settled(points, bus, 3)
+    await settled(points, 3)
     paid = sorted((e["rule_id"], e["cause"]) for e in await ledger(settings))
     assert paid == [("share", "submission:w1"), ("submission", "assignment:a-w1")]
