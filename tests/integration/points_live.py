@@ -1,5 +1,5 @@
 """The points service on the real broker and PostgreSQL, as the live tests of its rules drive
-it: events, its ledger, waiting until it settled, a rules file of its own."""
+it: events, its ledger, a rules file of its own (waiting until it settled: tests.helpers)."""
 
 from __future__ import annotations
 
