@@ -6,6 +6,12 @@ take turns: neither the process nor PostgreSQL is ever busy for the whole batch.
 overlap them: a batch goes to the lane of its partition number and the consumer goes on to
 the next batch while the lane applies it.
 
+That pays in a backlog. At a trickle each lane's batch holds a few records, its cost is mostly
+its round trips, and two such transactions at once only slow each other down on a small
+machine. There small batches take turns: one transaction at a time, which takes what waits in
+its own lane and in every lane not busy (TAKE_TURNS_BELOW). A lane whose records a turn took
+is busy until that transaction commits, so each partition is still applied in order.
+
 Safety rests on three rules:
 - a partition always goes to the same lane, and a lane applies its batches in order, so a
   partition's records are applied in order;
@@ -45,6 +51,13 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 
+# A lane with fewer records waiting than this waits for the turn (at most TURN_WAIT_S), then
+# takes them with what waits in every other lane not busy: at a trickle one transaction at a
+# time of more records, instead of every lane busy with a few records each (bench/README.md,
+# Lanes at a trickle). Bigger batches (a backlog) are applied at once, each in its lane.
+TAKE_TURNS_BELOW = 64
+TURN_WAIT_S = 0.1
+
 Apply = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 # A batch waiting in a lane: (0 for first topics else 1, arrival number, the consumer's
 # assignment it was fetched under, its records)
@@ -75,7 +88,9 @@ class Lanes:
 
     Up to `depth` batches wait per lane. A lane takes what waits for it at once, up to
     `max_records`, in one transaction: while it is busy, small batches (a steady trickle)
-    gather into one instead of queueing one transaction each.
+    gather into one instead of queueing one transaction each. Batches under
+    `take_turns_below` records take turns across the lanes (see TAKE_TURNS_BELOW), waiting
+    at most `turn_wait_s` for theirs.
     """
 
     def __init__(
@@ -87,6 +102,8 @@ class Lanes:
         max_records: int = 500,
         on_failure: Callable[[BaseException], None] = lambda _exc: None,
         first_topics: Collection[str] = (),
+        take_turns_below: int = TAKE_TURNS_BELOW,
+        turn_wait_s: float = TURN_WAIT_S,
     ) -> None:
         self._apply = apply
         self._commit = commit
@@ -107,11 +124,15 @@ class Lanes:
         self._assignment = 0
         self._applying: list[int | None] = [None] * count  # each lane's batch's assignment
         self._applied = asyncio.Condition()
+        self._take_turns_below = min(take_turns_below, max_records)  # a full batch never waits
+        self._turn_wait_s = turn_wait_s
+        self._turn = asyncio.Lock()  # held by the one small batch being applied
+        self._queued = [0] * count  # records waiting in each lane
+        self._arrived = [asyncio.Event() for _ in range(count)]
 
     def start(self) -> None:
         self._workers = [
-            asyncio.create_task(self._work(i, q), name=f"lane-{i}")
-            for i, q in enumerate(self._queues)
+            asyncio.create_task(self._work(i), name=f"lane-{i}") for i in range(len(self._queues))
         ]
 
     async def submit(self, records: Sequence[ConsumerRecord]) -> None:
@@ -132,6 +153,8 @@ class Lanes:
                 await self._queues[lane].put(
                     (rank, next(self._arrivals), assignment, records_of_rank)
                 )
+                self._queued[lane] += len(records_of_rank)
+                self._arrived[lane].set()
 
     async def hand_over(self, within_s: float) -> None:
         """The consumer's partitions are about to be reassigned: drop every batch taken so far
@@ -162,41 +185,80 @@ class Lanes:
         """Whether `item` was taken before a hand-over: then it is dropped."""
         return item[2] < self._assignment
 
-    async def _work(self, lane: int, queue: asyncio.PriorityQueue[Queued]) -> None:
-        carried: Queued | None = None  # taken, but too many for the last round
+    async def _work(self, lane: int) -> None:
+        queue = self._queues[lane]
         while True:
-            first = carried if carried is not None else await queue.get()
-            carried = None
-            taken = 1
-            if self._stale(first):
-                queue.task_done()
-                continue
-            records = first[3]
-            while not queue.empty():
-                more = queue.get_nowait()
-                if self._stale(more):
-                    queue.task_done()
-                    continue
-                if len(records) + len(more[3]) > self._max_records:
-                    carried = more
+            while queue.empty():
+                self._arrived[lane].clear()
+                await self._arrived[lane].wait()
+            if self._queued[lane] < self._take_turns_below and await self._take_turn():
+                try:  # this lane's records, and those waiting in every lane not busy
+                    await self._run(self._gather_free(lane))
+                finally:
+                    self._turn.release()
+            else:
+                async with self._applied:  # a turn may be applying this lane's records
+                    await self._applied.wait_for(lambda: self._applying[lane] is None)
+                await self._run({lane: self._gather(lane, self._max_records)})
+
+    async def _take_turn(self) -> bool:
+        """Wait for the small batches' turn, at most turn_wait_s: whether it was given. A
+        lane held up (a lock wait, a retry) holds a small batch of another back no longer."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._turn_wait_s):
+                await self._turn.acquire()
+                return True
+        return False
+
+    def _gather_free(self, lane: int) -> dict[int, list[Queued]]:
+        """What waits in `lane`, then in every other lane not busy, up to max_records in all."""
+        taken: dict[int, list[Queued]] = {}
+        budget = self._max_records
+        for i in [lane, *(i for i in range(len(self._queues)) if i != lane)]:
+            if self._applying[i] is None and budget > 0:
+                taken[i] = self._gather(i, budget, at_least_one=i == lane)
+                budget -= sum(len(item[3]) for item in taken[i] if not self._stale(item))
+        return taken
+
+    def _gather(self, lane: int, budget: int, at_least_one: bool = True) -> list[Queued]:
+        """What waits in `lane`, in order, up to `budget` records (or its first batch alone,
+        if `at_least_one`); stale batches are taken and count for nothing."""
+        queue, taken, size = self._queues[lane], [], 0
+        while not queue.empty():
+            item = queue.get_nowait()
+            if not self._stale(item):
+                if size + len(item[3]) > budget and (size or not at_least_one):
+                    queue.put_nowait(item)  # back in its place: the queue orders by arrival
+                    queue.task_done()  # for that put, which counts as a new task
                     break
-                records = records + more[3]
-                taken += 1
-            self._applying[lane] = first[2]
-            try:
-                if not self._failed:
-                    await self._apply(records)  # returns once committed (retrying meanwhile)
-                    await self._commit(next_offsets(records))
-            except Exception as exc:
-                # Not expected (the processor retries and dead-letters), but if it happens a
-                # later batch of this partition must not commit past these records: take
-                # nothing more and let the runtime stop; the records come again on restart.
-                log.critical("a lane failed on a batch of %d records; stopping", len(records))
-                self._accepting, self._failed = False, True
-                self._on_failure(exc)
-            finally:
-                for _ in range(taken):
-                    queue.task_done()
+                size += len(item[3])
+            self._queued[lane] -= len(item[3])
+            taken.append(item)
+        return taken
+
+    async def _run(self, taken: dict[int, list[Queued]]) -> None:
+        """Apply in one transaction the records taken from each lane (but those stale by
+        now) and commit their offsets; the lanes are busy meanwhile."""
+        items = sorted(item for lane_items in taken.values() for item in lane_items)
+        records = [r for item in items if not self._stale(item) for r in item[3]]
+        busy = [lane for lane, lane_items in taken.items() if lane_items]
+        for lane in busy:
+            self._applying[lane] = self._assignment  # that of every item not stale
+        try:
+            if records and not self._failed:
+                await self._apply(records)  # returns once committed (retrying meanwhile)
+                await self._commit(next_offsets(records))
+        except Exception as exc:
+            # Not expected (the processor retries and dead-letters), but if it happens a
+            # later batch of these partitions must not commit past these records: take
+            # nothing more and let the runtime stop; the records come again on restart.
+            log.critical("a lane failed on a batch of %d records; stopping", len(records))
+            self._accepting, self._failed = False, True
+            self._on_failure(exc)
+        finally:
+            for lane in busy:
                 self._applying[lane] = None
-                async with self._applied:
-                    self._applied.notify_all()
+                for _ in taken[lane]:
+                    self._queues[lane].task_done()
+            async with self._applied:
+                self._applied.notify_all()

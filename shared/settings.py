@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     # embedded broker: its group coordinator can stall a restarted process with two members.
     consumers: int = Field(1, ge=1, le=16)
     # Transactions one batch is applied in at once, its partitions shared among them (see
-    # shared.lanes.split_by_lane): while one waits for the database, another runs.
+    # shared.lanes.split_by_lane): while one waits for the database, another runs. At a
+    # trickle the lanes' small batches take turns instead (shared.lanes.TAKE_TURNS_BELOW).
     batch_lanes: int = Field(2, ge=1, le=16)
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(50, ge=1, le=60_000)

@@ -41,23 +41,82 @@ def test_split_by_partition_number_and_next_offsets() -> None:
     assert next_offsets(lanes[0]) == {TopicPartition("t", 0): 7, TopicPartition("t", 2): 10}
 
 
-async def test_a_blocked_lane_does_not_hold_back_the_other() -> None:
+async def test_a_blocked_lane_holds_a_full_batch_of_the_other_back_not_at_all() -> None:
     journal = Journal()
     journal.hold[0] = asyncio.Event()
-    lanes = Lanes(journal.apply, journal.commit, count=2, depth=4)
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=4, max_records=2)
     lanes.start()
     await lanes.submit([rec(0, 0), rec(0, 1)])
-    await lanes.submit([rec(1, 0)])
+    await lanes.submit([rec(1, 0), rec(1, 1)])  # full (max_records): it takes no turn
     await asyncio.sleep(0.05)
     # Partition 1 went through while partition 0 was still being applied, and nothing of
     # partition 0 was committed before its apply finished.
-    assert ("commit", {1: 1}) in journal.events
+    assert ("commit", {1: 2}) in journal.events
     assert not any(kind == "commit" and 0 in what for kind, what in journal.events)  # type: ignore[operator]
     journal.hold[0].set()
     await lanes.close(grace_s=1.0)
     assert journal.events.index(("applied", [(0, 0), (0, 1)])) < journal.events.index(
         ("commit", {0: 2})
     )
+
+
+async def test_small_batches_take_turns_and_a_blocked_one_holds_no_other_back_for_long() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8, turn_wait_s=0.3)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)  # partition 0 (lane 0) taken, and held: its turn with it
+    await lanes.submit([rec(1, 0)])
+    await asyncio.sleep(0.1)
+    assert ("apply-start", [(1, 0)]) not in journal.events  # lane 1 waits for its turn
+    await lanes.submit([rec(1, 1), rec(3, 0)])  # gathered meanwhile: taken with it
+    await asyncio.sleep(0.4)  # past the turn's wait: lane 1 goes on without it
+    assert ("applied", [(1, 0), (1, 1), (3, 0)]) in journal.events
+    assert ("commit", {1: 2, 3: 1}) in journal.events
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    assert ("commit", {0: 1}) in journal.events
+
+
+async def test_small_batches_waiting_in_both_lanes_go_in_one_transaction() -> None:
+    journal = Journal()
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)  # lane 0 applies partition 0, held: the turn is its
+    await lanes.submit([rec(1, 0)])  # lane 1: waits for the turn
+    await lanes.submit([rec(2, 0), rec(0, 1)])  # lane 0, busy: these wait
+    await lanes.submit([rec(3, 0)])
+    journal.hold[0].set()
+    await lanes.close(grace_s=1.0)
+    applied = [what for kind, what in journal.events if kind == "applied"]
+    assert applied == [[(0, 0)], [(1, 0), (2, 0), (0, 1), (3, 0)]]  # in order of arrival
+    commits = [what for kind, what in journal.events if kind == "commit"]
+    assert commits == [{0: 1}, {1: 1, 2: 1, 0: 2, 3: 1}]
+
+
+async def test_small_batches_of_both_lanes_never_run_at_once() -> None:
+    running, most = 0, 0
+
+    async def apply(records: Sequence[ConsumerRecord]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+
+    async def commit(offsets: dict[TopicPartition, int]) -> None:
+        pass
+
+    lanes = Lanes(apply, commit, count=2, depth=8)
+    lanes.start()
+    for offset in range(20):
+        await lanes.submit([rec(p, offset) for p in range(4)])
+        await asyncio.sleep(0.002)
+    await lanes.close(grace_s=2.0)
+    assert most == 1
 
 
 async def test_a_partition_is_applied_in_order_and_waiting_batches_are_taken_together() -> None:
