@@ -199,7 +199,7 @@ class Lanes:
             else:
                 async with self._applied:  # a turn may be applying this lane's records
                     await self._applied.wait_for(lambda: self._applying[lane] is None)
-                await self._run({lane: self._gather(lane, self._max_records)})
+                await self._run({lane: self._gather(lane, self._max_records)[0]})
 
     async def _take_turn(self) -> bool:
         """Wait for the small batches' turn, at most turn_wait_s: whether it was given. A
@@ -216,13 +216,16 @@ class Lanes:
         budget = self._max_records
         for i in [lane, *(i for i in range(len(self._queues)) if i != lane)]:
             if self._applying[i] is None and budget > 0:
-                taken[i] = self._gather(i, budget, at_least_one=i == lane)
-                budget -= sum(len(item[3]) for item in taken[i] if not self._stale(item))
+                taken[i], size = self._gather(i, budget, at_least_one=i == lane)
+                budget -= size
         return taken
 
-    def _gather(self, lane: int, budget: int, at_least_one: bool = True) -> list[Queued]:
+    def _gather(
+        self, lane: int, budget: int, at_least_one: bool = True
+    ) -> tuple[list[Queued], int]:
         """What waits in `lane`, in order, up to `budget` records (or its first batch alone,
-        if `at_least_one`); stale batches are taken and count for nothing."""
+        if `at_least_one`), and how many records that is; stale batches are taken and count
+        for nothing."""
         queue, taken, size = self._queues[lane], [], 0
         while not queue.empty():
             item = queue.get_nowait()
@@ -234,7 +237,7 @@ class Lanes:
                 size += len(item[3])
             self._queued[lane] -= len(item[3])
             taken.append(item)
-        return taken
+        return taken, size
 
     async def _run(self, taken: dict[int, list[Queued]]) -> None:
         """Apply in one transaction the records taken from each lane (but those stale by
