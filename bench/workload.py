@@ -138,8 +138,13 @@ def probe(service: str, n: int, tag: str = "") -> tuple[str, list[tuple[str, byt
             (topics.SUBMISSIONS, json.dumps(work).encode()),
             (topics.REVIEWS, json.dumps({**base, **review}).encode()),
         ]
-    topic = topics.CHECKINS if service == "nudges" else topics.VOTES
-    return key, [(topic, b'{"probe": "not an event"}')]
+    # A real event's shape and size with one value out of range: a fetch waits for its minimum
+    # bytes, so a probe smaller than the events it stands for would be taken up later than they.
+    if service == "nudges":
+        return key, [(topics.CHECKINS, json.dumps({**base, "day": 0}).encode())]
+    vote = {k: v for k, v in base.items() if k != "student_id"}
+    vote |= {"voter_id": "", "submission_id": f"w-{key}"}
+    return key, [(topics.VOTES, json.dumps(vote).encode())]
 
 
 def expected_inputs(service: str, checkins: int) -> int:

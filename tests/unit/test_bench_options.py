@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import bench.__main__ as bench_main
 from bench import workload
@@ -21,6 +22,7 @@ from bench.common import (
 from bench.latency import memory_line, memory_over_time, probe_load
 from bench.run import Figures
 from bench.warmth import MIN_S, WINDOW_S, Warmth
+from shared import topics
 
 
 def _run_with(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
@@ -164,3 +166,14 @@ def test_every_service_gets_the_loads_rate_in_events_not_probes() -> None:
         assert probe_load(service, load).rate * records == 1000
     assert probe_load("badges", load).rate == 500
     assert probe_load("badges", load).seconds == 30.0
+
+
+@pytest.mark.parametrize("service", ["nudges", "contests"])
+def test_a_dead_letter_probe_is_a_real_events_size_and_invalid(service: str) -> None:
+    """A fetch waits for its minimum bytes: a probe much smaller than the backlog's events of
+    its topic would wait longer to be taken up than they do."""
+    ((topic, value),) = workload.probe(service, 12345)[1]
+    backlog = next(v for t, _, v in workload.backlog(12_000) if t == topic)
+    assert 0.8 < len(value) / len(backlog) < 1.25
+    with pytest.raises(ValidationError):
+        topics.MODELS[topic].model_validate_json(value)
