@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -31,6 +32,17 @@ class Journal:
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.events.append(("commit", {tp.partition: o for tp, o in offsets.items()}))
+
+
+async def partition_0_held(journal: Journal, **options: Any) -> Lanes:
+    """Started lanes whose first batch, partition 0's offset 0, is taken and held in its
+    apply until `journal.hold[0]` is set."""
+    journal.hold[0] = asyncio.Event()
+    lanes = Lanes(journal.apply, journal.commit, **options)
+    lanes.start()
+    await lanes.submit([rec(0, 0)])
+    await asyncio.sleep(0.01)
+    return lanes
 
 
 def test_split_by_partition_number_and_next_offsets() -> None:
@@ -62,11 +74,8 @@ async def test_a_blocked_lane_holds_a_full_batch_of_the_other_back_not_at_all() 
 
 async def test_small_batches_take_turns_and_a_blocked_one_holds_no_other_back_for_long() -> None:
     journal = Journal()
-    journal.hold[0] = asyncio.Event()
-    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8, turn_wait_s=0.3)
-    lanes.start()
-    await lanes.submit([rec(0, 0)])
-    await asyncio.sleep(0.01)  # partition 0 (lane 0) taken, and held: its turn with it
+    # partition 0 (lane 0) taken, and held: its turn with it
+    lanes = await partition_0_held(journal, count=2, depth=8, turn_wait_s=0.3)
     await lanes.submit([rec(1, 0)])
     await asyncio.sleep(0.1)
     assert ("apply-start", [(1, 0)]) not in journal.events  # lane 1 waits for its turn
@@ -81,11 +90,8 @@ async def test_small_batches_take_turns_and_a_blocked_one_holds_no_other_back_fo
 
 async def test_small_batches_waiting_in_both_lanes_go_in_one_transaction() -> None:
     journal = Journal()
-    journal.hold[0] = asyncio.Event()
-    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8)
-    lanes.start()
-    await lanes.submit([rec(0, 0)])
-    await asyncio.sleep(0.01)  # lane 0 applies partition 0, held: the turn is its
+    # lane 0 applies partition 0, held: the turn is its
+    lanes = await partition_0_held(journal, count=2, depth=8)
     await lanes.submit([rec(1, 0)])  # lane 1: waits for the turn
     await lanes.submit([rec(2, 0), rec(0, 1)])  # lane 0, busy: these wait
     await lanes.submit([rec(3, 0)])
@@ -121,11 +127,8 @@ async def test_small_batches_of_both_lanes_never_run_at_once() -> None:
 
 async def test_a_partition_is_applied_in_order_and_waiting_batches_are_taken_together() -> None:
     journal = Journal()
-    journal.hold[0] = asyncio.Event()
-    lanes = Lanes(journal.apply, journal.commit, count=2, depth=8, max_records=3)
-    lanes.start()
-    await lanes.submit([rec(0, 0)])
-    await asyncio.sleep(0.01)  # taken, and held
+    # taken, and held
+    lanes = await partition_0_held(journal, count=2, depth=8, max_records=3)
     for offset in range(1, 5):  # these wait meanwhile, then go 3 + 1 (max_records 3)
         await lanes.submit([rec(0, offset)])
     journal.hold[0].set()
@@ -209,11 +212,7 @@ async def test_first_topics_go_ahead_of_what_waits_and_every_partition_stays_in_
 
 async def test_without_first_topics_a_lane_keeps_arrival_order() -> None:
     journal = Journal()
-    journal.hold[0] = asyncio.Event()
-    lanes = Lanes(journal.apply, journal.commit, count=1, depth=8, max_records=1)
-    lanes.start()
-    await lanes.submit([rec(0, 0)])
-    await asyncio.sleep(0.01)
+    lanes = await partition_0_held(journal, count=1, depth=8, max_records=1)
     await lanes.submit([rec(0, 1)])
     await lanes.submit([rec(2, 0, topic="camps")])
     journal.hold[0].set()
@@ -247,11 +246,8 @@ async def test_a_hand_over_drops_what_waits_and_waits_for_what_is_applied() -> N
 
 async def test_a_hand_over_waits_no_longer_than_its_bound() -> None:
     journal = Journal()
-    journal.hold[0] = asyncio.Event()  # never set: the apply outlasts the hand-over
-    lanes = Lanes(journal.apply, journal.commit, count=1, depth=8)
-    lanes.start()
-    await lanes.submit([rec(0, 0)])
-    await asyncio.sleep(0.01)
+    # never set: the apply outlasts the hand-over
+    lanes = await partition_0_held(journal, count=1, depth=8)
     async with asyncio.timeout(1.0):
         await lanes.hand_over(within_s=0.05)
     await lanes.close(grace_s=0.05)
