@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import events
 from shared.kafka_clients import running
@@ -73,6 +75,11 @@ INPUT_TOPICS = [t for t in MODELS if t.startswith("camp.")]
 OUTPUT_TOPICS = [t for t in MODELS if t.startswith("gamify.")]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long, and how often, a broker that has just come back is asked again
+_COMEBACK_S = 30.0
+_RETRY_PAUSE_S = 0.5
 
 
 def physical(prefix: str, topic: str) -> str:
@@ -99,25 +106,26 @@ async def ensure_topics(
     A broker accepts a creation before it has elected the partitions' leaders: a producer
     sending at once is refused with NotLeaderForPartition and retries, logging each refusal
     (dozens of lines on Apache Kafka when a run's topics are made and filled at once)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
-    await admin.start()
-    try:
+
+    async def create_missing(admin: AIOKafkaAdminClient) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if not missing:
-            return
+            return []
         try:
             await admin.create_topics(
                 [NewTopic(n, partitions, replication_factor) for n in missing]
             )
         except TopicAlreadyExistsError:
             log.debug("topics created concurrently by another process, which awaits them")
-            return
+            return []
         log.info("created topics %s", ", ".join(missing))
-    finally:
-        await admin.close()
+        return missing
+
+    missing = await _ask(bootstrap, create_missing, "topics", **client_options)
     made = [TopicPartition(n, p) for n in missing for p in range(partitions)]
-    await _await_leaders(bootstrap, made, leaders_within_s, **client_options)
+    if made:
+        await _await_leaders(bootstrap, made, leaders_within_s, **client_options)
 
 
 async def _await_leaders(
@@ -142,15 +150,45 @@ async def partitions_of(bootstrap: str, name: str, **client_options: object) -> 
     A consumer's own metadata may lack a topic made after it started (Apache Kafka tells a
     client only of the topics it asks about), and guessing partition 0 for it reads one
     partition of several."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([name])
-    finally:
-        await admin.close()
+
+    async def describe(admin: AIOKafkaAdminClient) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], await admin.describe_topics([name]))
+
+    described = await _ask(bootstrap, describe, f"the partitions of {name}", **client_options)
     return sorted(
         p["partition"]
         for t in described
         if t["topic"] == name and t["error_code"] == 0
         for p in t["partitions"]
     )
+
+
+async def _ask(
+    bootstrap: str,
+    question: Callable[[AIOKafkaAdminClient], Awaitable[T]],
+    about: str,
+    **client_options: object,
+) -> T:
+    """`question` put to the broker by an admin client, always closed after.
+
+    A broker that has just come back (restarted, or resumed after a pause) may answer
+    metadata that names no broker for a moment, leaving aiokafka's admin client no node to
+    ask: such retriable errors are asked again with a fresh client for `_COMEBACK_S`. A
+    broker that cannot be reached at all is reported at once."""
+    deadline = asyncio.get_running_loop().time() + _COMEBACK_S
+    retried = False
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+        try:
+            await admin.start()
+            try:
+                return await question(admin)
+            except KafkaError as error:
+                if not error.retriable or asyncio.get_running_loop().time() >= deadline:
+                    raise
+                if not retried:
+                    log.warning("asking the broker again about %s: %s", about, error)
+                retried = True
+        finally:
+            await admin.close()
+        await asyncio.sleep(_RETRY_PAUSE_S)
