@@ -183,6 +183,37 @@ async def test_balance_moves_are_hot_updates(database_url: str) -> None:
         await pool.close()
 
 
+async def test_outbox_rows_are_stored_uncompressed(database_url: str) -> None:
+    """A batch's events leave the outbox milliseconds after they are written: compressing
+    them cost PostgreSQL twice the CPU of storing them as they are."""
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(
+            pool, "points", [("plumbing", PLUMBING_MIGRATIONS), ("points", POINTS)]
+        )
+        payloads = [f'{{"event_id": "e{i}", "student_id": "s{i % 7}"}}' for i in range(500)]
+        await pool.execute(
+            "INSERT INTO outbox (topics, keys, payloads) VALUES ($1, $2, $3)",
+            ["gamify.points"] * 500,
+            [f"s{i % 7}" for i in range(500)],
+            payloads,
+        )
+        stored = await pool.fetchrow(
+            "SELECT pg_column_compression(topics) AS topics, pg_column_compression(keys) AS keys,"
+            " pg_column_compression(payloads) AS payloads, pg_column_size(payloads) AS size"
+            " FROM outbox"
+        )
+        assert dict(stored) == {
+            "topics": None,
+            "keys": None,
+            "payloads": None,
+            "size": stored["size"],
+        }
+        assert stored["size"] > sum(map(len, payloads))  # out of line, whole
+    finally:
+        await pool.close()
+
+
 async def test_a_running_deployment_takes_on_the_integrity_gate_with_what_it_knew(
     database_url: str, tmp_path: Path
 ) -> None:
