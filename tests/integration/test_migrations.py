@@ -214,6 +214,41 @@ async def test_outbox_rows_are_stored_uncompressed(database_url: str) -> None:
         await pool.close()
 
 
+async def test_the_inbox_keeps_its_events_through_the_bytewise_keys(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The inbox's keys move to the "C" collation with the events already in it: each is
+    still known (a redelivery is still refused) and the key is still unique."""
+    for f in sorted(PLUMBING_MIGRATIONS.glob("*.sql")):
+        if int(f.name[:3]) < 8:
+            shutil.copy(f, tmp_path / f.name)
+    pool = await create_pool(database_url, "points", 1)
+    try:
+        await apply_migrations(pool, "points", [("plumbing", tmp_path)])
+        await pool.execute(
+            "INSERT INTO inbox (topic, event_id) VALUES ('t', 'Zeta'), ('t', 'alpha'), ('t', 'é')"
+        )
+        await apply_migrations(pool, "points", [("plumbing", PLUMBING_MIGRATIONS)])
+        collations = await pool.fetch(
+            "SELECT attname, collname FROM pg_attribute JOIN pg_collation c"
+            " ON c.oid = attcollation WHERE attrelid = 'inbox'::regclass"
+            " AND attname IN ('topic', 'event_id') ORDER BY attname"
+        )
+        assert [(r["attname"], r["collname"]) for r in collations] == [
+            ("event_id", "C"),
+            ("topic", "C"),
+        ]
+        again = await pool.fetch(
+            "INSERT INTO inbox (topic, event_id) VALUES ('t', 'Zeta'), ('t', 'é'), ('t', 'new')"
+            " ON CONFLICT DO NOTHING RETURNING event_id"
+        )
+        assert [r["event_id"] for r in again] == ["new"]
+        ordered = await pool.fetch("SELECT event_id FROM inbox ORDER BY event_id")
+        assert [r["event_id"] for r in ordered] == ["Zeta", "alpha", "new", "é"]  # bytewise
+    finally:
+        await pool.close()
+
+
 async def test_a_running_deployment_takes_on_the_integrity_gate_with_what_it_knew(
     database_url: str, tmp_path: Path
 ) -> None:
