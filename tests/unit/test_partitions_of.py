@@ -23,7 +23,8 @@ DESCRIBED = [
 
 class ScriptedAdmin:
     """Each client made answers with the next step of `script`: an error raised by
-    `start` ("start", error), by `describe_topics` ("describe", error), or an answer."""
+    `start` ("start", error), by `describe_topics` or `list_topics` ("ask", error), or an
+    answer."""
 
     script: ClassVar[list[Any]] = []
     made = 0
@@ -66,7 +67,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedAdmin]:
 
 async def test_metadata_without_brokers_is_asked_again(admin: type[ScriptedAdmin]) -> None:
     gone = NodeNotReadyError("Attempt to send a request to node which is not ready (node id None)")
-    admin.script = [("describe", gone), ("describe", gone), DESCRIBED]
+    admin.script = [("ask", gone), ("ask", gone), DESCRIBED]
     assert await topics.partitions_of("b:9092", "camp.checkins") == [0, 1]
     assert admin.made == admin.closed == 3
 
@@ -75,7 +76,7 @@ async def test_a_broker_that_stays_without_brokers_is_reported_after_the_wait(
     admin: type[ScriptedAdmin], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(topics, "_COMEBACK_S", 0.05, raising=False)
-    admin.script = [("describe", NodeNotReadyError("node id None"))] * 10_000
+    admin.script = [("ask", NodeNotReadyError("node id None"))] * 10_000
     with pytest.raises(NodeNotReadyError):
         await topics.partitions_of("b:9092", "camp.checkins")
     assert 1 < admin.made < 10_000 and admin.closed == admin.made
@@ -85,7 +86,7 @@ async def test_a_broker_that_stays_without_brokers_is_reported_after_the_wait(
     "step",
     [
         ("start", KafkaConnectionError("Unable to bootstrap from b:9092")),
-        ("describe", UnknownError()),
+        ("ask", UnknownError()),
     ],
     ids=["unreachable", "not retriable"],
 )
@@ -107,7 +108,7 @@ async def test_topics_are_created_by_a_broker_that_has_just_come_back(
         awaited.extend(made)
 
     monkeypatch.setattr(topics, "_await_leaders", await_leaders)
-    admin.script = [("describe", NodeNotReadyError("node id None")), "answers"]
+    admin.script = [("ask", NodeNotReadyError("node id None")), "answers"]
     await topics.ensure_topics("b:9092", ["camp.checkins", "camp.votes"], partitions=2)
     assert admin.created == ["camp.votes"] and admin.made == admin.closed == 2
     assert [(tp.topic, tp.partition) for tp in awaited] == [("camp.votes", 0), ("camp.votes", 1)]
