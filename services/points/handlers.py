@@ -13,6 +13,7 @@ from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
 from shared import gate, leave_store, topics
 from shared.config import Loaded
+from shared.db import Contended
 from shared.events import (
     Camp,
     CheckIn,
@@ -50,6 +51,9 @@ NEEDS_CAMP = (CheckIn, Share)
 
 RulesSource = Callable[[], Loaded[PointsRules]]
 Result = OutMessage | Refused
+# After the ledger refused a cause said unpaid, the next batches probe every cause (one of
+# them is the batch run again).
+PROBE_ALL_AFTER_REFUSAL = 100
 
 
 class PointsHandler:
@@ -61,6 +65,7 @@ class PointsHandler:
         self._rules = current_rules
         self._metrics = metrics
         self._leave_cap = leave_cap
+        self._probe_all_batches = 0
 
     def rules(self) -> Loaded[PointsRules]:
         """The rules in force (the read API shows what they decide)."""
@@ -74,11 +79,11 @@ class PointsHandler:
         results: list[Result] = []
         leaves = [i.event for i in ready if isinstance(i.event, Leave)]
         await leave_store.save_leaves(conn, leaves)  # before the streaks below count runs
-        awards, streaked = await self._checkins(conn, ready, camps, loaded.model, results)
+        awards, streaked, unpaid = await self._checkins(conn, ready, camps, loaded.model, results)
         awards += await self._shares(conn, ready, camps, loaded.model)
         for item in ready:
             awards += _simple_awards(item.event, loaded.model)
-        entries = await ledger.record_awards(conn, awards, loaded.version)
+        entries = await self._record(conn, awards, loaded.version, unpaid)
         accepted: list[RedemptionRequest] = []
         entries += await self._redemptions(conn, ready, loaded, results, accepted)
         # a leave or a streak freeze bought can complete a run without a new check-in
@@ -90,6 +95,25 @@ class PointsHandler:
         entries += await ledger.record_awards(conn, more, loaded.version)
         self._metrics.count(entries)  # their gamify.points events are in the outbox already
         return results
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        awards: list[Award],
+        rules_version: str,
+        unpaid: set[ledger.Cause],
+    ) -> list[Award]:
+        """The ledger's record_awards, trusting `unpaid` unless a recent batch proved it
+        wrong: a racing writer's day missing from the calendar's snapshot, or a check-in paid
+        with no day in the calendar (a calendar deleted by hand, say)."""
+        if self._probe_all_batches > 0:
+            self._probe_all_batches -= 1
+            unpaid = set()
+        try:
+            return await ledger.record_awards(conn, awards, rules_version, unpaid)
+        except Contended:
+            self._probe_all_batches = PROBE_ALL_AFTER_REFUSAL
+            raise
 
     async def _with_camps(
         self, conn: asyncpg.Connection, events: Sequence[Received]
@@ -115,8 +139,11 @@ class PointsHandler:
         camps: dict[str, CampInfo],
         all_rules: PointsRules,
         results: list[Result],
-    ) -> tuple[list[Award], set[tuple[str, str]]]:
-        """Check-in and streak awards; and the students whose streaks were counted."""
+    ) -> tuple[list[Award], set[tuple[str, str]], set[ledger.Cause]]:
+        """Check-in and streak awards; the students whose streaks were counted; and the
+        check-in awards known unpaid: for a day not in the student's calendar before this
+        batch (a day's check-in is paid in the transaction that adds the day), the ledger
+        need not be asked."""
         counted: dict[tuple[str, str], CheckIn] = {}
         facts: list[tuple[str, str, int]] = []
         awards: list[Award] = []
@@ -135,6 +162,12 @@ class PointsHandler:
         camp_ids = {camp_id for camp_id, _student in counted}
         fingerprints = {c: rules.streak_fingerprint(all_rules.for_camp(c)) for c in camp_ids}
         calendars = await store.record_checkin_days(conn, facts, fingerprints)
+        days_before = {p: set(c.days_before) for p, c in calendars.items()}
+        unpaid = {
+            ledger.cause_of(a)
+            for a in awards
+            if a.camp_day not in days_before[(a.camp_id, a.student_id)]
+        }
         through = await streaks.transparent_days(
             conn,
             {p: calendars[p].days for p in counted},
@@ -160,7 +193,7 @@ class PointsHandler:
                 else (),
                 leave=through.get((camp_id, student_id), NO_LEAVE),
             )
-        return awards, set(counted)
+        return awards, set(counted), unpaid
 
     async def _shares(
         self,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import asyncpg
 
@@ -13,23 +13,34 @@ from shared import topics
 from shared.db import Contended, json_rows
 from shared.outbox import ROW_EVENTS, derived_event_id
 
+Cause = tuple[str, str, str, str]  # (camp_id, student_id, rule_id, cause)
+
+
+def cause_of(a: Award) -> Cause:
+    return (a.camp_id, a.student_id, a.rule_id, a.cause)
+
 
 async def record_awards(
-    conn: asyncpg.Connection, awards: Sequence[Award], rules_version: str
+    conn: asyncpg.Connection,
+    awards: Sequence[Award],
+    rules_version: str,
+    unpaid: Collection[Cause] = (),
 ) -> list[Award]:
     """Insert the awards not paid before, move the balances, write each new entry's
     `gamify.points` event to the outbox, and return the awards written.
 
-    Three statements whatever the batch size: read which causes are paid already, move each
-    student's balance by the sum of the rest (locked in key order: no deadlocks), insert
-    them with their running balances. Ledger rows are written once, never updated.
+    Three statements whatever the batch size: read which causes are paid already (but those
+    the caller knows `unpaid`), move each student's balance by the sum of the rest (locked in
+    key order: no deadlocks), insert them with their running balances. Ledger rows are
+    written once, never updated. A cause wrongly said unpaid is refused by the insert, which
+    then raises Contended: the batch is run again, and the caller should say less.
     """
     if not awards:
         return []
-    paid = await _paid_causes(conn, awards)
-    new: dict[tuple[str, str, str, str], Award] = {}
+    paid = await _paid_causes(conn, [a for a in awards if cause_of(a) not in unpaid])
+    new: dict[Cause, Award] = {}
     for a in awards:
-        key = (a.camp_id, a.student_id, a.rule_id, a.cause)
+        key = cause_of(a)
         if key not in paid and key not in new:
             new[key] = a
     if not new:
@@ -54,7 +65,8 @@ async def record_awards(
         _INSERT_ENTRIES, _entry_rows(ordered, after), rules_version, topics.POINTS, ROW_EVENTS
     )
     if written != len(ordered):
-        # Another transaction paid one of these causes since we read: start the batch again.
+        # Another transaction paid one of these causes since we read, or one said unpaid was
+        # paid: start the batch again.
         raise Contended("a ledger cause was paid concurrently")
     return ordered
 
@@ -101,10 +113,10 @@ def _entry_rows(ordered: Sequence[Award], after: Sequence[int]) -> str:
     )
 
 
-async def _paid_causes(
-    conn: asyncpg.Connection, awards: Sequence[Award]
-) -> set[tuple[str, str, str, str]]:
-    keys = sorted({(a.camp_id, a.student_id, a.rule_id, a.cause) for a in awards})
+async def _paid_causes(conn: asyncpg.Connection, awards: Sequence[Award]) -> set[Cause]:
+    if not awards:
+        return set()
+    keys = sorted({cause_of(a) for a in awards})
     rows = await conn.fetch(
         "SELECT k.c, k.s, k.r, k.x FROM (SELECT r->>0 AS c, r->>1 AS s, r->>2 AS r, r->>3 AS x"
         " FROM jsonb_array_elements($1::jsonb) AS u(r)) AS k"
