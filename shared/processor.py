@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from shared import integrity, topics
 from shared.db import TRANSIENT_ERRORS
 from shared.events import DeadLetter, Event
-from shared.inbox import take_in, take_in_invalid
+from shared.inbox import Redelivered, take_in, take_in_invalid
 from shared.logs import event_context
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutMessage, derived_event_id, enqueue
@@ -31,6 +31,10 @@ from shared.outbox import OutMessage, derived_event_id, enqueue
 log = logging.getLogger(__name__)
 
 DLQ_VALUE_LIMIT = 64 * 1024
+# Batches that take their events in expecting some seen before (shared.inbox.take_in): the
+# first after a start (what was applied but not yet committed to Kafka comes again), and
+# those after a batch that held a redelivery.
+CAUTIOUS_BATCHES = 20
 # Why a message goes to the dead-letter topic (the `reason` label of the metric).
 REASONS = (
     "json",
@@ -173,6 +177,7 @@ class BatchProcessor:
         self._metrics = metrics
         self._on_commit = on_commit
         self._prefix = topic_prefix
+        self._cautious_batches = CAUTIOUS_BATCHES
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply the batch; returns only once its effects are committed (retrying meanwhile)."""
@@ -239,10 +244,21 @@ class BatchProcessor:
     async def _apply(self, items: Sequence[Received | Rejected], more: bool = False) -> bool:
         """Apply `items` in one transaction (with none and `more`: the handler's follow-up
         work); returns whether the handler asked for more (MoreWork)."""
+        expect_new = self._cautious_batches == 0
+        self._cautious_batches = max(self._cautious_batches - 1, 0)
+        try:
+            return await self._apply_once(items, more, expect_new)
+        except Redelivered:
+            self._cautious_batches = CAUTIOUS_BATCHES
+            return await self._apply_once(items, more, expect_new=False)
+
+    async def _apply_once(
+        self, items: Sequence[Received | Rejected], more: bool, expect_new: bool
+    ) -> bool:
         received = [i for i in items if isinstance(i, Received)]
         rejected = [i for i in items if isinstance(i, Rejected)]
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh, conflicting = await take_in(conn, received)
+            fresh, conflicting = await take_in(conn, received, expect_new)
             conflicts = [_conflict(r) for r in conflicting]
             results = list(await self._handle(conn, fresh)) if fresh or more else []
             outputs = [r for r in results if isinstance(r, OutMessage)]

@@ -1,7 +1,9 @@
 """The batch processor against a real database when a batch cannot be applied whole: an event
 its handler fails on is dead-lettered alone (reason `handler`) and the rest of the batch is
 applied; an event_id reused with other content is dead-lettered once (reason `conflict`),
-and a redelivery of either changes nothing."""
+and a redelivery of either changes nothing. Either way of taking events in: expecting none
+seen before (a plain insert into the inbox, which a redelivery makes fail: the batch is run
+again the other way), or some (ON CONFLICT)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import json
 from collections.abc import Sequence
 
 import asyncpg
+import pytest
 from aiokafka import ConsumerRecord
 
+from shared import processor as processor_module
 from shared import topics
 from shared.db import apply_migrations, create_pool
 from shared.events import DeadLetter
@@ -52,8 +56,17 @@ async def letters(pool: asyncpg.Pool) -> list[DeadLetter]:
     return [DeadLetter.model_validate_json(r["payload"]) for r in rows if r["topic"] == topics.DLQ]
 
 
+@pytest.fixture(params=["cautious", "expecting_new"])
+def first_batches(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How a new processor takes in its first batches: expecting some events seen before
+    (as after a start), or none (as once it has applied a few batches)."""
+    if request.param == "expecting_new":
+        monkeypatch.setattr(processor_module, "CAUTIOUS_BATCHES", 0)
+    return str(request.param)
+
+
 async def test_a_failing_event_and_a_reused_id_are_dead_lettered_once_and_the_rest_applied(
-    database_url: str,
+    database_url: str, first_batches: str
 ) -> None:
     pool = await create_pool(database_url, "batchfail", 2)
     try:
@@ -79,5 +92,31 @@ async def test_a_failing_event_and_a_reused_id_are_dead_lettered_once_and_the_re
         for reason in ("handler", "conflict"):
             labels = {"service": "batchfail", "topic": topics.CHECKINS, "reason": reason}
             assert metrics.registry.get_sample_value(DEAD_LETTERED, labels) == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_redelivered_event_is_applied_once_however_it_is_taken_in(
+    database_url: str, first_batches: str
+) -> None:
+    pool = await create_pool(database_url, "batchfail", 2)
+    try:
+        await apply_migrations(pool, "batchfail", [("plumbing", PLUMBING_MIGRATIONS)])
+        metrics = ServiceMetrics("batchfail")
+        handler = FailsOnBad()
+        processor = BatchProcessor("batchfail", pool, MODELS, handler, metrics)
+        one, two, three = (checkin("c", f"s{n}", 1, f"e{n}") for n in (1, 2, 3))
+        await processor.process([record(0, one), record(1, two)])
+        await processor.process([record(1, two), record(2, three), record(3, three)])
+        assert handler.applied == ["e1", "e2", "e3"]
+        assert await letters(pool) == []
+        processed = "gamify_events_processed_total"
+        labels = {"service": "batchfail", "topic": topics.CHECKINS}
+        outcomes = {
+            o: metrics.registry.get_sample_value(processed, {**labels, "outcome": o})
+            for o in ("applied", "duplicate")
+        }
+        assert outcomes == {"applied": 3, "duplicate": 2}
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 3
     finally:
         await pool.close()
