@@ -8,10 +8,12 @@ again the other way), or some (ON CONFLICT)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import NamedTuple
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from aiokafka import ConsumerRecord
 
 from shared import processor as processor_module
@@ -65,58 +67,64 @@ def first_batches(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return str(request.param)
 
 
+class Rig(NamedTuple):
+    pool: asyncpg.Pool
+    handler: FailsOnBad
+    metrics: ServiceMetrics
+    processor: BatchProcessor
+
+
+@pytest_asyncio.fixture
+async def rig(database_url: str, first_batches: str) -> AsyncIterator[Rig]:
+    """A processor of check-ins on the real database, its handler failing on `bad`."""
+    pool = await create_pool(database_url, "batchfail", 2)
+    try:
+        await apply_migrations(pool, "batchfail", [("plumbing", PLUMBING_MIGRATIONS)])
+        metrics = ServiceMetrics("batchfail")
+        handler = FailsOnBad()
+        yield Rig(
+            pool, handler, metrics, BatchProcessor("batchfail", pool, MODELS, handler, metrics)
+        )
+    finally:
+        await pool.close()
+
+
 async def test_a_failing_event_and_a_reused_id_are_dead_lettered_once_and_the_rest_applied(
-    database_url: str, first_batches: str
+    rig: Rig,
 ) -> None:
-    pool = await create_pool(database_url, "batchfail", 2)
-    try:
-        await apply_migrations(pool, "batchfail", [("plumbing", PLUMBING_MIGRATIONS)])
-        metrics = ServiceMetrics("batchfail")
-        handler = FailsOnBad()
-        processor = BatchProcessor("batchfail", pool, MODELS, handler, metrics)
-        good, bad = checkin("c", "s1", 1, "good"), checkin("c", "s2", 1, "bad")
-        reused = checkin("c", "s3", 2, "good")  # good's id, other content
-        batch = [record(0, good), record(1, bad), record(2, reused)]
-        for _ in range(2):  # the second time, a redelivery of the whole batch
-            await processor.process(batch)
-        assert handler.applied == ["good"]
-        sent = await letters(pool)
-        reasons = [(d.offset, d.error.split(":")[0]) for d in sent]
-        assert reasons == [(1, "handler"), (2, "conflict")]
-        assert [d.event_id for d in sent] == [
-            derived_event_id("dlq", "batchfail", topics.CHECKINS, "bad"),
-            derived_event_id("dlq", "batchfail", topics.CHECKINS, "@0:2"),
-        ]
-        assert json.loads(sent[0].value) == bad and json.loads(sent[1].value) == reused
-        assert "the rules broke on this one" in sent[0].error
-        for reason in ("handler", "conflict"):
-            labels = {"service": "batchfail", "topic": topics.CHECKINS, "reason": reason}
-            assert metrics.registry.get_sample_value(DEAD_LETTERED, labels) == 1
-    finally:
-        await pool.close()
+    pool, handler, metrics, processor = rig
+    good, bad = checkin("c", "s1", 1, "good"), checkin("c", "s2", 1, "bad")
+    reused = checkin("c", "s3", 2, "good")  # good's id, other content
+    batch = [record(0, good), record(1, bad), record(2, reused)]
+    for _ in range(2):  # the second time, a redelivery of the whole batch
+        await processor.process(batch)
+    assert handler.applied == ["good"]
+    sent = await letters(pool)
+    reasons = [(d.offset, d.error.split(":")[0]) for d in sent]
+    assert reasons == [(1, "handler"), (2, "conflict")]
+    assert [d.event_id for d in sent] == [
+        derived_event_id("dlq", "batchfail", topics.CHECKINS, "bad"),
+        derived_event_id("dlq", "batchfail", topics.CHECKINS, "@0:2"),
+    ]
+    assert json.loads(sent[0].value) == bad and json.loads(sent[1].value) == reused
+    assert "the rules broke on this one" in sent[0].error
+    for reason in ("handler", "conflict"):
+        labels = {"service": "batchfail", "topic": topics.CHECKINS, "reason": reason}
+        assert metrics.registry.get_sample_value(DEAD_LETTERED, labels) == 1
 
 
-async def test_a_redelivered_event_is_applied_once_however_it_is_taken_in(
-    database_url: str, first_batches: str
-) -> None:
-    pool = await create_pool(database_url, "batchfail", 2)
-    try:
-        await apply_migrations(pool, "batchfail", [("plumbing", PLUMBING_MIGRATIONS)])
-        metrics = ServiceMetrics("batchfail")
-        handler = FailsOnBad()
-        processor = BatchProcessor("batchfail", pool, MODELS, handler, metrics)
-        one, two, three = (checkin("c", f"s{n}", 1, f"e{n}") for n in (1, 2, 3))
-        await processor.process([record(0, one), record(1, two)])
-        await processor.process([record(1, two), record(2, three), record(3, three)])
-        assert handler.applied == ["e1", "e2", "e3"]
-        assert await letters(pool) == []
-        processed = "gamify_events_processed_total"
-        labels = {"service": "batchfail", "topic": topics.CHECKINS}
-        outcomes = {
-            o: metrics.registry.get_sample_value(processed, {**labels, "outcome": o})
-            for o in ("applied", "duplicate")
-        }
-        assert outcomes == {"applied": 3, "duplicate": 2}
-        assert await pool.fetchval("SELECT count(*) FROM inbox") == 3
-    finally:
-        await pool.close()
+async def test_a_redelivered_event_is_applied_once_however_it_is_taken_in(rig: Rig) -> None:
+    pool, handler, metrics, processor = rig
+    one, two, three = (checkin("c", f"s{n}", 1, f"e{n}") for n in (1, 2, 3))
+    await processor.process([record(0, one), record(1, two)])
+    await processor.process([record(1, two), record(2, three), record(3, three)])
+    assert handler.applied == ["e1", "e2", "e3"]
+    assert await letters(pool) == []
+    processed = "gamify_events_processed_total"
+    labels = {"service": "batchfail", "topic": topics.CHECKINS}
+    outcomes = {
+        o: metrics.registry.get_sample_value(processed, {**labels, "outcome": o})
+        for o in ("applied", "duplicate")
+    }
+    assert outcomes == {"applied": 3, "duplicate": 2}
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 3
