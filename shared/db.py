@@ -101,6 +101,26 @@ class Contended(Exception):
     """Another transaction changed what this one read (a check found it): run it again."""
 
 
+class Caution:
+    """Whether a batch should write the careful way rather than the cheap one that assumes
+    what is nearly always true (and fails the statement when it is not): careful for the
+    next `batches` after each failure, and from the start if `careful_at_start`."""
+
+    def __init__(self, batches: int, careful_at_start: bool = False) -> None:
+        self._batches = batches
+        self._left = batches if careful_at_start else 0
+
+    def careful(self) -> bool:
+        """Asked once per batch: counts that batch down."""
+        if self._left == 0:
+            return False
+        self._left -= 1
+        return True
+
+    def failed(self) -> None:
+        self._left = self._batches
+
+
 # Errors after which the same work may succeed once the database is back (or run again).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     Contended,

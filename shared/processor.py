@@ -21,7 +21,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from shared import integrity, topics
-from shared.db import TRANSIENT_ERRORS
+from shared.db import TRANSIENT_ERRORS, Caution
 from shared.events import DeadLetter, Event
 from shared.inbox import Redelivered, take_in, take_in_invalid
 from shared.logs import event_context
@@ -177,7 +177,7 @@ class BatchProcessor:
         self._metrics = metrics
         self._on_commit = on_commit
         self._prefix = topic_prefix
-        self._cautious_batches = CAUTIOUS_BATCHES
+        self._caution = Caution(CAUTIOUS_BATCHES, careful_at_start=True)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply the batch; returns only once its effects are committed (retrying meanwhile)."""
@@ -244,12 +244,10 @@ class BatchProcessor:
     async def _apply(self, items: Sequence[Received | Rejected], more: bool = False) -> bool:
         """Apply `items` in one transaction (with none and `more`: the handler's follow-up
         work); returns whether the handler asked for more (MoreWork)."""
-        expect_new = self._cautious_batches == 0
-        self._cautious_batches = max(self._cautious_batches - 1, 0)
         try:
-            return await self._apply_once(items, more, expect_new)
+            return await self._apply_once(items, more, expect_new=not self._caution.careful())
         except Redelivered:
-            self._cautious_batches = CAUTIOUS_BATCHES
+            self._caution.failed()
             return await self._apply_once(items, more, expect_new=False)
 
     async def _apply_once(

@@ -261,6 +261,12 @@ async def send_tick(bus: Bus, now: str) -> None:
     await bus.send(topics.CLOCK, {"now": now}, key="clock")
 
 
+async def checkins_processed(runtime: ServiceRuntime, n: int) -> bool:
+    """True once the service has processed (applied or found a duplicate of) n check-ins."""
+    samples = await scrape(runtime.http_port)
+    return metric(samples, "gamify_events_processed_total", topic=topics.CHECKINS) >= n
+
+
 async def processed(database_url: str, schema: str, event_ids: list[str]) -> bool:
     """True once the service owning `schema` has taken every one of these events in."""
     conn = await asyncpg.connect(database_url)

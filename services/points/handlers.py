@@ -13,7 +13,7 @@ from services.points.metrics import PointsMetrics
 from services.points.rules import Award, CampInfo, Invalid
 from shared import gate, leave_store, topics
 from shared.config import Loaded
-from shared.db import Contended
+from shared.db import Caution, Contended
 from shared.events import (
     Camp,
     CheckIn,
@@ -65,7 +65,7 @@ class PointsHandler:
         self._rules = current_rules
         self._metrics = metrics
         self._leave_cap = leave_cap
-        self._probe_all_batches = 0
+        self._caution = Caution(PROBE_ALL_AFTER_REFUSAL)
 
     def rules(self) -> Loaded[PointsRules]:
         """The rules in force (the read API shows what they decide)."""
@@ -106,13 +106,12 @@ class PointsHandler:
         """The ledger's record_awards, trusting `unpaid` unless a recent batch proved it
         wrong: a racing writer's day missing from the calendar's snapshot, or a check-in paid
         with no day in the calendar (a calendar deleted by hand, say)."""
-        if self._probe_all_batches > 0:
-            self._probe_all_batches -= 1
+        if self._caution.careful():
             unpaid = set()
         try:
             return await ledger.record_awards(conn, awards, rules_version, unpaid)
         except Contended:
-            self._probe_all_batches = PROBE_ALL_AFTER_REFUSAL
+            self._caution.failed()
             raise
 
     async def _with_camps(

@@ -12,7 +12,7 @@ from shared import topics
 from shared.config import load_yaml
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, checkins_processed, metric, scrape, wait_for
 
 SHIPPED = load_yaml(DEFAULT_RULES_FILE, PointsRules).version
 
@@ -58,7 +58,7 @@ async def test_same_event_delivered_three_times_pays_once(
     await bus.send(topics.CHECKINS, checkin("camp-1", "stu-2", day=4))  # a marker after them
 
     out = await bus.read(topics.POINTS, until=lambda m: len(m) >= 2)
-    await wait_for(lambda: _processed(points, 4), what="all four messages processed")
+    await wait_for(lambda: checkins_processed(points, 4), what="all four messages processed")
     out = await bus.read_quiet(topics.POINTS)
     assert [(m["delta"], m["balance"]) for m in out] == [(10, 10), (10, 20)]
     assert len(await ledger(settings)) == 2
@@ -77,7 +77,7 @@ async def test_two_checkins_for_the_same_day_pay_once(
     await bus.send(topics.CHECKINS, checkin("camp-1", "stu-3", day=5))  # e.g. a make-up twice
     await bus.send(topics.CHECKINS, checkin("camp-2", "stu-3", day=5))  # another camp pays
 
-    await wait_for(lambda: _processed(points, 3), what="three check-ins processed")
+    await wait_for(lambda: checkins_processed(points, 3), what="three check-ins processed")
     out = await bus.read_quiet(topics.POINTS)
     assert sorted((m["camp_id"], m["balance"]) for m in out) == [("camp-1", 10), ("camp-2", 10)]
     rows = await ledger(settings)
@@ -169,11 +169,6 @@ async def test_metrics_report_batches_outbox_and_lag(
     assert not any("student" in dict(labels) for (_, labels) in samples)
 
 
-async def _processed(runtime: ServiceRuntime, n: int) -> bool:
-    samples = await scrape(runtime.http_port)
-    return metric(samples, "gamify_events_processed_total", topic=topics.CHECKINS) >= n
-
-
 async def test_a_checkins_camp_comes_from_the_gates_read_or_else_the_services_table(
     points: ServiceRuntime, bus: Bus, settings: Settings
 ) -> None:
@@ -196,7 +191,7 @@ async def test_a_checkins_camp_comes_from_the_gates_read_or_else_the_services_ta
     await bus.send(topics.CHECKINS, checkin("camp-g", "stu-g", day=6))  # past its 5 days
     await bus.send(topics.CHECKINS, checkin("camp-o", "stu-o", day=2))
     out = await bus.read(topics.POINTS, until=lambda m: len(m) >= 4)
-    await wait_for(lambda: _processed(points, 5), what="five check-ins processed")
+    await wait_for(lambda: checkins_processed(points, 5), what="five check-ins processed")
     paid = sorted((m["camp_id"], m["balance"]) for m in await bus.read_quiet(topics.POINTS))
     assert paid == [("camp-g", 10), ("camp-g", 20), ("camp-o", 10), ("camp-o", 20)], out
     dead = await bus.read(topics.DLQ, until=lambda m: len(m) >= 1)

@@ -15,7 +15,7 @@ from services.points.rules import Award
 from shared import topics
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import Bus, camp, checkin, metric, scrape, wait_for
+from tests.helpers import Bus, camp, checkin, checkins_processed, metric, scrape, wait_for
 
 
 async def test_a_new_day_is_paid_unasked_and_a_wrong_guess_is_caught(
@@ -37,7 +37,7 @@ async def test_a_new_day_is_paid_unasked_and_a_wrong_guess_is_caught(
     await bus.send(topics.CHECKINS, checkin("camp-u", "uma", day=1))  # the day again, new id
     await bus.send(topics.CHECKINS, checkin("camp-u", "uma", day=2))
     await bus.read(topics.POINTS, until=lambda m: len(m) >= 2)
-    await wait_for(lambda: _processed(points, 3), what="three check-ins processed")
+    await wait_for(lambda: checkins_processed(points, 3), what="three check-ins processed")
     assert ("uma", "day:1") in asked  # a day the calendar had: the ledger was asked
 
     conn = await asyncpg.connect(settings.database_url)
@@ -45,7 +45,7 @@ async def test_a_new_day_is_paid_unasked_and_a_wrong_guess_is_caught(
         await conn.execute("DELETE FROM points.checkin_calendar WHERE student_id = 'uma'")
         await bus.send(topics.CHECKINS, checkin("camp-u", "uma", day=2))  # paid, day forgotten
         await bus.send(topics.CHECKINS, checkin("camp-u", "uma", day=3))
-        await wait_for(lambda: _processed(points, 5), what="five check-ins processed")
+        await wait_for(lambda: checkins_processed(points, 5), what="five check-ins processed")
         rows = await conn.fetch(
             "SELECT cause, balance_after FROM points.ledger WHERE student_id = 'uma' ORDER BY id"
         )
@@ -60,8 +60,3 @@ async def test_a_new_day_is_paid_unasked_and_a_wrong_guess_is_caught(
     assert [m["balance"] for m in out] == [10, 20, 30]
     samples = await scrape(points.http_port)
     assert metric(samples, "gamify_retries_total", service="points", stage="batch") >= 1
-
-
-async def _processed(runtime: ServiceRuntime, n: int) -> bool:
-    samples = await scrape(runtime.http_port)
-    return metric(samples, "gamify_events_processed_total", topic=topics.CHECKINS) >= n
