@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.nudges.config import NudgeBook, QuietHours, Template
-from shared.camp_days import camp_day_of_micros, micros
+from shared.camp_days import camp_days_of_micros, micros
 from shared.events import Segment
 from shared.leave import NO_LEAVE, gap_days, position, renumber
 
@@ -23,10 +23,15 @@ def segment_on(days: Collection[int], day: int, leave: Collection[int] = NO_LEAV
     """
     if day in leave:
         return "on_leave"
-    before = [d for d in days if d < day]
-    if not before:
+    last = max((d for d in days if d < day), default=None)
+    if last is None:
         return "active" if day in days else "never"
-    missed = days_missed(days, day, leave)
+    return _segment_after(gap_days(last + 1, day - 1, leave))
+
+
+def _segment_after(missed: int) -> Segment:
+    """The segment of a student who missed `missed` days (leave not counted) since their last
+    check-in."""
     if missed == 0:
         return "active"
     return "slipping" if missed <= 2 else "lapsed"
@@ -58,16 +63,22 @@ def returns(
     check-ins for days 2, 3 and 4 all reported on day 31 are one return after one lapse (one
     welcome-back, one gift), not three.
     """
+    # Walked for every student a batch touches, over their whole history: the day starts are
+    # looked up once, and each gap counted once (a 12-day history: 14-18 -> 4.4-5.4 us).
+    reported_us = list(reported_us)
     first_report: dict[int, int] = {}
-    for us in reported_us:
-        d = camp_day_of_micros(starts_on, timezone, us)
-        first_report[d] = min(us, first_report.get(d, us))
+    for d, us in zip(
+        camp_days_of_micros(starts_on, timezone, reported_us), reported_us, strict=True
+    ):
+        if d not in first_report or us < first_report[d]:
+            first_report[d] = us
     out: list[Return] = []
     last: int | None = None
     for d in sorted(first_report):
-        if last is not None and segment_on([last], d, set(leave) - {d}) == "lapsed":
-            missed = days_missed([last], d, leave)
-            out.append(Return(d, f"after-day-{last}", missed, first_report[d]))
+        if last is not None:
+            missed = gap_days(last + 1, d - 1, leave)  # d itself is outside the gap
+            if _segment_after(missed) == "lapsed":
+                out.append(Return(d, f"after-day-{last}", missed, first_report[d]))
         last = d
     return out
 

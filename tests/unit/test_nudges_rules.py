@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.nudges import rules
 from services.nudges.config import DEFAULT_NUDGES_FILE, Backoff, NudgeBook, Template
 from services.nudges.rules import ReminderFacts, Skip
-from shared.camp_days import micros
+from shared.camp_days import camp_day, instant, micros
 from shared.config import ConfigError, load_yaml
 
 BOOK = load_yaml(DEFAULT_NUDGES_FILE, NudgeBook).model
@@ -327,3 +330,33 @@ def test_a_check_in_reported_at_midnight_belongs_to_the_new_day_to_the_microseco
         [reported_on(1), midnight], 6, LAPSE_CAMP_START, "Asia/Shanghai"
     )
     assert first_of_day_6 == ("after-day-1", 4)
+
+
+def _returns_by_definition(
+    reported_us: list[int], starts_on: date, timezone: str, leave: set[int]
+) -> list[tuple[int, str, int, int]]:
+    """A return on each day a student was active whose segment, judged from the day they were
+    last active before it (that day's own leave aside), is lapsed."""
+    first: dict[int, int] = {}
+    for us in reported_us:
+        d = camp_day(starts_on, timezone, instant(us))
+        first[d] = min(us, first.get(d, us))
+    out = []
+    for last, d in pairwise(sorted(first)):
+        if rules.segment_on([last], d, leave - {d}) == "lapsed":
+            out.append((d, f"after-day-{last}", rules.days_missed([last], d, leave), first[d]))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reports=st.lists(st.integers(-3 * 86_400, 200 * 86_400), max_size=25),
+    leave=st.sets(st.integers(-2, 40), max_size=8),
+)
+def test_returns_are_every_lapse_in_a_history(reports: list[int], leave: set[int]) -> None:
+    start = micros(datetime(2026, 11, 20, tzinfo=ZoneInfo(SH)))
+    reported = [start + s * 1_000_000 for s in reports]
+    got = rules.returns(reported, START, SH, leave)
+    assert [(r.day, r.lapse, r.missed, r.at_us) for r in got] == _returns_by_definition(
+        reported, START, SH, leave
+    )
