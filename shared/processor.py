@@ -309,7 +309,7 @@ def _batch_fields(records: Sequence[ConsumerRecord], prefix: str) -> dict[str, o
     """A batch's place in the log: its topic, partition and offsets, when it has one of each."""
     if not records:
         return {}
-    names = {topics.logical(prefix, r.topic) for r in records}
+    names = {topics.logical(prefix, topic) for topic in {r.topic for r in records}}
     parts = {r.partition for r in records}
     first, last = min(r.offset for r in records), max(r.offset for r in records)
     return {

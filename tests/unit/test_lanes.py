@@ -51,6 +51,7 @@ def test_split_by_partition_number_and_next_offsets() -> None:
     assert [(r.partition, r.offset) for r in lanes[0]] == [(0, 5), (2, 9), (0, 6)]
     assert [(r.partition, r.offset) for r in lanes[1]] == [(1, 7), (3, 1)]
     assert next_offsets(lanes[0]) == {TopicPartition("t", 0): 7, TopicPartition("t", 2): 10}
+    assert next_offsets([rec(0, 6), rec(0, 5)]) == {TopicPartition("t", 0): 7}
 
 
 async def test_a_blocked_lane_holds_a_full_batch_of_the_other_back_not_at_all() -> None:
