@@ -272,15 +272,18 @@ class BatchProcessor:
     def _count(
         self, received: Sequence[Received], fresh: Sequence[Received], rejects: Sequence[Rejected]
     ) -> None:
-        fresh_ids = {id(r) for r in fresh}
         trace = log.isEnabledFor(logging.DEBUG)
         outcomes: Counter[tuple[str, str]] = Counter()
-        for r in received:
-            outcome = "applied" if id(r) in fresh_ids else "duplicate"
-            outcomes[(r.topic, outcome)] += 1
-            if trace:
-                with _context_of(r):
-                    log.debug("event %s", outcome)
+        if len(fresh) == len(received) and not trace:  # a backlog's batch: all new
+            outcomes.update((r.topic, "applied") for r in received)
+        else:
+            fresh_ids = {id(r) for r in fresh}
+            for r in received:
+                outcome = "applied" if id(r) in fresh_ids else "duplicate"
+                outcomes[(r.topic, outcome)] += 1
+                if trace:
+                    with _context_of(r):
+                        log.debug("event %s", outcome)
         for (topic, outcome), n in outcomes.items():
             self._metrics.processed.labels(self.service, topic, outcome).inc(n)
         for rej in rejects:
