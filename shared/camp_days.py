@@ -54,15 +54,10 @@ def _day_starts_us(starts_on: date, timezone: str) -> tuple[int, ...]:
     )
 
 
-def camp_day_of_micros(starts_on: date, timezone: str, us: int) -> int:
-    """`camp_day` of an instant given in whole microseconds since the epoch: a search of the
-    camp's day starts instead of a datetime in the camp's timezone for every instant (a
-    student's whole history is judged at every batch that touches them)."""
-    return camp_days_of_micros(starts_on, timezone, (us,))[0]
-
-
 def camp_days_of_micros(starts_on: date, timezone: str, instants: Iterable[int]) -> list[int]:
-    """`camp_day_of_micros` of each instant, the camp's day starts looked up once."""
+    """`camp_day` of each instant given in whole microseconds since the epoch: a search of the
+    camp's day starts (looked up once) instead of a datetime in the camp's timezone for every
+    instant (a student's whole history is judged at every batch that touches them)."""
     starts = _day_starts_us(starts_on, timezone)
     first, end = starts[0], starts[-1]
     return [

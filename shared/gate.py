@@ -89,20 +89,21 @@ class _Wait(NamedTuple):
     submission_id: str | None  # None: waits for the camp
 
 
-def _wait_of(event: Event) -> _Wait:
+def _wait_key(event: Event) -> tuple[str, str | None]:
     if isinstance(event, CheckIn):
-        return _Wait(event.camp_id, None)
+        return (event.camp_id, None)
     assert isinstance(event, Share | Review)
-    return _Wait(event.camp_id, event.submission_id)
+    return (event.camp_id, event.submission_id)
+
+
+def _wait_of(event: Event) -> _Wait:
+    return _Wait(*_wait_key(event))
 
 
 def _waits_of(items: Sequence[Received]) -> list[_Wait]:
     """What these check-ins, shares and reviews wait for, each once. Plain tuples first: a
     batch of check-ins of one camp is one wait, and a named tuple per event cost 0.25 us."""
-    keys = {
-        (e.camp_id, None) if isinstance(e, CheckIn) else (e.camp_id, e.submission_id)
-        for e in events_of(items, CheckIn, Share, Review)
-    }
+    keys = {_wait_key(e) for e in events_of(items, CheckIn, Share, Review)}
     return [_Wait(camp_id, submission_id) for camp_id, submission_id in keys]
 
 

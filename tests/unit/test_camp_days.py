@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.camp_days import camp_day, camp_day_of_micros, instant, micros
+from shared.camp_days import camp_day, camp_days_of_micros, instant, micros
 
 # Zones whose clocks change at local midnight (a skipped or a repeated midnight), and others.
 DAY_START_ZONES = ["America/Santiago", "America/Havana", "America/Asuncion", "Asia/Shanghai", "UTC"]
@@ -27,7 +27,7 @@ def test_a_camp_day_from_microseconds_is_the_camp_day_of_that_instant(
     first = datetime.combine(starts_on, datetime.min.time(), ZoneInfo(zone))
     at = (first + timedelta(seconds=offset_s)).astimezone(UTC)
     us = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    assert camp_day_of_micros(starts_on, zone, us) == camp_day(starts_on, zone, at)
+    assert camp_days_of_micros(starts_on, zone, [us]) == [camp_day(starts_on, zone, at)]
 
 
 @pytest.mark.parametrize("zone", DAY_START_ZONES)
@@ -41,7 +41,7 @@ def test_camp_days_from_microseconds_hold_across_every_clock_change(zone: str) -
         at = begin + timedelta(minutes=15 * quarter)
         for us in ((at - epoch) // tick - 1, (at - epoch) // tick):
             expected = camp_day(starts_on, zone, epoch + us * tick)
-            assert camp_day_of_micros(starts_on, zone, us) == expected, (zone, us)
+            assert camp_days_of_micros(starts_on, zone, [us]) == [expected], (zone, us)
 
 
 @given(
