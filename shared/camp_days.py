@@ -70,9 +70,13 @@ def camp_days_of_micros(starts_on: date, timezone: str, instants: Iterable[int])
 
 def longest_run(days: Iterable[int], leave: Collection[int] = NO_LEAVE) -> int:
     """The longest run of consecutive day numbers; days of leave neither break nor extend it."""
+    checked = renumber(days, leave)  # sorted, each day once
+    # Most students' days are one run (a check-in every day): spared the walk, 2 us at 20 days
+    if not checked or checked[-1] - checked[0] + 1 == len(checked):
+        return len(checked)
     best = run = 0
     previous = None
-    for day in renumber(days, leave):
+    for day in checked:
         run = run + 1 if previous is not None and day == previous + 1 else 1
         best = max(best, run)
         previous = day

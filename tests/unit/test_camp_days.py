@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.camp_days import camp_day, camp_days_of_micros, instant, micros
+from shared.camp_days import camp_day, camp_days_of_micros, instant, longest_run, micros
 
 # Zones whose clocks change at local midnight (a skipped or a repeated midnight), and others.
 DAY_START_ZONES = ["America/Santiago", "America/Havana", "America/Asuncion", "Asia/Shanghai", "UTC"]
@@ -54,3 +54,23 @@ def test_micros_are_exact_both_ways(at: datetime, zone: tzinfo) -> None:
     us = micros(at.astimezone(zone))  # the same instant, whatever the zone
     assert instant(us) == at
     assert micros(at + timedelta(microseconds=1)) == us + 1
+
+
+@given(
+    days=st.lists(st.integers(0, 40), max_size=40),
+    leave=st.frozensets(st.integers(0, 40), max_size=8),
+)
+def test_the_longest_run_is_the_longest_stretch_of_days_checked_in_or_on_leave(
+    days: list[int], leave: frozenset[int]
+) -> None:
+    """By the definition: the most checked-in days in a stretch of consecutive days each
+    checked in or on leave (a leave day alone counts nothing)."""
+    checked = set(days)
+    best = 0
+    for first in checked:
+        n, day = 0, first
+        while day in checked or day in leave:
+            n += day in checked
+            day += 1
+        best = max(best, n)
+    assert longest_run(days, leave) == best
