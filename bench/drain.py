@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -135,6 +136,29 @@ class Ceiling:
     per_s: float
     loop_us: float  # this process's CPU per event (the loop's Python and its Kafka client)
     postgres_us: float
+
+
+async def settle(database_urls: Iterable[str]) -> float:
+    """Vacuum and analyze what the run has written so far, then checkpoint; the seconds it
+    took. As pgbench vacuums before its runs: an autovacuum of an earlier phase's tables, or a
+    checkpoint its writes began (after which every page changed is written whole to the WAL
+    once), would otherwise fall inside the next drain at random and count as that service's
+    PostgreSQL CPU."""
+    started = time.perf_counter()
+    conn = None
+    for url in dict.fromkeys(database_urls):
+        if conn is not None:
+            await conn.close()
+        conn = await asyncpg.connect(url)
+        await conn.execute("VACUUM (ANALYZE)")
+    if conn is not None:
+        try:
+            await conn.execute("CHECKPOINT")
+        except asyncpg.InsufficientPrivilegeError:
+            say("  (no CHECKPOINT: the role lacks pg_checkpoint)")
+        finally:
+            await conn.close()
+    return time.perf_counter() - started
 
 
 async def ceiling(place: RunPlace) -> Ceiling:

@@ -16,7 +16,7 @@ import aiohttp
 
 from bench import workload
 from bench.common import BUS_BASELINE_MAX_S, PARTITIONS, WARMUP_S, Steady, say
-from bench.drain import ceiling, produce_backlog, raw_consume, wait_taken_in
+from bench.drain import ceiling, produce_backlog, raw_consume, settle, wait_taken_in
 from bench.latency import (
     bus_latency,
     memory_line,
@@ -84,6 +84,7 @@ async def run(
             figures.baselines["raw_consume_per_s"] = round(await raw_consume(place))
             say(f"  {figures.baselines['raw_consume_per_s']:,} events/s")
             say("baseline: the ceiling loop (batch 500, inbox + aggregate, one transaction) ...")
+            await settle([place.database_url])
             loop = await ceiling(place)
             figures.baselines["ceiling_per_s"] = round(loop.per_s)
             figures.baselines["ceiling_loop_us_per_event"] = round(loop.loop_us, 1)
@@ -98,7 +99,9 @@ async def run(
                 )
                 _print_service(name, figures)
             if scale:
-                figures.scaling = await bench_scaling(infra, logs, checkins, kafka_kind, settings)
+                figures.scaling = await bench_scaling(
+                    infra, logs, checkins, kafka_kind, settings, [place.database_url]
+                )
         finally:
             infra.stop()
     _write(figures, out, checkins, load, kafka_kind, settings)
@@ -115,7 +118,8 @@ async def bench_service(
     settings: dict[str, str],
 ) -> dict[str, Any]:
     expected = workload.expected_inputs(name, checkins)
-    say(f"{name}: draining its backlog of {expected:,} events ...")
+    settled_s = await settle([place.database_url])
+    say(f"{name}: draining its backlog of {expected:,} events ({settled_s:.1f} s to settle) ...")
     replicas = Replicas(name, place, logs, profile=profile, env=settings)
     replicas.start()
     try:
@@ -236,9 +240,11 @@ async def bench_scaling(
     checkins: int,
     kafka_kind: str,
     settings: dict[str, str],
+    earlier_databases: list[str],
 ) -> dict[str, dict[str, Any]]:
     """Each setup's events/s and the CPU each part used meanwhile: what more cores give."""
     result: dict[str, dict[str, Any]] = {}
+    settled = list(earlier_databases)  # and each setup's, vacuumed before the next drains
     for setup, (processes, consumers) in SCALING_SETUPS.items():
         if consumers > 1 and kafka_kind != "apache":
             continue
@@ -248,6 +254,8 @@ async def bench_scaling(
             f" {checkins:,}-check-in backlog ..."
         )
         await produce_backlog(place, checkins)
+        await settle([*settled, place.database_url])
+        settled.append(place.database_url)
         replicas = Replicas(
             "points", place, logs, processes, env={**settings, "GAMIFY_CONSUMERS": str(consumers)}
         )

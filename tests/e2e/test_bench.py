@@ -12,6 +12,7 @@ import pytest
 
 from bench import workload
 from bench.__main__ import main
+from bench.drain import settle
 from bench.handler import measure
 from bench.processes import cpu_seconds
 from bench.warmth import compiler_seconds
@@ -85,6 +86,28 @@ async def test_postgres_cpu_counts_backends_that_have_exited(pg_admin_url: str) 
     await conn.close()
     await asyncio.sleep(0.5)  # the postmaster reaps it
     assert cpu_seconds([])["postgres"] >= with_it - 0.02
+
+
+async def test_settling_leaves_no_vacuum_or_checkpoint_for_the_next_drain(
+    database_url: str,
+) -> None:
+    """What an earlier phase wrote is vacuumed and analyzed, and a checkpoint taken, before a
+    drain: neither autovacuum nor a checkpoint's page images fall inside it by chance."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE earlier AS SELECT g AS n FROM generate_series(1, 20000) g;"
+            " DELETE FROM earlier WHERE n % 2 = 0"
+        )
+        checkpoints = await conn.fetchval("SELECT num_requested FROM pg_stat_checkpointer")
+        await settle([database_url])
+        stats = await conn.fetchrow(
+            "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = 'earlier'"
+        )
+        assert stats["last_vacuum"] is not None and stats["last_analyze"] is not None
+        assert await conn.fetchval("SELECT num_requested FROM pg_stat_checkpointer") > checkpoints
+    finally:
+        await conn.close()
 
 
 def test_the_warm_up_reads_the_brokers_jit_compiler(kafka: EmbeddedKafka | ApacheKafka) -> None:
