@@ -145,13 +145,15 @@ async def settle(database_urls: Iterable[str]) -> float:
     once), would otherwise fall inside the next drain at random and count as that service's
     PostgreSQL CPU."""
     started = time.perf_counter()
-    conn = None
-    for url in dict.fromkeys(database_urls):
-        if conn is not None:
-            await conn.close()
+    urls = list(dict.fromkeys(database_urls))
+    for url in urls:
         conn = await asyncpg.connect(url)
-        await conn.execute("VACUUM (ANALYZE)")
-    if conn is not None:
+        try:
+            await conn.execute("VACUUM (ANALYZE)")
+        finally:
+            await conn.close()
+    if urls:  # a checkpoint is the server's, whichever database asks
+        conn = await asyncpg.connect(urls[0])
         try:
             await conn.execute("CHECKPOINT")
         except asyncpg.InsufficientPrivilegeError:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
 from shared import gate, topics
 from shared.db import apply_migrations, create_pool
-from shared.events import CheckIn, Review
 from shared.service import PLUMBING_MIGRATIONS
+from tests.helpers import checkin
 
 C = "camp"
 HELD_FOR_OTHERS = 3000
@@ -26,37 +27,28 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
-def _review(n: int, submission: str) -> tuple[str, str, str, str, str]:
-    event = Review.model_validate_json(
-        json.dumps(
-            {
-                "event_id": f"rev-{n}",
-                "occurred_at": "2026-11-21T10:00:00+08:00",
-                "camp_id": C,
-                "student_id": f"s{n}",
-                "submission_id": submission,
-                "reviewer_id": "teacher",
-                "score": 90,
-                "excellent": False,
-            }
-        )
-    )
-    return (topics.REVIEWS, event.event_id, C, submission, event.model_dump_json())
+def _held(topic: str, event: dict[str, Any], submission: str | None) -> tuple[object, ...]:
+    """A gate_held row of `event`, stored as the gate stores it (validated, re-serialized)."""
+    model = topics.MODELS[topic].model_validate_json(json.dumps(event))
+    return (topic, model.event_id, C, submission, model.model_dump_json())
 
 
-def _checkin(n: int) -> tuple[str, str, str, None, str]:
-    event = CheckIn.model_validate_json(
-        json.dumps(
-            {
-                "event_id": f"ci-{n}",
-                "occurred_at": "2026-11-21T10:00:00+08:00",
-                "camp_id": C,
-                "student_id": f"s{n}",
-                "day": 1,
-            }
-        )
-    )
-    return (topics.CHECKINS, event.event_id, C, None, event.model_dump_json())
+def _review(n: int, submission: str) -> tuple[object, ...]:
+    review = {
+        "event_id": f"rev-{n}",
+        "occurred_at": "2026-11-21T10:00:00+08:00",
+        "camp_id": C,
+        "student_id": f"s{n}",
+        "submission_id": submission,
+        "reviewer_id": "teacher",
+        "score": 90,
+        "excellent": False,
+    }
+    return _held(topics.REVIEWS, review, submission)
+
+
+def _checkin(n: int) -> tuple[object, ...]:
+    return _held(topics.CHECKINS, checkin(C, f"s{n}", 1, event_id=f"ci-{n}"), None)
 
 
 async def test_a_batch_of_submissions_releases_only_their_reviews_by_index(
